@@ -1,0 +1,115 @@
+//! The command tree (clap derive; every flag has `long` and `env`).
+
+use clap::{Parser, Subcommand};
+
+use crate::{data_cmd, demo_cmd, detect_cmd, model_cmd, registry_cmd, trial_cmd, up_cmd};
+
+/// joust: serve anomaly-detection models over gRPC and put a challenger up
+/// against the champion without risk.
+#[derive(Debug, Parser)]
+#[command(name = "joust", version, about, long_about = None)]
+pub struct Cli {
+    /// Log as JSON lines (stderr). Log level: JOUST_LOG (default info).
+    #[arg(long, env = "JOUST_LOG_JSON", global = true)]
+    pub log_json: bool,
+    /// Export OpenTelemetry spans over OTLP/gRPC to this collector
+    /// (`http://host:4317`); unset: no export. Incoming W3C `traceparent`
+    /// metadata is continued either way.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the model registry (metadata in PostgreSQL or SQLite, blobs in
+    /// object storage).
+    Registry(registry_cmd::RegistryArgs),
+    /// Models and versions: create, register, transition, promote, alias,
+    /// rollback, history, download.
+    Model(model_cmd::ModelArgs),
+    /// Datasets: ingest (synthetic market or OHLCV CSV), list, show.
+    Data(data_cmd::DataArgs),
+    /// Run a serving node: follow model refs in the registry, hot-swap
+    /// versions, answer Open Inference Protocol v2 and joust.v1.Inference.
+    Serve(joust_server::ServeArgs),
+    /// Run a router: route requests to the champion or the challenger
+    /// (split, shadow), forward them to serving nodes, record comparisons.
+    Route(joust_router::RouteArgs),
+    /// Load generator: closed loop (concurrency) or open loop (rate)
+    /// against a node or router, OIP or native; prints a JSON report.
+    Bench(joust_server::loadgen::BenchArgs),
+    /// The embedded platform in one process: a registry (SQLite + local
+    /// blobs under --data-dir), a serving node following every model's
+    /// champion and challenger, and the router in front of it.
+    Up(up_cmd::UpArgs),
+    /// Champion/challenger trials: start, update, report (--watch), stop,
+    /// list, show.
+    Trial(trial_cmd::TrialArgs),
+    /// The whole story in a minute: an embedded platform (or a running
+    /// one), a champion and a challenger trained and evaluated, a shadow
+    /// trial under traffic, a promotion that hot-swaps with no failed
+    /// request, and a rollback.
+    Demo(demo_cmd::DemoArgs),
+    /// Detection service: run the role (`serve`), ingest OHLCV bars,
+    /// detect anomalies, list anomalies and runs.
+    Detect(detect_cmd::DetectArgs),
+}
+
+impl Cli {
+    /// The OpenTelemetry `service.name` of this process.
+    pub fn service_name(&self) -> &'static str {
+        match self.command {
+            Command::Registry(_) => "joust-registry",
+            Command::Serve(_) => "joust-node",
+            Command::Route(_) => "joust-router",
+            Command::Up(_) => "joust-up",
+            Command::Detect(_) => "joust-detect",
+            _ => "joust-cli",
+        }
+    }
+}
+
+/// Connection options shared by client commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientOpts {
+    /// Registry address.
+    #[arg(
+        long,
+        env = "JOUST_REGISTRY",
+        default_value = "http://127.0.0.1:7070",
+        global = true
+    )]
+    pub registry: String,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, env = "JOUST_JSON", global = true)]
+    pub json: bool,
+    /// The actor recorded in audit events.
+    #[arg(long, env = "JOUST_ACTOR", default_value_t = default_actor(), global = true)]
+    pub actor: String,
+}
+
+fn default_actor() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Registry(args) => registry_cmd::run(args).await,
+        Command::Model(args) => model_cmd::run(args).await,
+        Command::Data(args) => data_cmd::run(args).await,
+        Command::Trial(args) => trial_cmd::run(args).await,
+        Command::Serve(args) => Ok(joust_server::cli::serve(args).await?),
+        Command::Route(args) => {
+            Ok(joust_router::cli::route(args, crate::shutdown::signal()).await?)
+        }
+        Command::Bench(args) => {
+            joust_server::loadgen::bench(args).await?;
+            Ok(())
+        }
+        Command::Up(args) => up_cmd::run(args).await,
+        Command::Demo(args) => demo_cmd::run(args).await,
+        Command::Detect(args) => detect_cmd::run(args).await,
+    }
+}

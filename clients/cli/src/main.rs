@@ -1,0 +1,50 @@
+//! The `joust` command: parses the command line, starts logging and
+//! tracing (joust-telemetry), and hands
+//! off to the role or client command asked for.
+
+mod cli;
+mod data_cmd;
+mod demo_cmd;
+mod detect_cmd;
+mod flow_cmd;
+mod flows;
+mod model_cmd;
+mod output;
+mod registry_cmd;
+mod shutdown;
+mod trial_cmd;
+mod trial_output;
+mod up_cmd;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    // The demo's story is its output: the embedded roles only log errors
+    // unless JOUST_LOG says otherwise.
+    let level = if matches!(args.command, cli::Command::Demo(_)) {
+        "error"
+    } else {
+        "info"
+    };
+    let _telemetry = match joust_telemetry::init_with_level(
+        args.service_name(),
+        args.otlp_endpoint.clone(),
+        args.log_json,
+        level,
+    ) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match cli::run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

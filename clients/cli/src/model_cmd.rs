@@ -1,0 +1,322 @@
+//! `joust model …`: registry client commands for models and versions.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use joust_client::{RegistryClient, pb};
+
+use crate::cli::ClientOpts;
+use crate::output::{self, EventView, ModelView, VersionView};
+
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    pub opts: ClientOpts,
+    #[command(subcommand)]
+    pub command: ModelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Create a model (a named series of versions).
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List models with their latest, champion and challenger versions.
+    List,
+    /// Show the version a ref names: NAME, NAME:N or NAME@ALIAS.
+    Show { reference: String },
+    /// List a model's versions.
+    Versions {
+        name: String,
+        /// Only versions with this status.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Upload an artifact file as a new candidate version.
+    Register {
+        name: String,
+        file: PathBuf,
+        /// Model kind (isolation_forest, one_class_svm, gaussian_mixture, noop…).
+        #[arg(long)]
+        kind: String,
+        /// Lineage annotation KEY=VALUE (repeatable).
+        #[arg(long = "annotate", value_parser = parse_kv)]
+        annotate: Vec<(String, String)>,
+        /// Metrics as a JSON object.
+        #[arg(long, default_value = "")]
+        metrics: String,
+        /// Create the model first if it does not exist.
+        #[arg(long)]
+        create: bool,
+    },
+    /// Move a version to another status (see docs/registry.md for the rules).
+    Transition {
+        reference: String,
+        status: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Make a version the champion (the previous champion is retired).
+    Promote {
+        reference: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Set or delete a custom alias.
+    Alias {
+        #[command(subcommand)]
+        command: AliasCommand,
+    },
+    /// Retire the champion and make the previous champion champion again.
+    Rollback {
+        name: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// The audit log of a model.
+    History { name: String },
+    /// Download a version's artifact (its SHA-256 is verified).
+    Download { reference: String, out: PathBuf },
+    /// Train a model on a dataset and register it as a candidate with its
+    /// lineage (see docs/flows.md).
+    Train(crate::flow_cmd::TrainCmd),
+    /// Score a version on a dataset against quality gates: pass → evaluated,
+    /// fail → stays candidate and the command exits non-zero.
+    Evaluate(crate::flow_cmd::EvaluateCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Point ALIAS at VERSION.
+    Set {
+        name: String,
+        alias: String,
+        version: u64,
+    },
+    /// Remove ALIAS.
+    Delete { name: String, alias: String },
+}
+
+pub fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+pub async fn connect(opts: &ClientOpts) -> anyhow::Result<RegistryClient> {
+    Ok(RegistryClient::connect(&opts.registry)
+        .await
+        .context("is the registry running? (joust registry, or joust up)")?
+        .with_actor(opts.actor.clone()))
+}
+
+fn show_version(json: bool, v: pb::ModelVersion) -> anyhow::Result<()> {
+    let view = VersionView::from(v);
+    if json {
+        output::json(&view)
+    } else {
+        output::print_version(&view);
+        Ok(())
+    }
+}
+
+pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
+    let opts = args.opts;
+    let client = connect(&opts).await?;
+    let json = opts.json;
+    match args.command {
+        ModelCommand::Create { name, description } => {
+            let m = ModelView::from(client.create_model(&name, &description).await?);
+            if json {
+                output::json(&m)?;
+            } else {
+                println!("created model {}", m.name);
+            }
+        }
+        ModelCommand::List => {
+            let models: Vec<ModelView> = client
+                .list_models()
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            if json {
+                output::json(&models)?;
+            } else {
+                println!(
+                    "{:<32} {:>7} {:>9} {:>11}",
+                    "MODEL", "LATEST", "CHAMPION", "CHALLENGER"
+                );
+                for m in models {
+                    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or("-".into());
+                    println!(
+                        "{:<32} {:>7} {:>9} {:>11}",
+                        m.name,
+                        m.latest_version,
+                        opt(m.champion_version),
+                        opt(m.challenger_version)
+                    );
+                }
+            }
+        }
+        ModelCommand::Show { reference } => {
+            show_version(json, client.get_version(&reference).await?)?;
+        }
+        ModelCommand::Versions { name, status } => {
+            let status = match status {
+                Some(s) => output::parse_status(&s)?,
+                None => pb::VersionStatus::Unspecified,
+            };
+            let versions: Vec<VersionView> = client
+                .list_versions(&name, status)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            if json {
+                output::json(&versions)?;
+            } else {
+                for v in &versions {
+                    println!(
+                        "{:>4}  {:<10}  {:<18} {}  {}",
+                        v.version,
+                        v.status,
+                        v.kind,
+                        &v.sha256[..v.sha256.len().min(12)],
+                        v.aliases.join(",")
+                    );
+                }
+            }
+        }
+        ModelCommand::Register {
+            name,
+            file,
+            kind,
+            annotate,
+            metrics,
+            create,
+        } => {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("FILE: cannot read {}", file.display()))?;
+            if create {
+                match client.create_model(&name, "").await {
+                    Ok(_) => {}
+                    Err(e) if e.code() == Some(tonic::Code::AlreadyExists) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let annotations: HashMap<String, String> = annotate.into_iter().collect();
+            let v = client
+                .register_version(&name, &kind, bytes.into(), annotations, &metrics)
+                .await?;
+            if json {
+                output::json(&VersionView::from(v))?;
+            } else {
+                println!(
+                    "registered {}:{} ({}) as {}",
+                    v.model,
+                    v.version,
+                    v.sha256,
+                    output::status_name(v.status)
+                );
+            }
+        }
+        ModelCommand::Transition {
+            reference,
+            status,
+            reason,
+        } => {
+            let to = output::parse_status(&status)?;
+            show_version(json, client.transition(&reference, to, &reason).await?)?;
+        }
+        ModelCommand::Promote { reference, reason } => {
+            let v = client
+                .transition(&reference, pb::VersionStatus::Champion, &reason)
+                .await?;
+            if json {
+                output::json(&VersionView::from(v))?;
+            } else {
+                println!("{}:{} is now the champion", v.model, v.version);
+            }
+        }
+        ModelCommand::Alias { command } => match command {
+            AliasCommand::Set {
+                name,
+                alias,
+                version,
+            } => {
+                let a = client.set_alias(&name, &alias, version).await?;
+                if json {
+                    output::json(
+                        &serde_json::json!({"model": a.model, "alias": a.alias, "version": a.version}),
+                    )?;
+                } else {
+                    println!("{}@{} → version {}", a.model, a.alias, a.version);
+                }
+            }
+            AliasCommand::Delete { name, alias } => {
+                client.delete_alias(&name, &alias).await?;
+                if json {
+                    output::json(
+                        &serde_json::json!({"model": name, "alias": alias, "deleted": true}),
+                    )?;
+                } else {
+                    println!("deleted {name}@{alias}");
+                }
+            }
+        },
+        ModelCommand::Rollback { name, reason } => {
+            let r = client.rollback(&name, &reason).await?;
+            let retired = r.retired.map(VersionView::from);
+            let champion = r.champion.map(VersionView::from);
+            if json {
+                output::json(&serde_json::json!({"retired": retired, "champion": champion}))?;
+            } else if let (Some(old), Some(new)) = (retired, champion) {
+                println!(
+                    "rolled back {name}: version {} retired, version {} is the champion again",
+                    old.version, new.version
+                );
+            }
+        }
+        ModelCommand::History { name } => {
+            let events: Vec<EventView> = client
+                .list_events(&name, 0)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            if json {
+                output::json(&events)?;
+            } else {
+                events.iter().for_each(output::print_event);
+            }
+        }
+        ModelCommand::Train(cmd) => cmd.run(&client, json).await?,
+        ModelCommand::Evaluate(cmd) => cmd.run(&client, json).await?,
+        ModelCommand::Download { reference, out } => {
+            let (v, bytes) = client.download_artifact(&reference).await?;
+            std::fs::write(&out, &bytes)
+                .with_context(|| format!("OUT: cannot write {}", out.display()))?;
+            if json {
+                output::json(
+                    &serde_json::json!({"model": v.model, "version": v.version, "sha256": v.sha256, "bytes": bytes.len(), "path": out}),
+                )?;
+            } else {
+                println!(
+                    "wrote {}:{} ({} bytes, sha256 {} verified) to {}",
+                    v.model,
+                    v.version,
+                    bytes.len(),
+                    v.sha256,
+                    out.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! `joust registry`: the registry role.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use joust_registry::{Limits, RegistryConfig, S3Options};
+
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
+    /// Metadata store: postgres://USER@HOST/DB or sqlite://PATH.
+    #[arg(
+        long,
+        env = "JOUST_DATABASE_URL",
+        default_value = "sqlite://./joust-data/registry.db"
+    )]
+    pub database_url: String,
+    /// Read the database URL from this file instead (keeps the password out
+    /// of the process list).
+    #[arg(long, env = "JOUST_DATABASE_URL_FILE", conflicts_with = "database_url")]
+    pub database_url_file: Option<std::path::PathBuf>,
+    /// Blob store: file://DIR, s3://BUCKET[/PREFIX] or memory://.
+    #[arg(long, env = "JOUST_BLOBS", default_value = "file://./joust-data/blobs")]
+    pub blobs: String,
+    /// gRPC listen address.
+    #[arg(long, env = "JOUST_REGISTRY_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// Largest artifact accepted, in bytes.
+    #[arg(long, env = "JOUST_MAX_ARTIFACT_BYTES", default_value_t = 256 << 20)]
+    pub max_artifact_bytes: u64,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "JOUST_MAX_MESSAGE_BYTES", default_value_t = 8 << 20)]
+    pub max_message_bytes: usize,
+    /// Dashboard listen address (read-only web UI and JSON API over HTTP);
+    /// '' or 'off' turns it off.
+    #[arg(long, env = "JOUST_UI_LISTEN", default_value = joust_registry::dashboard::DEFAULT_LISTEN)]
+    pub ui_listen: UiListen,
+}
+
+/// The dashboard's listen address, or none when it is turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UiListen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for UiListen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "" | "off" => Ok(Self(None)),
+            addr => addr.parse().map(|a| Self(Some(a))).map_err(|e| {
+                format!("expected HOST:PORT (e.g. 127.0.0.1:7080), '' or 'off', got {addr:?} ({e})")
+            }),
+        }
+    }
+}
+
+/// S3 settings (standard AWS environment variables).
+#[derive(Debug, Clone, clap::Args)]
+pub struct S3Args {
+    /// S3 endpoint (for S3-compatible servers); default: AWS.
+    #[arg(long = "s3-endpoint", env = "AWS_ENDPOINT_URL")]
+    pub endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long = "s3-region", env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// S3 access key id.
+    #[arg(long = "s3-access-key-id", env = "AWS_ACCESS_KEY_ID")]
+    pub access_key_id: Option<String>,
+    /// S3 secret access key (never logged).
+    #[arg(
+        long = "s3-secret-access-key",
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub secret_access_key: Option<String>,
+    /// Read the S3 secret access key from this file.
+    #[arg(long = "s3-secret-access-key-file", env = "AWS_SECRET_ACCESS_KEY_FILE")]
+    pub secret_access_key_file: Option<std::path::PathBuf>,
+    /// Allow plain-HTTP S3 endpoints.
+    #[arg(long = "s3-allow-http", env = "AWS_ALLOW_HTTP")]
+    pub allow_http: bool,
+}
+
+impl S3Args {
+    pub fn into_options(self) -> anyhow::Result<S3Options> {
+        let secret = match self.secret_access_key_file {
+            Some(p) => Some(
+                std::fs::read_to_string(&p)
+                    .with_context(|| format!("--s3-secret-access-key-file {}", p.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => self.secret_access_key,
+        };
+        Ok(S3Options {
+            endpoint: self.endpoint,
+            region: self.region,
+            access_key_id: self.access_key_id,
+            secret_access_key: secret,
+            allow_http: self.allow_http,
+        })
+    }
+}
+
+/// A URL with its password replaced, for logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl RegistryArgs {
+    pub fn into_config(self) -> anyhow::Result<(SocketAddr, RegistryConfig)> {
+        let database_url = match &self.database_url_file {
+            Some(p) => std::fs::read_to_string(p)
+                .with_context(|| format!("--database-url-file {}", p.display()))?
+                .trim()
+                .to_owned(),
+            None => self.database_url.clone(),
+        };
+        let limits = Limits {
+            max_artifact_bytes: self.max_artifact_bytes,
+            ..Limits::default()
+        };
+        Ok((
+            self.listen,
+            RegistryConfig {
+                database_url,
+                blobs_url: self.blobs,
+                s3: self.s3.into_options()?,
+                limits,
+                max_message_bytes: self.max_message_bytes,
+            },
+        ))
+    }
+}
+
+pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
+    let UiListen(ui_listen) = args.ui_listen;
+    let (listen, config) = args.into_config()?;
+    tracing::info!(
+        database_url = %redact(&config.database_url),
+        blobs = %config.blobs_url,
+        s3_endpoint = ?config.s3.endpoint,
+        s3_secret = if config.s3.secret_access_key.is_some() { "set (redacted)" } else { "unset" },
+        %listen,
+        ui_listen = ?ui_listen,
+        "starting registry"
+    );
+    let registry = joust_registry::server::open(&config)
+        .await
+        .context("opening the registry stores")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "registry listening");
+    println!("joust registry listening on {addr}");
+    let ui = match ui_listen {
+        Some(ui_addr) => {
+            let l = tokio::net::TcpListener::bind(ui_addr)
+                .await
+                .with_context(|| format!("binding --ui-listen {ui_addr}"))?;
+            let ui_addr = l.local_addr()?;
+            tracing::info!(%ui_addr, "dashboard listening");
+            // Not println!: a reader that stopped after the first line must
+            // not make the registry panic on a closed pipe.
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "joust dashboard listening on http://{ui_addr}"
+            );
+            Some(l)
+        }
+        None => None,
+    };
+    let shutdown = futures::FutureExt::shared(Box::pin(crate::shutdown::signal()));
+    let grpc = joust_registry::run(
+        listener,
+        registry.clone(),
+        config.max_message_bytes,
+        shutdown.clone(),
+    );
+    match ui {
+        Some(l) => {
+            let ui = joust_registry::dashboard::serve(l, registry, shutdown);
+            tokio::try_join!(grpc, ui)?;
+        }
+        None => grpc.await?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::UiListen;
+
+    #[test]
+    fn ui_listen_parses_an_address_or_off() {
+        assert_eq!("".parse::<UiListen>().unwrap(), UiListen(None));
+        assert_eq!("off".parse::<UiListen>().unwrap(), UiListen(None));
+        assert_eq!(
+            "127.0.0.1:7080".parse::<UiListen>().unwrap(),
+            UiListen(Some("127.0.0.1:7080".parse().unwrap()))
+        );
+        let err = "localhost".parse::<UiListen>().unwrap_err();
+        assert!(err.contains("expected HOST:PORT"), "{err}");
+    }
+}

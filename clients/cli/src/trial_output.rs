@@ -1,0 +1,436 @@
+//! What `joust trial …` prints: serde views of trials and trial reports
+//! for `--json`, and tables for people.
+
+use joust_client::pb;
+use serde::Serialize;
+
+use crate::output::time;
+
+pub fn mode_name(raw: i32) -> &'static str {
+    match pb::TrialMode::try_from(raw) {
+        Ok(pb::TrialMode::Off) => "off",
+        Ok(pb::TrialMode::Split) => "split",
+        Ok(pb::TrialMode::Shadow) => "shadow",
+        _ => "unspecified",
+    }
+}
+
+pub fn state_name(raw: i32) -> &'static str {
+    match pb::TrialState::try_from(raw) {
+        Ok(pb::TrialState::Open) => "open",
+        Ok(pb::TrialState::Stopped) => "stopped",
+        _ => "unspecified",
+    }
+}
+
+pub fn outcome_name(raw: i32) -> Option<&'static str> {
+    match pb::TrialOutcome::try_from(raw) {
+        Ok(pb::TrialOutcome::Promote) => Some("promote"),
+        Ok(pb::TrialOutcome::Reject) => Some("reject"),
+        Ok(pb::TrialOutcome::Abort) => Some("abort"),
+        _ => None,
+    }
+}
+
+pub fn verdict_name(raw: i32) -> &'static str {
+    match pb::TrialVerdict::try_from(raw) {
+        Ok(pb::TrialVerdict::Promote) => "promote",
+        Ok(pb::TrialVerdict::Reject) => "reject",
+        Ok(pb::TrialVerdict::KeepRunning) => "keep_running",
+        _ => "unspecified",
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GatesView {
+    pub min_samples: u64,
+    pub max_anomaly_rate_delta: Option<f64>,
+    pub min_agreement: Option<f64>,
+    pub max_p99_latency_ratio: Option<f64>,
+    pub max_error_rate: Option<f64>,
+}
+
+impl From<pb::TrialGates> for GatesView {
+    fn from(g: pb::TrialGates) -> Self {
+        GatesView {
+            min_samples: g.min_samples,
+            max_anomaly_rate_delta: g.max_anomaly_rate_delta,
+            min_agreement: g.min_agreement,
+            max_p99_latency_ratio: g.max_p99_latency_ratio,
+            max_error_rate: g.max_error_rate,
+        }
+    }
+}
+
+impl GatesView {
+    /// (name, threshold) of every set gate, in the order the verdict
+    /// checks them.
+    pub fn set(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![("min_samples", self.min_samples.to_string())];
+        let opt = [
+            ("max_error_rate", self.max_error_rate),
+            ("max_anomaly_rate_delta", self.max_anomaly_rate_delta),
+            ("min_agreement", self.min_agreement),
+            ("max_p99_latency_ratio", self.max_p99_latency_ratio),
+        ];
+        out.extend(
+            opt.into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v.to_string()))),
+        );
+        out
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialView {
+    pub id: u64,
+    pub model: String,
+    pub champion_version: u64,
+    pub challenger_version: u64,
+    pub mode: &'static str,
+    pub weight: f64,
+    pub sampling: f64,
+    pub sticky: bool,
+    pub gates: GatesView,
+    pub state: &'static str,
+    pub outcome: Option<&'static str>,
+    pub started_at: String,
+    pub updated_at: String,
+    pub stopped_at: String,
+    pub started_by: String,
+    pub reason: String,
+}
+
+impl From<pb::Trial> for TrialView {
+    fn from(t: pb::Trial) -> Self {
+        TrialView {
+            started_at: time(&t.started_at),
+            updated_at: time(&t.updated_at),
+            stopped_at: time(&t.stopped_at),
+            mode: mode_name(t.mode),
+            state: state_name(t.state),
+            outcome: outcome_name(t.outcome),
+            gates: t.gates.unwrap_or_default().into(),
+            id: t.id,
+            model: t.model,
+            champion_version: t.champion_version,
+            challenger_version: t.challenger_version,
+            weight: t.weight,
+            sampling: t.sampling,
+            sticky: t.sticky,
+            started_by: t.started_by,
+            reason: t.reason,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct IntervalView {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+    pub successes: u64,
+    pub trials: u64,
+}
+
+impl From<pb::TrialInterval> for IntervalView {
+    fn from(i: pb::TrialInterval) -> Self {
+        IntervalView {
+            estimate: i.estimate,
+            low: i.low,
+            high: i.high,
+            successes: i.successes,
+            trials: i.trials,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TestView {
+    pub statistic: f64,
+    pub p_value: f64,
+}
+
+impl From<pb::TrialTest> for TestView {
+    fn from(t: pb::TrialTest) -> Self {
+        TestView {
+            statistic: t.statistic,
+            p_value: t.p_value,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmView {
+    pub version: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub anomaly_rate: Option<IntervalView>,
+    /// (q, score).
+    pub score_quantiles: Vec<(f64, f64)>,
+    pub latency_p50_us: Option<f64>,
+    pub latency_p95_us: Option<f64>,
+    pub latency_p99_us: Option<f64>,
+}
+
+impl From<pb::TrialArmReport> for ArmView {
+    fn from(a: pb::TrialArmReport) -> Self {
+        ArmView {
+            version: a.version,
+            requests: a.requests,
+            errors: a.errors,
+            error_rate: a.error_rate,
+            anomaly_rate: a.anomaly_rate.map(Into::into),
+            score_quantiles: a.score_quantiles.iter().map(|q| (q.q, q.value)).collect(),
+            latency_p50_us: a.latency_p50_us,
+            latency_p95_us: a.latency_p95_us,
+            latency_p99_us: a.latency_p99_us,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GateResult {
+    pub gate: &'static str,
+    pub threshold: String,
+    /// `pass`, `fail` or `not_checked` (no figure yet, or min_samples not
+    /// reached).
+    pub result: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportView {
+    pub trial: TrialView,
+    pub records: u64,
+    pub champion: Option<ArmView>,
+    pub challenger: Option<ArmView>,
+    pub anomaly_rate_delta: f64,
+    pub anomaly_rate_test: Option<TestView>,
+    pub paired_rows: u64,
+    pub agreement: Option<IntervalView>,
+    pub mcnemar: Option<TestView>,
+    pub mean_abs_score_diff: Option<f64>,
+    pub psi: Option<f64>,
+    pub sample_ratio_mismatch: Option<TestView>,
+    pub gates: Vec<GateResult>,
+    pub verdict: &'static str,
+    pub reasons: Vec<String>,
+}
+
+/// Pass/fail of each set gate, read from the verdict's reasons (the
+/// registry judges; the CLI does not recompute).
+fn gate_results(gates: &GatesView, reasons: &[String]) -> Vec<GateResult> {
+    gates
+        .set()
+        .into_iter()
+        .map(|(gate, threshold)| {
+            let reason = reasons.iter().find(|r| r.starts_with(&format!("{gate}:")));
+            let result = match (gate, reason) {
+                ("min_samples", Some(_)) => "fail",
+                ("min_samples", None) => "pass",
+                (_, Some(r)) if r.ends_with("(violated)") => "fail",
+                (_, Some(r)) if r.ends_with("(ok)") => "pass",
+                _ => "not_checked",
+            };
+            GateResult {
+                gate,
+                threshold,
+                result,
+                detail: reason.cloned().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+impl From<pb::TrialReport> for ReportView {
+    fn from(r: pb::TrialReport) -> Self {
+        let trial = TrialView::from(r.trial.unwrap_or_default());
+        let mut gates = gate_results(&trial.gates, &r.reasons);
+        // Below min_samples nothing else was judged.
+        if gates.first().is_some_and(|g| g.result == "fail") {
+            for g in gates.iter_mut().skip(1) {
+                g.result = "not_checked";
+            }
+        }
+        ReportView {
+            trial,
+            records: r.records,
+            champion: r.champion.map(Into::into),
+            challenger: r.challenger.map(Into::into),
+            anomaly_rate_delta: r.anomaly_rate_delta,
+            anomaly_rate_test: r.anomaly_rate_test.map(Into::into),
+            paired_rows: r.paired_rows,
+            agreement: r.agreement.map(Into::into),
+            mcnemar: r.mcnemar.map(Into::into),
+            mean_abs_score_diff: r.mean_abs_score_diff,
+            psi: r.psi,
+            sample_ratio_mismatch: r.sample_ratio_mismatch.map(Into::into),
+            gates,
+            verdict: verdict_name(r.verdict),
+            reasons: r.reasons,
+        }
+    }
+}
+
+pub fn print_trial(t: &TrialView) {
+    let outcome = t.outcome.map(|o| format!(" ({o})")).unwrap_or_default();
+    println!(
+        "trial {}  {}  champion v{} vs challenger v{}  {}{}",
+        t.id, t.model, t.champion_version, t.challenger_version, t.state, outcome
+    );
+    let share = match t.mode {
+        "split" => format!("weight {}", t.weight),
+        "shadow" => format!("sampling {}", t.sampling),
+        _ => String::new(),
+    };
+    println!(
+        "  mode {} {}{}",
+        t.mode,
+        share,
+        if t.sticky { "  sticky" } else { "" }
+    );
+    let gates: Vec<String> = t
+        .gates
+        .set()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!("  gates {}", gates.join(" "));
+    println!("  started {} by {}", t.started_at, t.started_by);
+    if !t.stopped_at.is_empty() {
+        println!("  stopped {}", t.stopped_at);
+    }
+    if !t.reason.is_empty() {
+        println!("  reason: {}", t.reason);
+    }
+}
+
+pub fn print_trial_row(t: &TrialView) {
+    println!(
+        "{:>5}  {:<24} {:>8} {:>10}  {:<6} {:>6} {:>8}  {:<7} {:<8} {}",
+        t.id,
+        t.model,
+        t.champion_version,
+        t.challenger_version,
+        t.mode,
+        t.weight,
+        t.sampling,
+        t.state,
+        t.outcome.unwrap_or("-"),
+        t.started_at
+    );
+}
+
+/// A figure with 4 decimals, `-` when absent.
+pub fn fig(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"))
+}
+
+/// A latency in µs with one decimal, `-` when absent.
+fn micros(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
+}
+
+/// A p-value: 4 decimals, scientific below 10⁻⁴.
+pub fn p_value(p: f64) -> String {
+    if p > 0.0 && p < 1e-4 {
+        format!("{p:.2e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+/// A test as `stat 1.2345  p 0.0123`.
+pub fn test(t: Option<TestView>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| format!("stat {:.4}  p {}", t.statistic, p_value(t.p_value)),
+    )
+}
+
+fn interval(i: Option<IntervalView>) -> String {
+    i.map_or_else(
+        || "-".to_owned(),
+        |i| {
+            format!(
+                "{:.4} [{:.4}, {:.4}] ({}/{})",
+                i.estimate, i.low, i.high, i.successes, i.trials
+            )
+        },
+    )
+}
+
+pub fn print_report(r: &ReportView) {
+    print_trial(&r.trial);
+    println!("records {}", r.records);
+    println!();
+    println!(
+        "{:<11} {:>7} {:>9} {:>7} {:>9}  {:<36} {:>10} {:>10} {:>10}",
+        "ARM",
+        "VERSION",
+        "REQUESTS",
+        "ERRORS",
+        "ERR RATE",
+        "ANOMALY RATE [95% CI] (rows)",
+        "P50 µs",
+        "P95 µs",
+        "P99 µs"
+    );
+    for (name, arm) in [("champion", &r.champion), ("challenger", &r.challenger)] {
+        let Some(a) = arm else {
+            println!("{name:<11} -");
+            continue;
+        };
+        println!(
+            "{:<11} {:>7} {:>9} {:>7} {:>9}  {:<36} {:>10} {:>10} {:>10}",
+            name,
+            a.version,
+            a.requests,
+            a.errors,
+            format!("{:.4}", a.error_rate),
+            interval(a.anomaly_rate),
+            micros(a.latency_p50_us),
+            micros(a.latency_p95_us),
+            micros(a.latency_p99_us)
+        );
+    }
+    for (name, arm) in [("champion", &r.champion), ("challenger", &r.challenger)] {
+        if let Some(a) = arm
+            && !a.score_quantiles.is_empty()
+        {
+            let qs: Vec<String> = a
+                .score_quantiles
+                .iter()
+                .map(|(q, v)| format!("q{:.0}={v:.4}", q * 100.0))
+                .collect();
+            println!("{name:<11} scores {}", qs.join(" "));
+        }
+    }
+    println!();
+    println!(
+        "anomaly rate delta    {:+.4}  (z-test {})",
+        r.anomaly_rate_delta,
+        test(r.anomaly_rate_test)
+    );
+    println!("paired rows           {}", r.paired_rows);
+    println!("agreement             {}", interval(r.agreement));
+    println!("mcnemar               {}", test(r.mcnemar));
+    println!("mean |score diff|     {}", fig(r.mean_abs_score_diff));
+    println!("psi                   {}", fig(r.psi));
+    println!("sample ratio mismatch {}", test(r.sample_ratio_mismatch));
+    println!();
+    println!("gates");
+    for g in &r.gates {
+        println!(
+            "  {:<24} {:<10} {:<11} {}",
+            g.gate, g.threshold, g.result, g.detail
+        );
+    }
+    println!();
+    println!("verdict: {}", r.verdict.to_uppercase());
+    for reason in &r.reasons {
+        println!("  - {reason}");
+    }
+}

@@ -1,0 +1,319 @@
+//! `joust up`: the embedded platform in one process. A registry (SQLite
+//! file and local blob directory under `--data-dir`), a serving node that
+//! follows every model's champion and challenger, and a router in front of
+//! that node (champion, split or shadow per open trial), and the trial
+//! dashboard over the registry. Each role runs on
+//! its own bound listener with one shared shutdown: Ctrl-C or SIGTERM
+//! drains all of them; if one role fails, the others are stopped too.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use joust_registry::RegistryConfig;
+use joust_router::RouterConfig;
+use joust_server::NodeConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::registry_cmd::UiListen;
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Folder holding the registry's SQLite file (`registry.db`) and blobs
+    /// (`blobs/`); created if missing. State survives restarts.
+    #[arg(long, env = "JOUST_DATA_DIR", default_value = "./joust-data")]
+    pub data_dir: PathBuf,
+    /// Registry gRPC listen address (port 0: any free port).
+    #[arg(
+        long,
+        env = "JOUST_UP_REGISTRY_LISTEN",
+        default_value = "127.0.0.1:7070"
+    )]
+    pub registry_listen: SocketAddr,
+    /// Serving node gRPC listen address (port 0: any free port).
+    #[arg(long, env = "JOUST_UP_NODE_LISTEN", default_value = "127.0.0.1:7071")]
+    pub node_listen: SocketAddr,
+    /// Serving node Prometheus `/metrics` address; `off` disables it.
+    #[arg(
+        long,
+        env = "JOUST_UP_NODE_METRICS_LISTEN",
+        default_value = "127.0.0.1:9091"
+    )]
+    pub node_metrics_listen: String,
+    /// Router gRPC listen address (port 0: any free port).
+    #[arg(long, env = "JOUST_UP_ROUTER_LISTEN", default_value = "127.0.0.1:7072")]
+    pub router_listen: SocketAddr,
+    /// Router Prometheus `/metrics` address; `off` disables it.
+    #[arg(
+        long,
+        env = "JOUST_UP_ROUTER_METRICS_LISTEN",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub router_metrics_listen: String,
+    /// Dashboard (read-only web UI over HTTP) listen address; `off`
+    /// disables it.
+    #[arg(long, env = "JOUST_UP_UI_LISTEN", default_value = joust_registry::dashboard::DEFAULT_LISTEN)]
+    pub ui_listen: UiListen,
+}
+
+/// Parses a metrics address flag: `ADDR:PORT` or `off`.
+fn parse_metrics_addr(flag: &str, value: &str) -> anyhow::Result<Option<SocketAddr>> {
+    if value == "off" {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .with_context(|| format!("--{flag}: expected ADDR:PORT or `off`, got {value:?}"))
+}
+
+impl UpArgs {
+    fn registry_config(&self) -> RegistryConfig {
+        let dir = self.data_dir.display();
+        RegistryConfig {
+            database_url: format!("sqlite://{dir}/registry.db"),
+            blobs_url: format!("file://{dir}/blobs"),
+            ..RegistryConfig::default()
+        }
+    }
+}
+
+/// The address clients on this machine reach a listener at (an unspecified
+/// address such as 0.0.0.0 is reached through loopback).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}
+
+async fn bind(role: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{role}: cannot listen on {addr}"))
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// A started embedded platform: the addresses its roles listen on (as
+/// reachable from this machine) and the handle that stops them.
+#[derive(Debug)]
+pub struct Platform {
+    pub registry: SocketAddr,
+    pub node: SocketAddr,
+    pub router: SocketAddr,
+    pub node_metrics: Option<SocketAddr>,
+    pub router_metrics: Option<SocketAddr>,
+    /// The dashboard (HTTP), unless turned off.
+    pub ui: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    roles: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+/// Spawns one role; its error is named after the role.
+fn spawn_role<E>(
+    role: &'static str,
+    run: impl Future<Output = Result<(), E>> + Send + 'static,
+) -> (&'static str, JoinHandle<anyhow::Result<()>>)
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    (
+        role,
+        tokio::spawn(async move { run.await.with_context(|| role.to_owned()) }),
+    )
+}
+
+impl Platform {
+    /// Validates the flags, binds every listener (so an address in use fails
+    /// before any role starts), opens the registry stores and starts the
+    /// registry, the dashboard, the serving node and the router in this
+    /// process.
+    pub async fn start(args: &UpArgs) -> anyhow::Result<Self> {
+        let metrics_addr = parse_metrics_addr("node-metrics-listen", &args.node_metrics_listen)?;
+        let router_metrics_addr =
+            parse_metrics_addr("router-metrics-listen", &args.router_metrics_listen)?;
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
+        let registry_config = args.registry_config();
+        let registry_listener = bind("registry", args.registry_listen).await?;
+        let node_listener = bind("node", args.node_listen).await?;
+        let metrics_listener = match metrics_addr {
+            Some(a) => Some(bind("node metrics", a).await?),
+            None => None,
+        };
+        let router_listener = bind("router", args.router_listen).await?;
+        let router_metrics_listener = match router_metrics_addr {
+            Some(a) => Some(bind("router metrics", a).await?),
+            None => None,
+        };
+        let ui_listener = match args.ui_listen.0 {
+            Some(a) => Some(bind("dashboard", a).await?),
+            None => None,
+        };
+        let local = |l: &Option<TcpListener>| -> anyhow::Result<Option<SocketAddr>> {
+            Ok(match l {
+                Some(l) => Some(reachable(l.local_addr()?)),
+                None => None,
+            })
+        };
+        let node_metrics = local(&metrics_listener)?;
+        let router_metrics = local(&router_metrics_listener)?;
+        let ui = local(&ui_listener)?;
+        let registry_addr = reachable(registry_listener.local_addr()?);
+        let router_addr = reachable(router_listener.local_addr()?);
+        let node_addr = reachable(node_listener.local_addr()?);
+        let node_config = NodeConfig {
+            registry_url: format!("http://{registry_addr}"),
+            follow_all: true,
+            // The router learns of a promotion a moment after the node:
+            // the old champion keeps answering what the router still pins
+            // to it (no failed request during the swap).
+            unbound_grace: std::time::Duration::from_secs(10),
+            ..NodeConfig::default()
+        };
+        node_config.validate()?;
+        let router_config = RouterConfig {
+            registry_url: node_config.registry_url.clone(),
+            nodes: vec![node_addr.to_string()],
+            ..RouterConfig::default()
+        };
+        router_config.validate()?;
+        let registry = joust_registry::server::open(&registry_config)
+            .await
+            .context("opening the registry stores")?;
+
+        let (stop, stop_rx) = watch::channel(false);
+        let mut roles = vec![spawn_role(
+            "registry",
+            joust_registry::run(
+                registry_listener,
+                registry.clone(),
+                registry_config.max_message_bytes,
+                stopped(stop_rx.clone()),
+            ),
+        )];
+        if let Some(l) = ui_listener {
+            roles.push(spawn_role(
+                "dashboard",
+                joust_registry::dashboard::serve(l, registry, stopped(stop_rx.clone())),
+            ));
+        }
+        roles.push(spawn_role(
+            "serving node",
+            joust_server::run(
+                node_listener,
+                metrics_listener,
+                node_config,
+                stopped(stop_rx.clone()),
+            ),
+        ));
+        roles.push(spawn_role(
+            "router",
+            joust_router::run(
+                router_listener,
+                router_metrics_listener,
+                router_config,
+                stopped(stop_rx.clone()),
+            ),
+        ));
+        tracing::info!(
+            router = %router_addr,
+            data_dir = %args.data_dir.display(),
+            registry = %registry_addr,
+            node = %node_addr,
+            ui = ?ui,
+            "joust up"
+        );
+        Ok(Self {
+            registry: registry_addr,
+            node: node_addr,
+            router: router_addr,
+            node_metrics,
+            router_metrics,
+            ui,
+            stop,
+            roles,
+        })
+    }
+
+    /// Runs until `signal` resolves or one role ends on its own (an
+    /// error), then stops and drains every role. The first error wins.
+    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let ended = {
+            let any_role = futures::future::select_all(self.roles.iter_mut().map(|(_, h)| h));
+            tokio::select! {
+                _ = signal => None,
+                (result, index, _) = any_role => Some((index, result)),
+            }
+        };
+        let _ = self.stop.send(true);
+        let (ended_index, mut ended_result) = match ended {
+            Some((i, r)) => (Some(i), Some(r)),
+            None => (None, None),
+        };
+        let mut first_error = None;
+        for (index, (role, handle)) in self.roles.into_iter().enumerate() {
+            let result = if Some(index) == ended_index {
+                match ended_result.take() {
+                    Some(r) => r,
+                    None => continue,
+                }
+            } else {
+                handle.await
+            };
+            if let Err(e) = flatten(role, result) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Stops and drains every role.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.run_until(std::future::ready(())).await
+    }
+}
+
+fn flatten(
+    role: &str,
+    r: Result<anyhow::Result<()>, tokio::task::JoinError>,
+) -> anyhow::Result<()> {
+    r.with_context(|| format!("{role} task"))?
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let platform = Platform::start(&args).await?;
+    println!("joust up: data in {}", args.data_dir.display());
+    println!("joust up: registry http://{}", platform.registry);
+    println!(
+        "joust up: node http://{} (follows every champion and challenger)",
+        platform.node
+    );
+    println!(
+        "joust up: router http://{} (in front of the node: champion, split or shadow per trial)",
+        platform.router
+    );
+    if let Some(a) = platform.ui {
+        println!("joust up: dashboard http://{a}");
+    }
+    if let Some(a) = platform.node_metrics {
+        println!("joust up: node metrics http://{a}/metrics");
+    }
+    if let Some(a) = platform.router_metrics {
+        println!("joust up: router metrics http://{a}/metrics");
+    }
+    println!("joust up: ready (Ctrl-C stops)");
+    platform.run_until(crate::shutdown::signal()).await?;
+    println!("joust up: stopped");
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! `joust.v1.Detection` over gRPC: converts requests to domain calls and
+//! domain values to messages. No logic lives here.
+
+use joust_models::synthetic::SyntheticConfig;
+use joust_proto::v1 as pb;
+use joust_proto::v1::detection_server::Detection;
+use tonic::{Request, Response, Status};
+
+use crate::detector::{Detector, Ingested};
+use crate::domain::{Anomaly, AnomalyFilter, Run, RunFilter, RunStatus, Trigger, Verification};
+
+#[derive(Debug, Clone)]
+pub struct DetectionService {
+    detector: Detector,
+}
+
+impl DetectionService {
+    pub fn new(detector: Detector) -> Self {
+        Self { detector }
+    }
+}
+
+/// A UTC day number (unix seconds / 86,400) as YYYY-MM-DD.
+pub fn day_key(day: i64) -> String {
+    chrono::DateTime::from_timestamp(day.saturating_mul(86_400), 0)
+        .map(|t| t.date_naive().to_string())
+        .unwrap_or_else(|| day.to_string())
+}
+
+fn non_empty(s: String) -> Option<String> {
+    if s.is_empty() { None } else { Some(s) }
+}
+
+fn page_token(field: &str, token: &str) -> Result<i64, Status> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    token.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "{field}: expected a next_page_token from a previous page, got {token:?}"
+        ))
+    })
+}
+
+fn id(field: &str, v: u64) -> Result<i64, Status> {
+    i64::try_from(v)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| Status::invalid_argument(format!("{field}: expected an id ≥ 1, got {v}")))
+}
+
+fn trigger_from_pb(v: i32) -> Result<Trigger, Status> {
+    match pb::Trigger::try_from(v) {
+        Ok(pb::Trigger::Unspecified | pb::Trigger::Api) => Ok(Trigger::Api),
+        Ok(pb::Trigger::ChartRequest) => Ok(Trigger::ChartRequest),
+        Ok(pb::Trigger::Backfill) => Ok(Trigger::Backfill),
+        Ok(pb::Trigger::Scheduler) => Ok(Trigger::Scheduler),
+        Ok(pb::Trigger::Verification) => Ok(Trigger::Verification),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "trigger: expected one of chart_request, backfill, scheduler, verification, api, got enum value {v}"
+        ))),
+    }
+}
+
+fn trigger_to_pb(t: Trigger) -> pb::Trigger {
+    match t {
+        Trigger::ChartRequest => pb::Trigger::ChartRequest,
+        Trigger::Backfill => pb::Trigger::Backfill,
+        Trigger::Scheduler => pb::Trigger::Scheduler,
+        Trigger::Verification => pb::Trigger::Verification,
+        Trigger::Api => pb::Trigger::Api,
+    }
+}
+
+fn status_to_pb(s: RunStatus) -> pb::RunStatus {
+    match s {
+        RunStatus::InProgress => pb::RunStatus::InProgress,
+        RunStatus::Complete => pb::RunStatus::Complete,
+        RunStatus::Failed => pb::RunStatus::Failed,
+    }
+}
+
+pub fn run_to_pb(r: Run) -> pb::DetectionRun {
+    let Run {
+        id,
+        trigger,
+        ticker,
+        interval,
+        model_name,
+        model_version,
+        model_sha256,
+        started_at_ms,
+        completed_at_ms,
+        rows_loaded,
+        rows_preprocessed,
+        rows_scored,
+        anomalies_found,
+        status,
+        error,
+        warnings,
+    } = r;
+    pb::DetectionRun {
+        id: id.max(0) as u64,
+        trigger: trigger_to_pb(trigger) as i32,
+        ticker,
+        interval,
+        model_name,
+        model_version,
+        model_sha256,
+        started_at_ms,
+        completed_at_ms: completed_at_ms.unwrap_or(0),
+        rows_loaded,
+        rows_preprocessed,
+        rows_scored,
+        anomalies_found,
+        status: status_to_pb(status) as i32,
+        error,
+        warnings,
+    }
+}
+
+pub fn anomaly_to_pb(a: Anomaly) -> pb::Anomaly {
+    let Anomaly {
+        id,
+        ticker,
+        interval,
+        timestamp,
+        close,
+        volume,
+        features,
+        score,
+        label,
+        model_name,
+        model_version,
+        model_sha256,
+        run_id,
+        created_at_ms,
+    } = a;
+    pb::Anomaly {
+        id: id.max(0) as u64,
+        ticker,
+        interval,
+        timestamp,
+        close,
+        volume,
+        features,
+        score,
+        label,
+        model_name,
+        model_version,
+        model_sha256,
+        run_id: run_id.max(0) as u64,
+        created_at_ms,
+    }
+}
+
+fn ingested_to_pb(v: Vec<Ingested>) -> pb::IngestResponse {
+    pb::IngestResponse {
+        series: v
+            .into_iter()
+            .map(|i| pb::IngestedSeries {
+                ticker: i.ticker,
+                interval: i.interval,
+                rows: i.rows,
+                inserted: i.inserted,
+            })
+            .collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl Detection for DetectionService {
+    async fn ingest_csv(
+        &self,
+        request: Request<pb::IngestCsvRequest>,
+    ) -> Result<Response<pb::IngestResponse>, Status> {
+        let pb::IngestCsvRequest { interval, csv } = request.into_inner();
+        let out = self.detector.ingest_csv(&interval, &csv).await?;
+        Ok(Response::new(ingested_to_pb(out)))
+    }
+
+    async fn ingest_synthetic(
+        &self,
+        request: Request<pb::IngestSyntheticRequest>,
+    ) -> Result<Response<pb::IngestResponse>, Status> {
+        let pb::IngestSyntheticRequest {
+            interval,
+            tickers,
+            rows,
+            seed,
+            start,
+            anomaly_rate,
+        } = request.into_inner();
+        let defaults = SyntheticConfig::default();
+        let config = SyntheticConfig {
+            tickers: tickers as usize,
+            rows: rows as usize,
+            seed,
+            anomaly_rate: if anomaly_rate == 0.0 {
+                defaults.anomaly_rate
+            } else {
+                anomaly_rate
+            },
+            start: if start == 0 { defaults.start } else { start },
+            interval_secs: defaults.interval_secs,
+        };
+        let out = self.detector.ingest_synthetic(&interval, config).await?;
+        Ok(Response::new(ingested_to_pb(out)))
+    }
+
+    async fn detect(
+        &self,
+        request: Request<pb::DetectRequest>,
+    ) -> Result<Response<pb::DetectResponse>, Status> {
+        let pb::DetectRequest {
+            ticker,
+            interval,
+            trigger,
+        } = request.into_inner();
+        let trigger = trigger_from_pb(trigger)?;
+        let d = self.detector.detect(&ticker, &interval, trigger).await?;
+        Ok(Response::new(pb::DetectResponse {
+            run: Some(run_to_pb(d.run)),
+            anomalies: d.anomalies.into_iter().map(anomaly_to_pb).collect(),
+        }))
+    }
+
+    async fn list_anomalies(
+        &self,
+        request: Request<pb::ListAnomaliesRequest>,
+    ) -> Result<Response<pb::ListAnomaliesResponse>, Status> {
+        let pb::ListAnomaliesRequest {
+            ticker,
+            interval,
+            from,
+            to,
+            min_score,
+            model_version,
+            limit,
+            page_token: token,
+        } = request.into_inner();
+        if min_score.is_some_and(|m| !m.is_finite()) {
+            return Err(Status::invalid_argument(
+                "min_score: expected a finite number",
+            ));
+        }
+        let filter = AnomalyFilter {
+            ticker: non_empty(ticker),
+            interval: non_empty(interval),
+            from: (from != 0).then_some(from),
+            to: (to != 0).then_some(to),
+            min_score,
+            model_version: non_empty(model_version),
+            after_id: page_token("page_token", &token)?,
+            limit,
+        };
+        let list = self.detector.list_anomalies(filter).await?;
+        let full = limit > 0 && list.len() == limit as usize
+            || limit == 0 && list.len() == crate::detector::DEFAULT_PAGE as usize;
+        let next = match list.last() {
+            Some(a) if full => a.id.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListAnomaliesResponse {
+            anomalies: list.into_iter().map(anomaly_to_pb).collect(),
+            next_page_token: next,
+        }))
+    }
+
+    async fn get_run(
+        &self,
+        request: Request<pb::GetRunRequest>,
+    ) -> Result<Response<pb::DetectionRun>, Status> {
+        let run = self
+            .detector
+            .get_run(id("id", request.into_inner().id)?)
+            .await?;
+        Ok(Response::new(run_to_pb(run)))
+    }
+
+    async fn list_runs(
+        &self,
+        request: Request<pb::ListRunsRequest>,
+    ) -> Result<Response<pb::ListRunsResponse>, Status> {
+        let pb::ListRunsRequest {
+            ticker,
+            interval,
+            limit,
+            page_token: token,
+        } = request.into_inner();
+        let filter = RunFilter {
+            ticker: non_empty(ticker),
+            interval: non_empty(interval),
+            before_id: page_token("page_token", &token)?,
+            limit,
+        };
+        let list = self.detector.list_runs(filter).await?;
+        let page = if limit == 0 {
+            crate::detector::DEFAULT_PAGE
+        } else {
+            limit
+        };
+        let next = match list.last() {
+            Some(r) if list.len() == page as usize => r.id.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListRunsResponse {
+            runs: list.into_iter().map(run_to_pb).collect(),
+            next_page_token: next,
+        }))
+    }
+
+    async fn verify(
+        &self,
+        request: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::VerifyResponse>, Status> {
+        let pb::VerifyRequest { anomaly_id } = request.into_inner();
+        let v = self.detector.verify(id("anomaly_id", anomaly_id)?).await?;
+        let Verification {
+            original,
+            current_score,
+            current_label,
+            current_features,
+            current_model_version,
+            current_model_sha256,
+        } = v;
+        Ok(Response::new(pb::VerifyResponse {
+            original: Some(anomaly_to_pb(original)),
+            current_score,
+            current_label,
+            current_features,
+            current_model_version,
+            current_model_sha256,
+            still_anomaly: current_label,
+        }))
+    }
+
+    async fn stats(
+        &self,
+        request: Request<pb::StatsRequest>,
+    ) -> Result<Response<pb::StatsResponse>, Status> {
+        let pb::StatsRequest { ticker } = request.into_inner();
+        let s = self.detector.stats(non_empty(ticker).as_deref()).await?;
+        let count = |(key, count): (String, u64)| pb::StatCount { key, count };
+        Ok(Response::new(pb::StatsResponse {
+            total_anomalies: s.total_anomalies,
+            anomalies_by_ticker: s.anomalies_by_ticker.into_iter().map(count).collect(),
+            anomalies_by_day: s
+                .anomalies_by_day
+                .into_iter()
+                .map(|(day, n)| pb::StatCount {
+                    key: day_key(day),
+                    count: n,
+                })
+                .collect(),
+            runs_by_status: s.runs_by_status.into_iter().map(count).collect(),
+        }))
+    }
+
+    async fn purge_runs(
+        &self,
+        request: Request<pb::PurgeRunsRequest>,
+    ) -> Result<Response<pb::PurgeRunsResponse>, Status> {
+        let pb::PurgeRunsRequest {
+            completed_before_ms,
+        } = request.into_inner();
+        if completed_before_ms < 0 {
+            return Err(Status::invalid_argument(format!(
+                "completed_before_ms: expected unix milliseconds ≥ 0, got {completed_before_ms}"
+            )));
+        }
+        let before = (completed_before_ms > 0).then_some(completed_before_ms);
+        let purged = self.detector.purge_runs(before).await?;
+        Ok(Response::new(pb::PurgeRunsResponse { purged }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn day_keys() {
+        assert_eq!(super::day_key(0), "1970-01-01");
+        assert_eq!(super::day_key(19_723), "2024-01-01");
+        assert_eq!(super::day_key(19_782), "2024-02-29");
+        assert_eq!(super::day_key(-1), "1969-12-31");
+    }
+}

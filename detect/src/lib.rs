@@ -1,0 +1,25 @@
+//! joust-detect owns the detection service (`joust detect serve`): the
+//! OHLCV series store, incremental anomaly detection that scores only new
+//! bars through the router's Open Inference Protocol endpoint, the
+//! anomalies found and the audit trail of detection runs, in PostgreSQL or
+//! SQLite.
+//!
+//! It must not know how models are trained, loaded or routed: features
+//! come from `joust_models::features`, scores from any OIP endpoint (the
+//! router, or a serving node), and the model's SHA-256 from the registry's
+//! gRPC API.
+
+#![forbid(unsafe_code)]
+
+pub mod detector;
+pub mod domain;
+mod error;
+pub mod grpc;
+pub mod scorer;
+pub mod server;
+pub mod store;
+
+pub use detector::{Detection, Detector, HISTORY_BARS, Ingested, Retention};
+pub use error::{DetectError, Result};
+pub use scorer::{Scorer, ScorerConfig};
+pub use server::{DetectConfig, run, serve};

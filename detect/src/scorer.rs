@@ -1,0 +1,270 @@
+//! Scoring feature rows through an Open Inference Protocol endpoint (the
+//! router, or a serving node: both answer `inference.GRPCInferenceService`)
+//! in large batches, and looking up the SHA-256 of the version that
+//! answered in the registry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::{StreamExt, TryStreamExt};
+use joust_proto::inference as oip;
+use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use ndarray::ArrayView2;
+use tonic::transport::Channel;
+
+use crate::error::{DetectError, Result};
+
+/// Retries of a request the endpoint refused as busy (10 ms, doubling).
+const BUSY_RETRIES: u32 = 6;
+
+/// Where and what to score.
+#[derive(Debug, Clone)]
+pub struct ScorerConfig {
+    /// The router's (or a node's) gRPC address, `http://HOST:PORT`.
+    pub router_url: String,
+    /// Model name sent in `ModelInferRequest.model_name`.
+    pub model: String,
+    /// Pinned version ("" = whatever the endpoint serves by default: the
+    /// champion).
+    pub model_version: String,
+    /// Rows per OIP request.
+    pub batch_rows: usize,
+    /// OIP requests in flight per detection.
+    pub concurrency: usize,
+    /// Largest gRPC message sent or accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ScorerConfig {
+    fn default() -> Self {
+        Self {
+            router_url: "http://127.0.0.1:7072".to_owned(),
+            model: "anomaly_detector".to_owned(),
+            model_version: String::new(),
+            batch_rows: 8192,
+            concurrency: 4,
+            max_message_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Scores of a batch and the version that produced them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub scores: Vec<f32>,
+    pub labels: Vec<bool>,
+    pub model_version: String,
+}
+
+/// An OIP client plus a registry client for the models' SHA-256.
+#[derive(Clone)]
+pub struct Scorer {
+    config: ScorerConfig,
+    client: GrpcInferenceServiceClient<Channel>,
+    registry: Option<joust_client::RegistryClient>,
+    sha_cache: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl std::fmt::Debug for Scorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scorer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scorer {
+    /// A scorer whose connections are opened lazily (the router may start
+    /// after this service).
+    pub fn new(config: ScorerConfig, registry_url: Option<&str>) -> Result<Self> {
+        if config.batch_rows == 0 || config.concurrency == 0 {
+            return Err(DetectError::Config(
+                "batch rows and scoring concurrency: expected at least 1".to_owned(),
+            ));
+        }
+        let channel = Channel::from_shared(config.router_url.clone())
+            .map_err(|e| DetectError::Config(format!("router URL {:?}: {e}", config.router_url)))?
+            .connect_lazy();
+        let client = GrpcInferenceServiceClient::new(channel)
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes);
+        let registry = match registry_url {
+            Some(url) => {
+                let channel = Channel::from_shared(url.to_owned())
+                    .map_err(|e| DetectError::Config(format!("registry URL {url:?}: {e}")))?
+                    .connect_lazy();
+                Some(joust_client::RegistryClient::new(channel))
+            }
+            None => None,
+        };
+        Ok(Self {
+            config,
+            client,
+            registry,
+            sha_cache: Arc::default(),
+        })
+    }
+
+    pub fn model(&self) -> &str {
+        &self.config.model
+    }
+
+    /// Scores every row of `x` (N × F) in batches of `batch_rows`. The
+    /// first batch decides the version; the rest are pinned to it, so one
+    /// detection is scored by one version even if the champion changes.
+    pub async fn score(&self, x: ArrayView2<'_, f32>) -> Result<Scored> {
+        let n = x.nrows();
+        let mut out = Scored {
+            scores: Vec::with_capacity(n),
+            labels: Vec::with_capacity(n),
+            model_version: String::new(),
+        };
+        if n == 0 {
+            return Ok(out);
+        }
+        let cols = x.ncols();
+        let mut batches = x
+            .axis_chunks_iter(ndarray::Axis(0), self.config.batch_rows)
+            .map(|b| (b.nrows(), b.iter().copied().collect::<Vec<f32>>()));
+        let Some((rows, values)) = batches.next() else {
+            return Ok(out);
+        };
+        let first = self
+            .infer(rows, cols, values, self.config.model_version.clone())
+            .await?;
+        let version = first.model_version.clone();
+        out.model_version = version.clone();
+        out.scores.extend(first.scores);
+        out.labels.extend(first.labels);
+        let rest: Vec<(usize, Vec<f32>)> = batches.collect();
+        let rest: Vec<Scored> = futures::stream::iter(rest)
+            .map(|(rows, values)| self.infer(rows, cols, values, version.clone()))
+            .buffered(self.config.concurrency)
+            .try_collect()
+            .await?;
+        for r in rest {
+            out.scores.extend(r.scores);
+            out.labels.extend(r.labels);
+        }
+        Ok(out)
+    }
+
+    async fn infer(
+        &self,
+        rows: usize,
+        cols: usize,
+        values: Vec<f32>,
+        version: String,
+    ) -> Result<Scored> {
+        let request = oip::ModelInferRequest {
+            model_name: self.config.model.clone(),
+            model_version: version,
+            id: String::new(),
+            parameters: Default::default(),
+            inputs: vec![oip::model_infer_request::InferInputTensor {
+                name: "input".to_owned(),
+                datatype: "FP32".to_owned(),
+                shape: vec![rows as i64, cols as i64],
+                parameters: Default::default(),
+                contents: Some(oip::InferTensorContents {
+                    fp32_contents: values,
+                    ..Default::default()
+                }),
+            }],
+            outputs: vec![],
+            raw_input_contents: vec![],
+        };
+        // A full node answers RESOURCE_EXHAUSTED: back off and retry a few
+        // times before failing the detection.
+        let mut backoff = std::time::Duration::from_millis(10);
+        let mut tries = 0;
+        let response = loop {
+            match self.client.clone().model_infer(request.clone()).await {
+                Ok(r) => break r.into_inner(),
+                Err(s) if s.code() == tonic::Code::ResourceExhausted && tries < BUSY_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(s) => {
+                    return Err(DetectError::Scoring(format!(
+                        "ModelInfer {} at {}: {} ({:?})",
+                        self.config.model,
+                        self.config.router_url,
+                        s.message(),
+                        s.code()
+                    )));
+                }
+            }
+        };
+        decode(response, rows)
+    }
+
+    /// The SHA-256 of `model:version` from the registry ("" without a
+    /// registry). Cached: versions are immutable.
+    pub async fn sha256(&self, version: &str) -> Result<String> {
+        let Some(registry) = &self.registry else {
+            return Ok(String::new());
+        };
+        let reference = format!("{}:{version}", self.config.model);
+        if let Ok(cache) = self.sha_cache.lock()
+            && let Some(sha) = cache.get(&reference)
+        {
+            return Ok(sha.clone());
+        }
+        let v = registry
+            .get_version(&reference)
+            .await
+            .map_err(|e| DetectError::Registry(format!("GetVersion {reference}: {e}")))?;
+        if let Ok(mut cache) = self.sha_cache.lock() {
+            cache.insert(reference, v.sha256.clone());
+        }
+        Ok(v.sha256)
+    }
+}
+
+/// Reads `score` (FP32) and `label` (BOOL) of `rows` rows.
+fn decode(r: oip::ModelInferResponse, rows: usize) -> Result<Scored> {
+    let mut scores = None;
+    let mut labels = None;
+    for (i, o) in r.outputs.into_iter().enumerate() {
+        let raw = r.raw_output_contents.get(i);
+        match o.name.as_str() {
+            "score" => {
+                scores = Some(match (o.contents, raw) {
+                    (Some(c), _) if !c.fp32_contents.is_empty() => c.fp32_contents,
+                    (_, Some(bytes)) => bytes
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect(),
+                    _ => Vec::new(),
+                })
+            }
+            "label" => {
+                labels = Some(match (o.contents, raw) {
+                    (Some(c), _) if !c.bool_contents.is_empty() => c.bool_contents,
+                    (_, Some(bytes)) => bytes.iter().map(|b| *b != 0).collect(),
+                    _ => Vec::new(),
+                })
+            }
+            _ => {}
+        }
+    }
+    let (Some(scores), Some(labels)) = (scores, labels) else {
+        return Err(DetectError::Scoring(
+            "ModelInfer response: expected outputs `score` and `label`".to_owned(),
+        ));
+    };
+    if scores.len() != rows || labels.len() != rows {
+        return Err(DetectError::Scoring(format!(
+            "ModelInfer response: expected {rows} scores and labels, got {} and {}",
+            scores.len(),
+            labels.len()
+        )));
+    }
+    Ok(Scored {
+        scores,
+        labels,
+        model_version: r.model_version,
+    })
+}

@@ -1,0 +1,113 @@
+//! Running the detection role: open the store, serve `joust.v1.Detection`
+//! with health and reflection on a bound listener until `shutdown`.
+
+use std::future::Future;
+
+use joust_proto::v1::detection_server::DetectionServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::detector::{Detector, Retention};
+use crate::error::{DetectError, Result};
+use crate::grpc::DetectionService;
+use crate::scorer::{Scorer, ScorerConfig};
+
+/// Everything the detection role needs; the binary builds it from flags.
+#[derive(Debug, Clone)]
+pub struct DetectConfig {
+    /// `postgres://…` or `sqlite://PATH`.
+    pub database_url: String,
+    /// The registry, for the SHA-256 of the scoring model (`None`: not
+    /// recorded, with a warning at start-up).
+    pub registry_url: Option<String>,
+    pub scorer: ScorerConfig,
+    /// Retention of finished runs without anomalies, and purge period.
+    pub retention: Retention,
+    /// Largest gRPC message accepted or sent by this service, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://./joust-data/detect.db".to_owned(),
+            registry_url: Some("http://127.0.0.1:7070".to_owned()),
+            scorer: ScorerConfig::default(),
+            retention: Retention::default(),
+            max_message_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Opens the store (migrating it) and builds the core.
+pub async fn open(config: &DetectConfig) -> Result<Detector> {
+    let store = crate::store::open(&config.database_url).await?;
+    if config.registry_url.is_none() {
+        tracing::warn!("no registry configured: anomalies will not record the model's SHA-256");
+    }
+    let scorer = Scorer::new(config.scorer.clone(), config.registry_url.as_deref())?;
+    Ok(Detector::new(store, scorer).with_retention(config.retention))
+}
+
+/// The gRPC service with the configured message limits.
+pub fn service(detector: Detector, max_message_bytes: usize) -> DetectionServer<DetectionService> {
+    DetectionServer::new(DetectionService::new(detector))
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(max_message_bytes)
+}
+
+/// Opens everything from `config` and serves on `listener` until
+/// `shutdown` resolves, then drains in-flight requests.
+pub async fn run(
+    config: DetectConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let detector = open(&config).await?;
+    serve(detector, config.max_message_bytes, listener, shutdown).await
+}
+
+/// Serves an opened detector (for embedding next to other roles), with
+/// the periodic retention purge running until `shutdown`.
+pub async fn serve(
+    detector: Detector,
+    max_message_bytes: usize,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_serving::<DetectionServer<DetectionService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(joust_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| DetectError::Config(format!("reflection: {e}")))?;
+    let purge = tokio::spawn(purge_loop(detector.clone()));
+    let served = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(service(detector, max_message_bytes))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .map_err(|e| DetectError::Config(format!("gRPC server: {e}")));
+    purge.abort();
+    served
+}
+
+/// Purges old runs every `purge_every` (the first purge at start-up).
+async fn purge_loop(detector: Detector) {
+    let every = detector
+        .retention()
+        .purge_every
+        .max(std::time::Duration::from_secs(1));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(error) = detector.purge_runs(None).await {
+            tracing::warn!(%error, "retention purge failed; retrying at the next period");
+        }
+    }
+}

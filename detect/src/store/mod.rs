@@ -1,0 +1,92 @@
+//! The detection store: one trait, two backends (PostgreSQL and SQLite)
+//! sharing one SQL implementation (`sql.rs`), migrations embedded and
+//! applied at open — the registry's pattern.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use joust_models::features::Bar;
+
+use crate::domain::{
+    Anomaly, AnomalyFilter, NewAnomaly, Run, RunFilter, RunOutcome, SeriesMeta, Stats, Trigger,
+};
+use crate::error::{DetectError, Result};
+
+#[macro_use]
+mod sql;
+mod postgres;
+pub(crate) mod rows;
+mod sqlite;
+
+pub use postgres::PgDetectStore;
+pub use sqlite::SqliteDetectStore;
+
+/// Rows per multi-row INSERT (at most 14 parameters each: within both
+/// PostgreSQL's 65,535 and SQLite's 32,766 parameter limits).
+pub const INSERT_CHUNK: usize = 1000;
+
+/// Everything the detection service persists.
+#[async_trait]
+pub trait DetectStore: Send + Sync + 'static {
+    /// Stores bars of one series (created if new), ignoring timestamps
+    /// already stored. Returns how many were new.
+    async fn insert_bars(&self, ticker: &str, interval: &str, bars: &[Bar]) -> Result<u64>;
+    /// The series' detection metadata; `NotFound` for an unknown series.
+    async fn series(&self, ticker: &str, interval: &str) -> Result<SeriesMeta>;
+    /// Timestamp of the series' newest bar.
+    async fn newest_bar(&self, series_id: i64) -> Result<Option<i64>>;
+    /// The bars after `after` (all when `None`), preceded by up to
+    /// `history` bars at or before it, in time order.
+    async fn load_window(
+        &self,
+        series_id: i64,
+        after: Option<i64>,
+        history: usize,
+    ) -> Result<Vec<Bar>>;
+    /// Records a run `in_progress` (committed at once, so a run that
+    /// fails later stays visible).
+    async fn start_run(
+        &self,
+        trigger: Trigger,
+        ticker: &str,
+        interval: &str,
+        model_name: &str,
+    ) -> Result<Run>;
+    /// In one transaction: stores the anomalies, moves the series'
+    /// last detected bar from `series.last_detected_ts` to `detected_to`
+    /// (`Aborted` if another run moved it meanwhile) and completes the run.
+    async fn complete_run(
+        &self,
+        run_id: i64,
+        series: &SeriesMeta,
+        detected_to: Option<i64>,
+        outcome: &RunOutcome,
+        anomalies: &[NewAnomaly],
+    ) -> Result<(Run, Vec<Anomaly>)>;
+    /// Marks a run failed with `error`.
+    async fn fail_run(&self, run_id: i64, error: &str) -> Result<Run>;
+    async fn get_run(&self, id: i64) -> Result<Run>;
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
+    async fn list_anomalies(&self, filter: &AnomalyFilter) -> Result<Vec<Anomaly>>;
+    async fn get_anomaly(&self, id: i64) -> Result<Anomaly>;
+    /// Up to `count` bars ending at `ts` (inclusive), in time order.
+    async fn bars_until(&self, series_id: i64, ts: i64, count: usize) -> Result<Vec<Bar>>;
+    async fn stats(&self, ticker: Option<&str>) -> Result<Stats>;
+    /// Deletes finished runs completed before `before_ms` that stored no
+    /// anomaly (those stay as the anomalies' provenance). Returns how many.
+    async fn purge_runs(&self, before_ms: i64) -> Result<u64>;
+}
+
+/// Opens the store named by a database URL (`postgres://…` or
+/// `sqlite://PATH`), applying migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn DetectStore>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgDetectStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteDetectStore::connect(url).await?))
+    } else {
+        Err(DetectError::Config(format!(
+            "database URL {url:?}: expected postgres://… or sqlite://PATH"
+        )))
+    }
+}

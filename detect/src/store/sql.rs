@@ -1,0 +1,412 @@
+//! The one SQL implementation of `DetectStore`, shared by PostgreSQL and
+//! SQLite. Statements are portable (`$N` parameters, `RETURNING`,
+//! `ON CONFLICT … DO NOTHING`); each backend defines `begin_write`.
+
+/// Implements `DetectStore` for `$store` over database `$db`.
+macro_rules! impl_detect_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            async fn run_row(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                id: i64,
+            ) -> $crate::error::Result<$crate::domain::Run> {
+                let sql = format!(
+                    "SELECT {} FROM detection_runs WHERE id = $1",
+                    $crate::store::rows::RUN_COLUMNS
+                );
+                let row = sqlx::query_as::<_, $crate::store::rows::RunRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or_else(|| {
+                        $crate::error::DetectError::NotFound(format!(
+                            "id: detection run {id} not found"
+                        ))
+                    })?;
+                row.try_into()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::DetectStore for $store {
+            async fn insert_bars(
+                &self,
+                ticker: &str,
+                interval: &str,
+                bars: &[joust_models::features::Bar],
+            ) -> $crate::error::Result<u64> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO series (ticker, bar_interval) VALUES ($1, $2)
+                     ON CONFLICT (ticker, bar_interval) DO NOTHING",
+                )
+                .bind(ticker)
+                .bind(interval)
+                .execute(&mut *tx)
+                .await?;
+                let series_id: i64 =
+                    sqlx::query_scalar("SELECT id FROM series WHERE ticker = $1 AND bar_interval = $2")
+                        .bind(ticker)
+                        .bind(interval)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let mut inserted = 0;
+                for chunk in bars.chunks($crate::store::INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO bars (series_id, ts, open, high, low, close, volume) ",
+                    );
+                    qb.push_values(chunk, |mut b, bar| {
+                        b.push_bind(series_id)
+                            .push_bind(bar.timestamp)
+                            .push_bind(bar.open)
+                            .push_bind(bar.high)
+                            .push_bind(bar.low)
+                            .push_bind(bar.close)
+                            .push_bind(bar.volume);
+                    });
+                    qb.push(" ON CONFLICT (series_id, ts) DO NOTHING");
+                    inserted += qb.build().execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(inserted)
+            }
+
+            async fn series(
+                &self,
+                ticker: &str,
+                interval: &str,
+            ) -> $crate::error::Result<$crate::domain::SeriesMeta> {
+                let sql = format!(
+                    "SELECT {} FROM series WHERE ticker = $1 AND bar_interval = $2",
+                    $crate::store::rows::SERIES_COLUMNS
+                );
+                sqlx::query_as::<_, $crate::store::rows::SeriesRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(ticker)
+                    .bind(interval)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Into::into)
+                    .ok_or_else(|| {
+                        $crate::error::DetectError::NotFound(format!(
+                            "ticker: no {interval} series for ticker {ticker:?}; ingest bars first"
+                        ))
+                    })
+            }
+
+            async fn newest_bar(&self, series_id: i64) -> $crate::error::Result<Option<i64>> {
+                Ok(sqlx::query_scalar("SELECT MAX(ts) FROM bars WHERE series_id = $1")
+                    .bind(series_id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn load_window(
+                &self,
+                series_id: i64,
+                after: Option<i64>,
+                history: usize,
+            ) -> $crate::error::Result<Vec<joust_models::features::Bar>> {
+                use $crate::store::rows::BarRow;
+                let mut conn = self.pool.acquire().await?;
+                let mut bars: Vec<joust_models::features::Bar> = Vec::new();
+                let after = match after {
+                    Some(after) => {
+                        let mut past = sqlx::query_as::<_, BarRow>(
+                            "SELECT ts, open, high, low, close, volume FROM bars
+                             WHERE series_id = $1 AND ts <= $2 ORDER BY ts DESC LIMIT $3",
+                        )
+                        .bind(series_id)
+                        .bind(after)
+                        .bind(i64::try_from(history).unwrap_or(i64::MAX))
+                        .fetch_all(&mut *conn)
+                        .await?;
+                        past.reverse();
+                        bars.extend(past.into_iter().map(joust_models::features::Bar::from));
+                        after
+                    }
+                    None => i64::MIN,
+                };
+                let new = sqlx::query_as::<_, BarRow>(
+                    "SELECT ts, open, high, low, close, volume FROM bars
+                     WHERE series_id = $1 AND ts > $2 ORDER BY ts",
+                )
+                .bind(series_id)
+                .bind(after)
+                .fetch_all(&mut *conn)
+                .await?;
+                bars.extend(new.into_iter().map(joust_models::features::Bar::from));
+                Ok(bars)
+            }
+
+            async fn start_run(
+                &self,
+                trigger: $crate::domain::Trigger,
+                ticker: &str,
+                interval: &str,
+                model_name: &str,
+            ) -> $crate::error::Result<$crate::domain::Run> {
+                let mut conn = self.pool.acquire().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO detection_runs (run_trigger, ticker, bar_interval, model_name, started_at_ms, status)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(trigger.as_str())
+                .bind(ticker)
+                .bind(interval)
+                .bind(model_name)
+                .bind($crate::domain::now_ms())
+                .bind($crate::domain::RunStatus::InProgress.as_str())
+                .fetch_one(&mut *conn)
+                .await?;
+                Self::run_row(&mut conn, id).await
+            }
+
+            async fn complete_run(
+                &self,
+                run_id: i64,
+                series: &$crate::domain::SeriesMeta,
+                detected_to: Option<i64>,
+                outcome: &$crate::domain::RunOutcome,
+                anomalies: &[$crate::domain::NewAnomaly],
+            ) -> $crate::error::Result<($crate::domain::Run, Vec<$crate::domain::Anomaly>)> {
+                use $crate::store::rows::{features_json, i};
+                let now = $crate::domain::now_ms();
+                let mut tx = self.begin_write().await?;
+                let moved = sqlx::query(
+                    "UPDATE series SET last_detected_ts = $1, model_version = $2
+                     WHERE id = $3 AND COALESCE(last_detected_ts, $4) = $5",
+                )
+                .bind(detected_to)
+                .bind(&outcome.model_version)
+                .bind(series.id)
+                .bind(i64::MIN)
+                .bind(series.last_detected_ts.unwrap_or(i64::MIN))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved != 1 {
+                    return Err($crate::error::DetectError::Aborted(format!(
+                        "ticker: another detection of {} {} committed first; retry",
+                        series.ticker, series.interval
+                    )));
+                }
+                for chunk in anomalies.chunks($crate::store::INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO anomalies (run_id, ticker, bar_interval, ts, close, volume, features, \
+                         score, label, model_name, model_version, model_sha256, created_at_ms) ",
+                    );
+                    qb.push_values(chunk, |mut b, a| {
+                        b.push_bind(run_id)
+                            .push_bind(series.ticker.clone())
+                            .push_bind(series.interval.clone())
+                            .push_bind(a.timestamp)
+                            .push_bind(a.close)
+                            .push_bind(a.volume)
+                            .push_bind(features_json(&a.features))
+                            .push_bind(f64::from(a.score))
+                            .push_bind(a.label)
+                            .push_bind(a.model_name.clone())
+                            .push_bind(a.model_version.clone())
+                            .push_bind(a.model_sha256.clone())
+                            .push_bind(now);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                let warnings = serde_json::to_string(&outcome.warnings)
+                    .map_err(|e| $crate::error::DetectError::Corrupt(format!("warnings: {e}")))?;
+                sqlx::query(
+                    "UPDATE detection_runs SET model_version = $1, model_sha256 = $2, completed_at_ms = $3,
+                     rows_loaded = $4, rows_preprocessed = $5, rows_scored = $6, anomalies_found = $7,
+                     status = $8, warnings = $9 WHERE id = $10",
+                )
+                .bind(&outcome.model_version)
+                .bind(&outcome.model_sha256)
+                .bind(now)
+                .bind(i(outcome.rows_loaded))
+                .bind(i(outcome.rows_preprocessed))
+                .bind(i(outcome.rows_scored))
+                .bind(i(anomalies.len() as u64))
+                .bind($crate::domain::RunStatus::Complete.as_str())
+                .bind(warnings)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+                let run = Self::run_row(&mut tx, run_id).await?;
+                let sql = format!(
+                    "SELECT {} FROM anomalies WHERE run_id = $1 ORDER BY id",
+                    $crate::store::rows::ANOMALY_COLUMNS
+                );
+                let stored = sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(run_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect::<$crate::error::Result<Vec<_>>>()?;
+                tx.commit().await?;
+                Ok((run, stored))
+            }
+
+            async fn fail_run(&self, run_id: i64, error: &str) -> $crate::error::Result<$crate::domain::Run> {
+                let mut conn = self.pool.acquire().await?;
+                sqlx::query(
+                    "UPDATE detection_runs SET status = $1, error = $2, completed_at_ms = $3 WHERE id = $4",
+                )
+                .bind($crate::domain::RunStatus::Failed.as_str())
+                .bind(error)
+                .bind($crate::domain::now_ms())
+                .bind(run_id)
+                .execute(&mut *conn)
+                .await?;
+                Self::run_row(&mut conn, run_id).await
+            }
+
+            async fn get_run(&self, id: i64) -> $crate::error::Result<$crate::domain::Run> {
+                let mut conn = self.pool.acquire().await?;
+                Self::run_row(&mut conn, id).await
+            }
+
+            async fn list_runs(
+                &self,
+                filter: &$crate::domain::RunFilter,
+            ) -> $crate::error::Result<Vec<$crate::domain::Run>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM detection_runs WHERE 1 = 1",
+                    $crate::store::rows::RUN_COLUMNS
+                ));
+                if let Some(t) = &filter.ticker {
+                    qb.push(" AND ticker = ").push_bind(t.clone());
+                }
+                if let Some(iv) = &filter.interval {
+                    qb.push(" AND bar_interval = ").push_bind(iv.clone());
+                }
+                if filter.before_id > 0 {
+                    qb.push(" AND id < ").push_bind(filter.before_id);
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit));
+                qb.build_query_as::<$crate::store::rows::RunRow>()
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect()
+            }
+
+            async fn list_anomalies(
+                &self,
+                filter: &$crate::domain::AnomalyFilter,
+            ) -> $crate::error::Result<Vec<$crate::domain::Anomaly>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM anomalies WHERE id > ",
+                    $crate::store::rows::ANOMALY_COLUMNS
+                ));
+                qb.push_bind(filter.after_id);
+                if let Some(t) = &filter.ticker {
+                    qb.push(" AND ticker = ").push_bind(t.clone());
+                }
+                if let Some(iv) = &filter.interval {
+                    qb.push(" AND bar_interval = ").push_bind(iv.clone());
+                }
+                if let Some(from) = filter.from {
+                    qb.push(" AND ts >= ").push_bind(from);
+                }
+                if let Some(to) = filter.to {
+                    qb.push(" AND ts <= ").push_bind(to);
+                }
+                if let Some(min) = filter.min_score {
+                    qb.push(" AND score >= ").push_bind(f64::from(min));
+                }
+                if let Some(v) = &filter.model_version {
+                    qb.push(" AND model_version = ").push_bind(v.clone());
+                }
+                qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(filter.limit));
+                qb.build_query_as::<$crate::store::rows::AnomalyRow>()
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect()
+            }
+
+            async fn get_anomaly(&self, id: i64) -> $crate::error::Result<$crate::domain::Anomaly> {
+                let sql = format!(
+                    "SELECT {} FROM anomalies WHERE id = $1",
+                    $crate::store::rows::ANOMALY_COLUMNS
+                );
+                sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| {
+                        $crate::error::DetectError::NotFound(format!(
+                            "anomaly_id: anomaly {id} not found"
+                        ))
+                    })?
+                    .try_into()
+            }
+
+            async fn bars_until(
+                &self,
+                series_id: i64,
+                ts: i64,
+                count: usize,
+            ) -> $crate::error::Result<Vec<joust_models::features::Bar>> {
+                let mut rows = sqlx::query_as::<_, $crate::store::rows::BarRow>(
+                    "SELECT ts, open, high, low, close, volume FROM bars
+                     WHERE series_id = $1 AND ts <= $2 ORDER BY ts DESC LIMIT $3",
+                )
+                .bind(series_id)
+                .bind(ts)
+                .bind(i64::try_from(count).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.reverse();
+                Ok(rows.into_iter().map(joust_models::features::Bar::from).collect())
+            }
+
+            async fn stats(&self, ticker: Option<&str>) -> $crate::error::Result<$crate::domain::Stats> {
+                use $crate::store::rows::u;
+                let mut conn = self.pool.acquire().await?;
+                let by_ticker: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT ticker, COUNT(*) FROM anomalies WHERE ($1 = '' OR ticker = $1)
+                     GROUP BY ticker ORDER BY ticker",
+                )
+                .bind(ticker.unwrap_or(""))
+                .fetch_all(&mut *conn)
+                .await?;
+                let by_day: Vec<(i64, i64)> = sqlx::query_as(
+                    "SELECT (ts - ((ts % 86400) + 86400) % 86400) / 86400 AS day, COUNT(*) FROM anomalies
+                     WHERE ($1 = '' OR ticker = $1) GROUP BY day ORDER BY day",
+                )
+                .bind(ticker.unwrap_or(""))
+                .fetch_all(&mut *conn)
+                .await?;
+                let by_status: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT status, COUNT(*) FROM detection_runs WHERE ($1 = '' OR ticker = $1)
+                     GROUP BY status ORDER BY status",
+                )
+                .bind(ticker.unwrap_or(""))
+                .fetch_all(&mut *conn)
+                .await?;
+                Ok($crate::domain::Stats {
+                    total_anomalies: by_ticker.iter().map(|(_, n)| u(*n)).sum(),
+                    anomalies_by_ticker: by_ticker.into_iter().map(|(k, n)| (k, u(n))).collect(),
+                    anomalies_by_day: by_day.into_iter().map(|(k, n)| (k, u(n))).collect(),
+                    runs_by_status: by_status.into_iter().map(|(k, n)| (k, u(n))).collect(),
+                })
+            }
+
+            async fn purge_runs(&self, before_ms: i64) -> $crate::error::Result<u64> {
+                Ok(sqlx::query(
+                    "DELETE FROM detection_runs WHERE status <> $1 AND completed_at_ms < $2
+                     AND NOT EXISTS (SELECT 1 FROM anomalies a WHERE a.run_id = detection_runs.id)",
+                )
+                .bind($crate::domain::RunStatus::InProgress.as_str())
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+        }
+    };
+}

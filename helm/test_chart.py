@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""Offline checks of the joust helm chart (helm/joust): no cluster, no helm
+binary. scripts/test runs it; run it alone with `python3 helm/test_chart.py`.
+
+1. helm lint (strict) with the default and the production-like values;
+2. values.schema.json rejects typos and bad values;
+3. render with helm/joust/ci/*.yaml and validate every manifest against the
+   Kubernetes JSON schemas of KUBE_VERSION (kubernetes-validate, strict:
+   unknown fields fail);
+4. assert what the chart promises: gRPC probes on every Deployment, the
+   hardened securityContext, secrets only by secretKeyRef, replica counts
+   and HPAs per values file, a headless node Service;
+5. when JOUST_BIN names a built `joust`, every flag and env var the chart
+   passes exists in that binary's `--help` (a renamed flag fails here).
+
+Needs: pip install helm-python-sdk kubernetes-validate (scripts/test does).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import helm_python as helm
+import kubernetes_validate
+import yaml
+
+KUBE_VERSION = "1.33.0"
+HERE = Path(__file__).resolve().parent
+CHART = HERE / "joust"
+RELEASE, NAMESPACE = "joust", "ml"
+FULL = "joust"  # release "joust" + chart "joust" → fullname "joust"
+
+failures: list[str] = []
+sys.stdout.reconfigure(line_buffering=True)
+
+
+def check(cond: bool, what: str) -> None:
+    if not cond:
+        failures.append(what)
+        print(f"FAIL {what}", file=sys.stderr)
+
+
+def values_file(name: str) -> dict:
+    return yaml.safe_load((CHART / "ci" / name).read_text()) or {}
+
+
+def render(values: dict) -> list[dict]:
+    with helm.Chart.load(CHART) as chart:
+        chart.validate_schema(values)
+        out = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    docs = []
+    for path, text in sorted(out.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                doc.setdefault("metadata", {}).setdefault("namespace", NAMESPACE)
+                docs.append(doc)
+    return docs
+
+
+def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+# --- 1. lint ------------------------------------------------------------------
+def lint(values: dict, label: str) -> None:
+    report = helm.lint(CHART, values, strict=True, namespace=NAMESPACE, kube_version=f"v{KUBE_VERSION}")
+    bad = [m for m in report.get("messages") or [] if m.get("severity", 0) >= 2]
+    check(not report.get("errors") and not bad, f"helm lint ({label}): {report.get('errors')} {bad}")
+
+
+# --- 2. schema ----------------------------------------------------------------
+def schema_rejects(values: dict, label: str) -> None:
+    with helm.Chart.load(CHART) as chart:
+        try:
+            chart.validate_schema(values)
+        except helm.HelmValuesError:
+            return
+    check(False, f"values.schema.json accepts {label}: {values}")
+
+
+# --- 3. Kubernetes schemas ----------------------------------------------------
+CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+
+
+def validate_k8s(docs: list[dict], label: str) -> None:
+    for d in docs:
+        name = f"{label}: {d['kind']}/{d['metadata']['name']}"
+        if (d["apiVersion"], d["kind"]) in CRD_KINDS:
+            # No schema ships for CRDs: check the fields the operator needs.
+            spec = d.get("spec", {})
+            check(bool(spec.get("selector", {}).get("matchLabels")), f"{name}: selector")
+            check(all(e.get("port") for e in spec.get("endpoints", [])) and spec.get("endpoints"), f"{name}: endpoints")
+            continue
+        try:
+            kubernetes_validate.validate(d, KUBE_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            path = ".".join(str(p) for p in e.path)
+            check(False, f"{name} invalid for Kubernetes {KUBE_VERSION}: {path}: {e.message}")
+        except kubernetes_validate.SchemaNotFoundError:
+            check(False, f"{name}: no Kubernetes {KUBE_VERSION} schema for {d['apiVersion']} {d['kind']}")
+
+
+# --- 4. what the chart promises -----------------------------------------------
+# (liveness, readiness) grpc.health.v1 services per role; tests/tests/chart_probes.rs
+# checks that the binaries answer them as the chart expects.
+PROBE_SERVICES = {
+    "registry": ("joust.v1.Registry", "joust.v1.Registry"),
+    "node": ("joust.v1.ServingAdmin", ""),
+    "router": ("joust.v1.RouterAdmin", ""),
+}
+SECRET_ENV = {"JOUST_DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY_FILE"}
+
+
+def container(deploy: dict) -> dict:
+    containers = deploy["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, deploy["metadata"]["name"]
+    return containers[0]
+
+
+def assert_common(docs: list[dict], label: str, values: dict) -> None:
+    deploys = by_kind(docs, "Deployment")
+    check(set(deploys) == {f"{FULL}-registry", f"{FULL}-node", f"{FULL}-router"}, f"{label}: deployments {sorted(deploys)}")
+    for name, d in deploys.items():
+        pod = d["spec"]["template"]["spec"]
+        c = container(d)
+        port = next(p["containerPort"] for p in c["ports"] if p["name"] == "grpc")
+        for probe in ("livenessProbe", "readinessProbe"):
+            g = c.get(probe, {}).get("grpc")
+            check(bool(g) and g.get("port") == port, f"{label}: {name} {probe} is a gRPC probe on port {port}: {c.get(probe)}")
+        role = name.rsplit("-", 1)[-1]
+        want = PROBE_SERVICES[role]
+        got = tuple(c.get(p, {}).get("grpc", {}).get("service", "") for p in ("livenessProbe", "readinessProbe"))
+        check(got == want, f"{label}: {name} probes ask grpc.health for {got}, expected {want}")
+        psc, csc = pod.get("securityContext", {}), c.get("securityContext", {})
+        check(psc.get("runAsNonRoot") is True, f"{label}: {name} pod runAsNonRoot")
+        check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{label}: {name} pod seccomp")
+        check(csc.get("runAsNonRoot") is True, f"{label}: {name} runAsNonRoot")
+        check(csc.get("readOnlyRootFilesystem") is True, f"{label}: {name} readOnlyRootFilesystem")
+        check(csc.get("allowPrivilegeEscalation") is False, f"{label}: {name} allowPrivilegeEscalation")
+        check(csc.get("capabilities", {}).get("drop") == ["ALL"], f"{label}: {name} capabilities drop ALL")
+        check(csc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{label}: {name} seccomp")
+        tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+        vols = {v["name"]: v for v in pod.get("volumes", [])}
+        check(len(tmp) == 1 and "emptyDir" in vols.get(tmp[0]["name"], {}), f"{label}: {name} /tmp is an emptyDir")
+        check("resources" in c and c["resources"].get("requests"), f"{label}: {name} resources")
+        for e in c.get("env", []):
+            if e["name"] in SECRET_ENV:
+                check("secretKeyRef" in e.get("valueFrom", {}) and "value" not in e, f"{label}: {name} env {e['name']} comes from a secretKeyRef")
+        for a in c.get("args", []):
+            check(not re.search(r"postgres(ql)?://[^/@\s]*:[^/@\s]*@", a), f"{label}: {name} arg carries a password: {a}")
+            check(not a.startswith(("--s3-secret-access-key=", "--s3-access-key-id=", "--database-url=postgres")), f"{label}: {name} secret in args: {a}")
+    for name, cm in by_kind(docs, "ConfigMap").items():
+        for k, v in (cm.get("data") or {}).items():
+            check(k not in SECRET_ENV and "secret" not in k.lower() and "password" not in k.lower(), f"{label}: ConfigMap {name} holds secret-like key {k}")
+            check(not re.search(r"://[^/@\s]*:[^/@\s]*@", str(v)), f"{label}: ConfigMap {name} {k} holds a credential")
+    # Headless node Service for the router's DNS discovery, and the router pointed at it.
+    services = by_kind(docs, "Service")
+    headless = services.get(f"{FULL}-node-headless")
+    check(headless is not None and headless["spec"].get("clusterIP") == "None", f"{label}: headless node Service with clusterIP None")
+    check(headless is not None and headless["spec"].get("publishNotReadyAddresses") is False, f"{label}: headless Service lists only ready nodes")
+    for role in ("registry", "node", "router"):
+        check(f"{FULL}-{role}" in services, f"{label}: Service {FULL}-{role}")
+    router_args = container(deploys[f"{FULL}-router"])["args"]
+    check(router_args[0] == "route", f"{label}: router runs `joust route`")
+    check(f"--nodes={FULL}-node-headless.{NAMESPACE}.svc.cluster.local:7071" in router_args, f"{label}: router --nodes is the headless DNS name: {router_args}")
+    reg_url = f"--registry=http://{FULL}-registry.{NAMESPACE}.svc.cluster.local:7070"
+    check(reg_url in router_args and reg_url in container(deploys[f"{FULL}-node"])["args"], f"{label}: node and router find the registry Service")
+    models = (values.get("node") or {}).get("models") or ["anomaly_detector@champion"]
+    node_args = container(deploys[f"{FULL}-node"])["args"]
+    check([a for a in node_args if a.startswith("--model=")] == [f"--model={m}" for m in models], f"{label}: node --model per values: {node_args}")
+    check(set(by_kind(docs, "PodDisruptionBudget")) == {f"{FULL}-registry", f"{FULL}-node", f"{FULL}-router"}, f"{label}: a PDB per role")
+    # Selectors of every Service and PDB match the pods of a Deployment.
+    pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in deploys.values()]
+    for kind in ("Service", "PodDisruptionBudget"):
+        for name, o in by_kind(docs, kind).items():
+            sel = o["spec"]["selector"]
+            sel = sel.get("matchLabels", sel)
+            check(any(all(l.get(k) == v for k, v in sel.items()) for l in pod_labels), f"{label}: {kind} {name} selects no pod")
+
+
+def assert_default(docs: list[dict]) -> None:
+    label = "default"
+    deploys = by_kind(docs, "Deployment")
+    for role in ("registry", "node", "router"):
+        check(deploys[f"{FULL}-{role}"]["spec"].get("replicas") == 1, f"{label}: {role} replicas 1")
+    check(not by_kind(docs, "HorizontalPodAutoscaler"), f"{label}: no HPA")
+    check(not by_kind(docs, "Secret"), f"{label}: the chart creates no Secret by default")
+    check(not by_kind(docs, "ServiceMonitor"), f"{label}: no ServiceMonitor by default")
+    reg = container(deploys[f"{FULL}-registry"])
+    check("--database-url=sqlite:///data/registry.db" in reg["args"], f"{label}: registry on SQLite without a database secret")
+    check(not reg.get("env"), f"{label}: no secret env without secrets")
+
+
+def assert_production(docs: list[dict]) -> None:
+    label = "production"
+    deploys = by_kind(docs, "Deployment")
+    check(deploys[f"{FULL}-registry"]["spec"].get("replicas") == 2, f"{label}: 2 registries")
+    for role in ("node", "router"):
+        check("replicas" not in deploys[f"{FULL}-{role}"]["spec"], f"{label}: {role} replicas left to the HPA")
+    hpas = by_kind(docs, "HorizontalPodAutoscaler")
+    check(set(hpas) == {f"{FULL}-node", f"{FULL}-router"}, f"{label}: HPAs {sorted(hpas)}")
+    if len(hpas) == 2:
+        check(hpas[f"{FULL}-node"]["spec"]["minReplicas"] == 3, f"{label}: at least 3 nodes")
+        check(hpas[f"{FULL}-router"]["spec"]["minReplicas"] == 2, f"{label}: at least 2 routers")
+        for n, h in hpas.items():
+            check(h["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": n}, f"{label}: HPA {n} target")
+    check(not by_kind(docs, "Secret"), f"{label}: no chart-made Secret in production")
+    reg = container(deploys[f"{FULL}-registry"])
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in reg.get("env", [])}
+    check(env.get("JOUST_DATABASE_URL") == {"name": "joust-database", "key": "database-url"}, f"{label}: database URL from existingSecret: {env}")
+    check(env.get("AWS_ACCESS_KEY_ID") == {"name": "joust-s3", "key": "access-key-id"}, f"{label}: S3 key id from existingSecret")
+    check(env.get("AWS_SECRET_ACCESS_KEY") == {"name": "joust-s3", "key": "secret-access-key"}, f"{label}: S3 secret from existingSecret")
+    check("--blobs=s3://joust-artifacts/prod" in reg["args"], f"{label}: blobs in the S3 bucket: {reg['args']}")
+    check(not any(a.startswith("--database-url") for a in reg["args"]), f"{label}: no --database-url arg with PostgreSQL")
+    vols = {v["name"] for v in deploys[f"{FULL}-registry"]["spec"]["template"]["spec"]["volumes"]}
+    check(vols == {"tmp"}, f"{label}: stateless registry pods (volumes {vols})")
+    sms = by_kind(docs, "ServiceMonitor")
+    check(set(sms) == {f"{FULL}-node", f"{FULL}-router"}, f"{label}: ServiceMonitors {sorted(sms)}")
+
+
+def assert_dev_secret() -> None:
+    """devSecret.create makes one Secret and the registry reads it by reference."""
+    values = {"devSecret": {"create": True, "databaseUrl": "postgres://u:p@db/joust", "s3AccessKeyId": "k", "s3SecretAccessKey": "s"}, "s3": {"bucket": "b"}}
+    docs = render(values)
+    validate_k8s(docs, "dev-secret")
+    secrets = by_kind(docs, "Secret")
+    check(set(secrets) == {f"{FULL}-dev"}, f"dev-secret: one Secret {sorted(secrets)}")
+    reg = container(by_kind(docs, "Deployment")[f"{FULL}-registry"])
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in reg.get("env", [])}
+    check(env == dict.fromkeys(["JOUST_DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], f"{FULL}-dev"), f"dev-secret: env {env}")
+    # Two registries on SQLite would each have their own database: refused.
+    try:
+        render({"registry": {"replicas": 2}})
+        check(False, "registry.replicas 2 without PostgreSQL renders")
+    except helm.HelmRenderError as e:
+        check("needs PostgreSQL" in str(e), f"registry.replicas 2 without PostgreSQL: {e}")
+
+
+# --- 5. flags and env vars exist in the binary --------------------------------
+def help_text(bin_path: str, sub: str) -> str | None:
+    r = subprocess.run([bin_path, sub, "--help"], capture_output=True, text=True, timeout=30)
+    return r.stdout if r.returncode == 0 else None
+
+
+def assert_cli(docs: list[dict]) -> None:
+    bin_path = os.environ.get("JOUST_BIN")
+    if not bin_path or not Path(bin_path).exists():
+        print("note: JOUST_BIN unset: flags not checked against the binary", file=sys.stderr)
+        return
+    deploys = by_kind(docs, "Deployment")
+    configmaps = by_kind(docs, "ConfigMap")
+    for d in deploys.values():
+        c = container(d)
+        sub = c["args"][0]
+        text = help_text(bin_path, sub)
+        if text is None:
+            check(False, f"`joust {sub} --help` failed: the chart runs a subcommand the binary lacks")
+            continue
+        for a in c["args"][1:]:
+            flag = a.split("=", 1)[0]
+            check(re.search(rf"(^|\s){re.escape(flag)}[\s=<]", text, re.M) is not None, f"`joust {sub}` has no flag {flag}")
+        envs = [e["name"] for e in c.get("env", [])]
+        for ref in c.get("envFrom", []):
+            envs += list((configmaps[ref["configMapRef"]["name"]].get("data") or {}).keys())
+        global_env = {"JOUST_LOG", "JOUST_LOG_JSON"}  # read by main.rs / the global flag
+        for e in envs:
+            check(e in global_env or re.search(rf"env: {re.escape(e)}[=\]]", text) is not None, f"`joust {sub}` reads no env var {e}")
+
+
+def main() -> int:
+    print(f"helm SDK {helm.helm_sdk_version()}; Kubernetes schemas {KUBE_VERSION} (kubernetes-validate {kubernetes_validate.__version__})")
+    default, production = values_file("default-values.yaml"), values_file("production-values.yaml")
+    lint(default, "default")
+    lint(production, "production")
+    schema_rejects({"node": {"replica": 3}}, "a typo (node.replica)")
+    schema_rejects({"registry": {"replicas": "two"}}, "replicas as a string")
+    schema_rejects({"node": {"models": []}}, "a node following nothing")
+    schema_rejects({"databse": {}}, "an unknown top-level key")
+    schema_rejects({"node": {"config": {"lower_case": "x"}}}, "a config key that is no env var name")
+    for label, values, extra in (("default", default, assert_default), ("production", production, assert_production)):
+        docs = render(values)
+        validate_k8s(docs, label)
+        assert_common(docs, label, values)
+        extra(docs)
+        assert_cli(docs)
+    assert_dev_secret()
+    if failures:
+        print(f"\n{len(failures)} chart check(s) failed", file=sys.stderr)
+        return 1
+    print("chart checks passed: lint, schema, Kubernetes validation, render facts")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

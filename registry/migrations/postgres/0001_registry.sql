@@ -1,0 +1,78 @@
+-- joust registry schema (PostgreSQL).
+
+CREATE TABLE models (
+    id          BIGSERIAL PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    created_at  TIMESTAMPTZ NOT NULL,
+    created_by  TEXT NOT NULL
+);
+
+CREATE TABLE versions (
+    id                BIGSERIAL PRIMARY KEY,
+    model_id          BIGINT NOT NULL REFERENCES models(id),
+    version           BIGINT NOT NULL CHECK (version >= 1),
+    kind              TEXT NOT NULL,
+    artifact_uri      TEXT NOT NULL,
+    sha256            TEXT NOT NULL,
+    size_bytes        BIGINT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('candidate', 'evaluated', 'challenger', 'champion', 'retired')),
+    created_at        TIMESTAMPTZ NOT NULL,
+    created_by        TEXT NOT NULL,
+    annotations       TEXT NOT NULL DEFAULT '{}',
+    metrics           TEXT NOT NULL DEFAULT '{}',
+    status_changed_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (model_id, version)
+);
+
+-- At most one champion and one challenger per model, enforced by the database.
+CREATE UNIQUE INDEX versions_one_champion ON versions (model_id) WHERE status = 'champion';
+CREATE UNIQUE INDEX versions_one_challenger ON versions (model_id) WHERE status = 'challenger';
+CREATE INDEX versions_by_digest ON versions (model_id, sha256);
+
+CREATE TABLE aliases (
+    model_id   BIGINT NOT NULL REFERENCES models(id),
+    alias      TEXT NOT NULL,
+    version_id BIGINT NOT NULL REFERENCES versions(id),
+    PRIMARY KEY (model_id, alias)
+);
+
+CREATE TABLE datasets (
+    id          BIGSERIAL PRIMARY KEY,
+    name        TEXT NOT NULL,
+    version     BIGINT NOT NULL CHECK (version >= 1),
+    uri         TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    size_bytes  BIGINT NOT NULL,
+    row_count   BIGINT NOT NULL,
+    schema      TEXT NOT NULL DEFAULT '[]',
+    annotations TEXT NOT NULL DEFAULT '{}',
+    created_at  TIMESTAMPTZ NOT NULL,
+    created_by  TEXT NOT NULL,
+    UNIQUE (name, version)
+);
+CREATE INDEX datasets_by_digest ON datasets (name, sha256);
+
+-- The audit log: append-only, enforced by a trigger.
+CREATE TABLE events (
+    id          BIGSERIAL PRIMARY KEY,
+    at          TIMESTAMPTZ NOT NULL,
+    actor       TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    version     BIGINT,
+    kind        TEXT NOT NULL,
+    from_status TEXT NOT NULL DEFAULT '',
+    to_status   TEXT NOT NULL DEFAULT '',
+    reason      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_by_model ON events (model, id);
+
+CREATE FUNCTION joust_events_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'events are append-only';
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER events_append_only
+    BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION joust_events_append_only();

@@ -1,0 +1,30 @@
+//! joust-registry is joust's source of truth: models, versions and their
+//! lifecycle status, aliases, lineage annotations, datasets and an
+//! append-only audit log in PostgreSQL or SQLite (sqlx), blobs in object
+//! storage (object_store), and a resumable change feed (Watch).
+//!
+//! Layout: `names` and `lifecycle` are pure rules; `store` persists
+//! (one SQL implementation, two backends); `blob` stores bytes by SHA-256;
+//! `registry` is the transport-free domain API; `grpc` is the thin tonic
+//! edge and `dashboard` the read-only HTTP one; `server` runs the role. It knows nothing of model internals,
+//! serving or routing.
+
+pub mod blob;
+pub mod dashboard;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod lifecycle;
+pub mod names;
+pub mod registry;
+pub mod server;
+pub mod store;
+pub mod trials;
+pub mod watch;
+
+pub use blob::{BlobStore, S3Options};
+pub use error::{RegistryError, Result};
+pub use lifecycle::Status;
+pub use names::VersionRef;
+pub use registry::{DatasetMeta, Limits, Registry, VersionMeta};
+pub use server::{RegistryConfig, run};

@@ -1,0 +1,573 @@
+//! The registry's domain API: validation and limits, blobs before rows,
+//! and the Watch feed. Transport-free: the gRPC service converts and
+//! delegates here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::Stream;
+use futures::stream::BoxStream;
+use tokio::sync::mpsc;
+
+use crate::blob::BlobStore;
+use crate::domain::{
+    AliasRecord, DatasetRecord, EventFilter, EventRecord, Metrics, ModelRecord, NewDataset,
+    NewVersion, VersionRecord,
+};
+use crate::error::{RegistryError, Result};
+use crate::lifecycle::Status;
+use crate::names::{VersionRef, validate_custom_alias, validate_name};
+use crate::store::MetadataStore;
+use crate::watch::POLL_FALLBACK;
+
+/// Size limits on what clients send; a request over a limit gets
+/// `INVALID_ARGUMENT` naming the field and the limit.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_artifact_bytes: u64,
+    pub max_dataset_bytes: u64,
+    pub max_annotations: usize,
+    pub max_annotation_key: usize,
+    pub max_annotation_value: usize,
+    pub max_metrics_json: usize,
+    pub max_text: usize,
+    pub max_schema_columns: usize,
+    pub default_page: u32,
+    pub max_page: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_artifact_bytes: 256 << 20,
+            max_dataset_bytes: 1 << 30,
+            max_annotations: 64,
+            max_annotation_key: 128,
+            max_annotation_value: 4096,
+            max_metrics_json: 64 << 10,
+            max_text: 4096,
+            max_schema_columns: 1024,
+            default_page: 100,
+            max_page: 1000,
+        }
+    }
+}
+
+/// What a client declares before streaming a version's bytes.
+#[derive(Debug, Clone, Default)]
+pub struct VersionMeta {
+    pub model: String,
+    pub kind: String,
+    pub sha256: String,
+    pub annotations: BTreeMap<String, String>,
+    pub metrics_json: String,
+}
+
+/// What a client declares before streaming a dataset's bytes.
+#[derive(Debug, Clone, Default)]
+pub struct DatasetMeta {
+    pub name: String,
+    pub sha256: String,
+    pub rows: u64,
+    pub schema: Vec<String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn MetadataStore>,
+    blobs: BlobStore,
+    limits: Limits,
+    /// Set when the server shuts down: open Watch streams end so that a
+    /// graceful drain is not held up by long-lived subscribers.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The trials API on the same database, when the store supports it
+    /// (set by `server::open`); `run` then also serves `joust.v1.Trials`.
+    trials: Option<crate::trials::Trials>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("blobs", &self.blobs)
+            .finish()
+    }
+}
+
+fn invalid(msg: String) -> RegistryError {
+    RegistryError::InvalidArgument(msg)
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn MetadataStore>, blobs: BlobStore, limits: Limits) -> Self {
+        Self {
+            store,
+            blobs,
+            limits,
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            trials: None,
+        }
+    }
+
+    /// Attaches the trials API (same database as `store`).
+    pub fn with_trials(mut self, trials: crate::trials::Trials) -> Self {
+        self.trials = Some(trials);
+        self
+    }
+
+    pub fn trials(&self) -> Option<&crate::trials::Trials> {
+        self.trials.as_ref()
+    }
+
+    /// Ends every open Watch stream (called when the server shuts down;
+    /// subscribers reconnect, to this or another replica, from their cursor).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn store(&self) -> &Arc<dyn MetadataStore> {
+        &self.store
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Clamps a requested page size (0 = default).
+    pub fn page(&self, requested: u32) -> u32 {
+        if requested == 0 {
+            self.limits.default_page
+        } else {
+            requested.min(self.limits.max_page)
+        }
+    }
+
+    fn check_text(&self, field: &str, value: &str) -> Result<()> {
+        if value.len() > self.limits.max_text {
+            return Err(invalid(format!(
+                "{field}: expected at most {} bytes, got {}",
+                self.limits.max_text,
+                value.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_annotations(&self, annotations: &BTreeMap<String, String>) -> Result<()> {
+        let l = &self.limits;
+        if annotations.len() > l.max_annotations {
+            return Err(invalid(format!(
+                "annotations: expected at most {} entries, got {}",
+                l.max_annotations,
+                annotations.len()
+            )));
+        }
+        for (k, v) in annotations {
+            if k.is_empty() || k.len() > l.max_annotation_key {
+                return Err(invalid(format!(
+                    "annotations: expected keys of 1 to {} bytes, got {:?} ({} bytes)",
+                    l.max_annotation_key,
+                    k.chars().take(40).collect::<String>(),
+                    k.len()
+                )));
+            }
+            if v.len() > l.max_annotation_value {
+                return Err(invalid(format!(
+                    "annotations[{k}]: expected at most {} bytes, got {}",
+                    l.max_annotation_value,
+                    v.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_metrics(&self, text: &str) -> Result<Metrics> {
+        if text.trim().is_empty() {
+            return Ok(Metrics::new());
+        }
+        if text.len() > self.limits.max_metrics_json {
+            return Err(invalid(format!(
+                "metrics_json: expected at most {} bytes, got {}",
+                self.limits.max_metrics_json,
+                text.len()
+            )));
+        }
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            Ok(other) => Err(invalid(format!(
+                "metrics_json: expected a JSON object, got {}",
+                json_kind(&other)
+            ))),
+            Err(e) => Err(invalid(format!(
+                "metrics_json: expected a JSON object, got invalid JSON ({e})"
+            ))),
+        }
+    }
+
+    fn check_sha(field: &str, sha: &str) -> Result<()> {
+        if !sha.is_empty() && (sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit())) {
+            return Err(invalid(format!(
+                "{field}: expected 64 hexadecimal characters (SHA-256), got {:?}",
+                sha.chars().take(80).collect::<String>()
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn create_model(
+        &self,
+        name: &str,
+        description: &str,
+        actor: &str,
+    ) -> Result<ModelRecord> {
+        validate_name("name", name)?;
+        self.check_text("description", description)?;
+        self.store.create_model(name, description, actor).await
+    }
+
+    pub async fn get_model(&self, name: &str) -> Result<ModelRecord> {
+        validate_name("name", name)?;
+        self.store.get_model(name).await
+    }
+
+    pub async fn list_models(&self, after: &str, page: u32) -> Result<Vec<ModelRecord>> {
+        self.store.list_models(after, self.page(page)).await
+    }
+
+    /// Validates `meta`, streams the bytes into the blob store (refusing a
+    /// digest mismatch), then records the version. Nothing is recorded if
+    /// anything fails.
+    pub async fn register_version<S, E>(
+        &self,
+        meta: VersionMeta,
+        chunks: S,
+        actor: &str,
+    ) -> Result<(VersionRecord, bool)>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        RegistryError: From<E>,
+    {
+        validate_name("metadata.model", &meta.model)?;
+        validate_name("metadata.kind", &meta.kind)?;
+        Self::check_sha("metadata.sha256", &meta.sha256)?;
+        self.check_annotations(&meta.annotations)?;
+        let metrics = self.parse_metrics(&meta.metrics_json)?;
+        // Fail fast before any upload when the model does not exist.
+        self.store.get_model(&meta.model).await?;
+        let blob = self
+            .blobs
+            .put_stream(
+                "artifact",
+                chunks,
+                Some(meta.sha256.as_str()),
+                self.limits.max_artifact_bytes,
+            )
+            .await?;
+        if blob.size == 0 {
+            return Err(invalid(
+                "chunk: expected the artifact's bytes after the metadata, got none".to_owned(),
+            ));
+        }
+        self.store
+            .insert_version(
+                NewVersion {
+                    model: meta.model,
+                    kind: meta.kind,
+                    artifact_uri: blob.uri,
+                    sha256: blob.sha256,
+                    size_bytes: blob.size,
+                    annotations: meta.annotations,
+                    metrics,
+                },
+                actor,
+            )
+            .await
+    }
+
+    pub async fn get_version(&self, reference: &str) -> Result<VersionRecord> {
+        let r = VersionRef::parse("ref", reference)?;
+        self.store.resolve_version(&r).await
+    }
+
+    pub async fn list_versions(
+        &self,
+        model: &str,
+        status: Option<Status>,
+        after_version: u64,
+        page: u32,
+    ) -> Result<Vec<VersionRecord>> {
+        validate_name("model", model)?;
+        self.store
+            .list_versions(model, status, after_version, self.page(page))
+            .await
+    }
+
+    /// The version a ref names and a stream of its artifact's bytes.
+    pub async fn artifact(
+        &self,
+        reference: &str,
+    ) -> Result<(VersionRecord, BoxStream<'static, Result<Bytes>>)> {
+        let v = self.get_version(reference).await?;
+        let bytes = self.blobs.get(&v.sha256).await?;
+        Ok((v, bytes))
+    }
+
+    pub async fn transition(
+        &self,
+        reference: &str,
+        to: Status,
+        reason: &str,
+        actor: &str,
+    ) -> Result<VersionRecord> {
+        self.check_text("reason", reason)?;
+        let v = self.get_version(reference).await?;
+        self.store
+            .transition(&v.model, v.version, to, reason, actor)
+            .await
+    }
+
+    pub async fn set_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        version: u64,
+        actor: &str,
+    ) -> Result<AliasRecord> {
+        validate_name("model", model)?;
+        validate_custom_alias("alias", alias)?;
+        if version == 0 {
+            return Err(invalid(
+                "version: expected a version number ≥ 1, got 0".into(),
+            ));
+        }
+        self.store.set_alias(model, alias, version, actor).await
+    }
+
+    pub async fn delete_alias(&self, model: &str, alias: &str, actor: &str) -> Result<()> {
+        validate_name("model", model)?;
+        validate_custom_alias("alias", alias)?;
+        self.store.delete_alias(model, alias, actor).await
+    }
+
+    pub async fn annotate(
+        &self,
+        reference: &str,
+        annotations: BTreeMap<String, String>,
+        metrics_json: &str,
+        actor: &str,
+    ) -> Result<VersionRecord> {
+        self.check_annotations(&annotations)?;
+        let metrics = self.parse_metrics(metrics_json)?;
+        if annotations.is_empty() && metrics.is_empty() {
+            return Err(invalid(
+                "annotations: expected at least one annotation or metric, got none".into(),
+            ));
+        }
+        let v = self.get_version(reference).await?;
+        let current = v.annotations.len() + annotations.len();
+        if current > self.limits.max_annotations * 4 {
+            return Err(invalid(format!(
+                "annotations: a version holds at most {} annotations",
+                self.limits.max_annotations * 4
+            )));
+        }
+        self.store
+            .annotate(&v.model, v.version, annotations, metrics, actor)
+            .await
+    }
+
+    pub async fn rollback(
+        &self,
+        model: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(VersionRecord, VersionRecord)> {
+        validate_name("model", model)?;
+        self.check_text("reason", reason)?;
+        self.store.rollback(model, reason, actor).await
+    }
+
+    pub async fn list_events(
+        &self,
+        model: &str,
+        after_id: u64,
+        page: u32,
+    ) -> Result<Vec<EventRecord>> {
+        let models = if model.is_empty() {
+            vec![]
+        } else {
+            validate_name("model", model)?;
+            vec![model.to_owned()]
+        };
+        self.store
+            .list_events(&EventFilter {
+                models,
+                after_id,
+                limit: self.page(page),
+            })
+            .await
+    }
+
+    /// Every event after `after_id` (filtered by model when `models` is not
+    /// empty), then new ones as they commit. The stream ends when the
+    /// receiver is dropped; a store error is sent and ends it.
+    pub fn watch(
+        &self,
+        after_id: u64,
+        models: Vec<String>,
+    ) -> Result<mpsc::Receiver<Result<EventRecord>>> {
+        for m in &models {
+            validate_name("models", m)?;
+        }
+        let (tx, rx) = mpsc::channel(256);
+        let store = self.store.clone();
+        let mut closing = self.closing.subscribe();
+        tokio::spawn(async move {
+            let mut notified = store.hub().subscribe();
+            let mut cursor = after_id;
+            loop {
+                notified.borrow_and_update();
+                let filter = EventFilter {
+                    models: vec![],
+                    after_id: cursor,
+                    limit: 500,
+                };
+                let batch = match store.list_events(&filter).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                let full = batch.len() == 500;
+                for ev in batch {
+                    cursor = ev.id;
+                    if (models.is_empty() || models.contains(&ev.model))
+                        && tx.send(Ok(ev)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                if full {
+                    continue;
+                }
+                if *closing.borrow() {
+                    return;
+                }
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = closing.changed() => return,
+                    changed = notified.changed() => {
+                        if changed.is_err() {
+                            // The hub is gone (store dropped): poll instead.
+                            tokio::time::sleep(POLL_FALLBACK).await;
+                        }
+                    }
+                    _ = tokio::time::sleep(POLL_FALLBACK) => {}
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    fn check_schema(&self, schema: &[String]) -> Result<()> {
+        if schema.len() > self.limits.max_schema_columns {
+            return Err(invalid(format!(
+                "metadata.schema: expected at most {} columns, got {}",
+                self.limits.max_schema_columns,
+                schema.len()
+            )));
+        }
+        for c in schema {
+            if c.is_empty() || c.len() > 128 {
+                return Err(invalid(format!(
+                    "metadata.schema: expected column names of 1 to 128 bytes, got {:?}",
+                    c.chars().take(40).collect::<String>()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn register_dataset<S, E>(
+        &self,
+        meta: DatasetMeta,
+        chunks: S,
+        actor: &str,
+    ) -> Result<(DatasetRecord, bool)>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        RegistryError: From<E>,
+    {
+        validate_name("metadata.name", &meta.name)?;
+        Self::check_sha("metadata.sha256", &meta.sha256)?;
+        self.check_annotations(&meta.annotations)?;
+        self.check_schema(&meta.schema)?;
+        let blob = self
+            .blobs
+            .put_stream(
+                "dataset",
+                chunks,
+                Some(meta.sha256.as_str()),
+                self.limits.max_dataset_bytes,
+            )
+            .await?;
+        self.store
+            .insert_dataset(
+                NewDataset {
+                    name: meta.name,
+                    uri: blob.uri,
+                    sha256: blob.sha256,
+                    size_bytes: blob.size,
+                    rows: meta.rows,
+                    schema: meta.schema,
+                    annotations: meta.annotations,
+                },
+                actor,
+            )
+            .await
+    }
+
+    pub async fn get_dataset(&self, reference: &str) -> Result<DatasetRecord> {
+        let r = VersionRef::parse("ref", reference)?;
+        self.store.resolve_dataset(&r).await
+    }
+
+    pub async fn list_datasets(
+        &self,
+        name: &str,
+        after: Option<(String, u64)>,
+        page: u32,
+    ) -> Result<Vec<DatasetRecord>> {
+        if !name.is_empty() {
+            validate_name("name", name)?;
+        }
+        self.store.list_datasets(name, after, self.page(page)).await
+    }
+
+    pub async fn dataset_bytes(
+        &self,
+        reference: &str,
+    ) -> Result<(DatasetRecord, BoxStream<'static, Result<Bytes>>)> {
+        let d = self.get_dataset(reference).await?;
+        let bytes = self.blobs.get(&d.sha256).await?;
+        Ok((d, bytes))
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,98 @@
+//! Running the registry role: open the stores, serve `joust.v1.Registry`
+//! and `joust.v1.Trials` with health and reflection on a bound listener
+//! until `shutdown`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use joust_proto::v1::registry_server::RegistryServer;
+use joust_proto::v1::trials_server::TrialsServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::blob::{BlobStore, S3Options};
+use crate::error::{RegistryError, Result};
+use crate::grpc::RegistryService;
+use crate::registry::{Limits, Registry};
+use crate::store::MetadataStore;
+use crate::trials::grpc::TrialsService;
+use crate::trials::{self, Trials};
+
+/// Everything the registry role needs; the binary builds it from flags.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// `postgres://…` or `sqlite://PATH`.
+    pub database_url: String,
+    /// `file://DIR`, `memory://` or `s3://bucket[/prefix]`.
+    pub blobs_url: String,
+    pub s3: S3Options,
+    pub limits: Limits,
+    /// Largest gRPC message accepted or sent, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://./joust-data/registry.db".to_owned(),
+            blobs_url: "file://./joust-data/blobs".to_owned(),
+            s3: S3Options::default(),
+            limits: Limits::default(),
+            max_message_bytes: 8 << 20,
+        }
+    }
+}
+
+/// Opens the metadata store (migrating it) and the blob store.
+pub async fn open(config: &RegistryConfig) -> Result<Registry> {
+    let (store, trial_store): (Arc<dyn MetadataStore>, _) =
+        trials::store::open(&config.database_url).await?;
+    let blobs = BlobStore::open(&config.blobs_url, &config.s3)?;
+    Ok(Registry::new(store, blobs, config.limits.clone()).with_trials(Trials::new(trial_store)))
+}
+
+/// The registry's gRPC service with the configured message limits.
+pub fn service(registry: Registry, max_message_bytes: usize) -> RegistryServer<RegistryService> {
+    RegistryServer::new(RegistryService::new(registry))
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(max_message_bytes)
+}
+
+/// Serves the registry on `listener` until `shutdown` resolves, then
+/// drains in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    registry: Registry,
+    max_message_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_serving::<RegistryServer<RegistryService>>()
+        .await;
+    let trials_service = registry
+        .trials()
+        .map(|t| trials::grpc::service(t.clone(), max_message_bytes));
+    if trials_service.is_some() {
+        reporter.set_serving::<TrialsServer<TrialsService>>().await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(joust_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| RegistryError::Config(format!("reflection: {e}")))?;
+    let closer = registry.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closer.close_streams();
+    };
+    tonic::transport::Server::builder()
+        .layer(joust_telemetry::GrpcTraceLayer)
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(service(registry, max_message_bytes))
+        .add_optional_service(trials_service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .map_err(|e| RegistryError::Config(format!("gRPC server: {e}")))
+}

@@ -1,0 +1,156 @@
+//! The `joust.v1.Trials` gRPC service: handlers convert and delegate to
+//! [`Trials`].
+
+use joust_proto::v1 as pb;
+use joust_proto::v1::trials_server::{Trials as TrialsApi, TrialsServer};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::grpc::actor_of;
+use crate::trials::convert::{mode_from_pb, outcome_from_pb, report_to_pb};
+use crate::trials::domain::{Mode, NewTrial, TrialUpdate};
+use crate::trials::{ComparisonRecord, Trials};
+
+#[derive(Debug, Clone)]
+pub struct TrialsService {
+    trials: Trials,
+}
+
+impl TrialsService {
+    pub fn new(trials: Trials) -> Self {
+        Self { trials }
+    }
+}
+
+/// The trials service with the configured message limits.
+pub fn service(trials: Trials, max_message_bytes: usize) -> TrialsServer<TrialsService> {
+    TrialsServer::new(TrialsService::new(trials))
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(max_message_bytes)
+}
+
+#[tonic::async_trait]
+impl TrialsApi for TrialsService {
+    async fn start_trial(
+        &self,
+        request: Request<pb::StartTrialRequest>,
+    ) -> Result<Response<pb::Trial>, Status> {
+        let actor = actor_of(&request);
+        let pb::StartTrialRequest {
+            model,
+            challenger_version,
+            mode,
+            weight,
+            sampling,
+            sticky,
+            gates,
+            reason,
+        } = request.into_inner();
+        let mode = mode_from_pb("mode", mode)?.unwrap_or(Mode::Shadow);
+        let new = NewTrial {
+            model,
+            challenger_version,
+            mode,
+            weight,
+            sampling: if sampling == 0.0 { 1.0 } else { sampling },
+            sticky,
+            gates: gates.map(Into::into).unwrap_or_default(),
+            reason,
+        };
+        Ok(Response::new(self.trials.start(new, &actor).await?.into()))
+    }
+
+    async fn update_trial(
+        &self,
+        request: Request<pb::UpdateTrialRequest>,
+    ) -> Result<Response<pb::Trial>, Status> {
+        let actor = actor_of(&request);
+        let pb::UpdateTrialRequest {
+            model,
+            mode,
+            weight,
+            sampling,
+            gates,
+            reason,
+        } = request.into_inner();
+        let update = TrialUpdate {
+            mode: mode_from_pb("mode", mode)?,
+            weight,
+            sampling,
+            gates: gates.map(Into::into),
+            reason,
+        };
+        let t = self.trials.update(&model, update, &actor).await?;
+        Ok(Response::new(t.into()))
+    }
+
+    async fn stop_trial(
+        &self,
+        request: Request<pb::StopTrialRequest>,
+    ) -> Result<Response<pb::Trial>, Status> {
+        let actor = actor_of(&request);
+        let pb::StopTrialRequest {
+            model,
+            outcome,
+            reason,
+        } = request.into_inner();
+        let outcome = outcome_from_pb(outcome)?;
+        let t = self.trials.stop(&model, outcome, &reason, &actor).await?;
+        Ok(Response::new(t.into()))
+    }
+
+    async fn get_trial(
+        &self,
+        request: Request<pb::GetTrialRequest>,
+    ) -> Result<Response<pb::Trial>, Status> {
+        let pb::GetTrialRequest { id, model } = request.into_inner();
+        Ok(Response::new(self.trials.find(id, &model).await?.into()))
+    }
+
+    async fn list_trials(
+        &self,
+        request: Request<pb::ListTrialsRequest>,
+    ) -> Result<Response<pb::ListTrialsResponse>, Status> {
+        let pb::ListTrialsRequest {
+            model,
+            open_only,
+            after_id,
+            limit,
+        } = request.into_inner();
+        let model = (!model.is_empty()).then_some(model.as_str());
+        let trials = self.trials.list(model, open_only, after_id, limit).await?;
+        Ok(Response::new(pb::ListTrialsResponse {
+            trials: trials.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn record_comparisons(
+        &self,
+        request: Request<Streaming<pb::RecordComparisonsRequest>>,
+    ) -> Result<Response<pb::RecordComparisonsResponse>, Status> {
+        let mut stream = request.into_inner();
+        let (mut accepted, mut duplicates) = (0, 0);
+        while let Some(msg) = stream.message().await? {
+            let pb::RecordComparisonsRequest { records } = msg;
+            let records = records
+                .into_iter()
+                .map(ComparisonRecord::try_from)
+                .collect::<Result<Vec<_>, Status>>()?;
+            let (a, d) = self.trials.record(&records).await?;
+            accepted += a;
+            duplicates += d;
+        }
+        Ok(Response::new(pb::RecordComparisonsResponse {
+            accepted,
+            duplicates,
+        }))
+    }
+
+    async fn get_trial_report(
+        &self,
+        request: Request<pb::GetTrialReportRequest>,
+    ) -> Result<Response<pb::TrialReport>, Status> {
+        let pb::GetTrialReportRequest { id, model } = request.into_inner();
+        let (trial, report) = self.trials.report(id, &model).await?;
+        Ok(Response::new(report_to_pb(trial, report)))
+    }
+}

@@ -1,0 +1,591 @@
+//! Persisting trials and comparison records: the `TrialStore` trait and its
+//! one SQL implementation for both backends (`impl_trial_store!`, the same
+//! pattern as `store::sql`). Trial changes take the registry's write lock
+//! and append audit events in the same transaction as the version
+//! transitions they imply; record ingest does not take the lock and uses
+//! `INSERT … SELECT * FROM UNNEST(arrays)` (PostgreSQL) or multi-row
+//! `INSERT … VALUES` (SQLite), `ON CONFLICT DO NOTHING`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::{RegistryError, Result};
+use crate::store::{MetadataStore, PgStore, SqliteStore};
+use crate::trials::domain::{ComparisonRecord, NewTrial, Outcome, Trial, TrialUpdate};
+use crate::trials::report::ReportBuilder;
+use crate::trials::timeseries::TimeSeriesBuilder;
+
+/// Records per multi-row INSERT (16 parameters each; within both
+/// PostgreSQL's 65,535 and SQLite's 32,766 parameter limits).
+pub const INSERT_CHUNK: usize = 1000;
+
+/// Event kinds written for trials (in the registry's `events` table).
+pub mod event_kind {
+    pub const TRIAL_STARTED: &str = "trial_started";
+    pub const TRIAL_UPDATED: &str = "trial_updated";
+    pub const TRIAL_STOPPED: &str = "trial_stopped";
+}
+
+/// Everything persisted about trials. Validation of values (ranges,
+/// formats) is the domain API's job; the store enforces the rules that
+/// need the database (statuses, one open trial per model).
+#[async_trait]
+pub trait TrialStore: Send + Sync + 'static {
+    /// Starts a trial: the challenger version must be `evaluated` and
+    /// becomes `challenger`; the model must have a champion and no open
+    /// trial.
+    async fn start_trial(&self, new: NewTrial, actor: &str) -> Result<Trial>;
+    /// Changes the model's open trial.
+    async fn update_trial(&self, model: &str, update: TrialUpdate, actor: &str) -> Result<Trial>;
+    /// Stops the model's open trial with `outcome`, moving the versions.
+    async fn stop_trial(
+        &self,
+        model: &str,
+        outcome: Outcome,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Trial>;
+    async fn get_trial(&self, id: u64) -> Result<Trial>;
+    /// The model's open trial, else its most recent one.
+    async fn current_trial(&self, model: &str) -> Result<Trial>;
+    /// Trials ordered by id after `after_id`, optionally of one model
+    /// and/or open only.
+    async fn list_trials(
+        &self,
+        model: Option<&str>,
+        open_only: bool,
+        after_id: u64,
+        limit: u32,
+    ) -> Result<Vec<Trial>>;
+    /// Stores records, ignoring those whose record id is already stored.
+    /// Returns how many were new.
+    async fn insert_records(&self, records: &[ComparisonRecord]) -> Result<u64>;
+    /// Feeds every stored record of a trial to `builder`.
+    async fn scan_records(&self, trial_id: u64, builder: &mut ReportBuilder) -> Result<()>;
+    /// Feeds every stored record of a trial to `builder` with its time
+    /// bucket (seconds since the Unix epoch divided by the builder's bucket
+    /// width, rounded down; computed by the database), in ascending bucket
+    /// order.
+    async fn scan_records_bucketed(
+        &self,
+        trial_id: u64,
+        builder: &mut TimeSeriesBuilder,
+    ) -> Result<()>;
+}
+
+/// Opens the store named by a database URL once and returns it as both
+/// the metadata store and the trial store (one pool).
+pub async fn open(url: &str) -> Result<(Arc<dyn MetadataStore>, Arc<dyn TrialStore>)> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let s = Arc::new(PgStore::connect(url).await?);
+        Ok((s.clone(), s))
+    } else if url.starts_with("sqlite:") {
+        let s = Arc::new(SqliteStore::connect(url).await?);
+        Ok((s.clone(), s))
+    } else {
+        Err(RegistryError::Config(format!(
+            "database URL {url:?}: expected postgres://… or sqlite://PATH"
+        )))
+    }
+}
+
+impl PgStore {
+    /// Record ingest runs outside the registry's write lock.
+    async fn begin_records(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        // In a task of its own: opening a transaction is not cancel-safe
+        // in sqlx (see PgStore::begin_write).
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| RegistryError::Config(format!("opening a transaction: {e}")))?
+            .map_err(RegistryError::from)
+    }
+
+    /// One chunk as 16 column arrays: `INSERT … SELECT * FROM UNNEST(…)`.
+    /// One statement text whatever the chunk size (prepared once per
+    /// connection) and 16 binds instead of 16 per record; measured in
+    /// BENCHMARKS.md (W10).
+    async fn insert_chunk(
+        conn: &mut sqlx::PgConnection,
+        chunk: &[ComparisonRecord],
+    ) -> Result<u64> {
+        use crate::store::rows::i;
+        use crate::trials::rows::{ArmColumns, RECORD_COLUMNS, arm_columns, hash_to_db};
+        #[derive(Default)]
+        struct Arms {
+            version: Vec<Option<i64>>,
+            scores: Vec<Option<String>>,
+            labels: Vec<Option<String>>,
+            latency: Vec<Option<i64>>,
+            status: Vec<Option<i32>>,
+        }
+        impl Arms {
+            fn push(&mut self, c: ArmColumns) {
+                self.version.push(c.0);
+                self.scores.push(c.1);
+                self.labels.push(c.2);
+                self.latency.push(c.3);
+                self.status.push(c.4);
+            }
+        }
+        let n = chunk.len();
+        let mut record_id = Vec::with_capacity(n);
+        let mut trial_id = Vec::with_capacity(n);
+        let mut request_id = Vec::with_capacity(n);
+        let mut at = Vec::with_capacity(n);
+        let mut hash = Vec::with_capacity(n);
+        let mut served = Vec::with_capacity(n);
+        let (mut a, mut b) = (Arms::default(), Arms::default());
+        for r in chunk {
+            record_id.push(r.record_id.as_str());
+            trial_id.push(i(r.trial_id));
+            request_id.push(r.request_id.as_str());
+            at.push(r.time);
+            hash.push(hash_to_db(r.routing_key_hash));
+            served.push(r.served.as_str());
+            a.push(arm_columns(r.champion.as_ref())?);
+            b.push(arm_columns(r.challenger.as_ref())?);
+        }
+        let sql = format!(
+            "INSERT INTO trial_records ({RECORD_COLUMNS}) SELECT * FROM UNNEST(
+               $1::text[], $2::int8[], $3::text[], $4::timestamptz[], $5::int8[], $6::text[],
+               $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int4[],
+               $12::int8[], $13::text[], $14::text[], $15::int8[], $16::int4[])
+             ON CONFLICT (record_id) DO NOTHING"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(record_id)
+            .bind(trial_id)
+            .bind(request_id)
+            .bind(at)
+            .bind(hash)
+            .bind(served)
+            .bind(a.version)
+            .bind(a.scores)
+            .bind(a.labels)
+            .bind(a.latency)
+            .bind(a.status)
+            .bind(b.version)
+            .bind(b.scores)
+            .bind(b.labels)
+            .bind(b.latency)
+            .bind(b.status)
+            .execute(conn)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+impl SqliteStore {
+    /// SQLite has one writer: take the lock at once (no upgrade deadlock).
+    async fn begin_records(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_write().await
+    }
+
+    /// One chunk as a multi-row `INSERT … VALUES`.
+    async fn insert_chunk(
+        conn: &mut sqlx::SqliteConnection,
+        chunk: &[ComparisonRecord],
+    ) -> Result<u64> {
+        use crate::trials::rows::{RECORD_COLUMNS, arm_columns, hash_to_db};
+        let mut rows = Vec::with_capacity(chunk.len());
+        for r in chunk {
+            rows.push((
+                r,
+                arm_columns(r.champion.as_ref())?,
+                arm_columns(r.challenger.as_ref())?,
+            ));
+        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "INSERT INTO trial_records ({RECORD_COLUMNS}) "
+        ));
+        qb.push_values(rows, |mut b, (r, a, c)| {
+            b.push_bind(r.record_id.clone())
+                .push_bind(crate::store::rows::i(r.trial_id))
+                .push_bind(r.request_id.clone())
+                .push_bind(r.time)
+                .push_bind(hash_to_db(r.routing_key_hash))
+                .push_bind(r.served.as_str())
+                .push_bind(a.0)
+                .push_bind(a.1)
+                .push_bind(a.2)
+                .push_bind(a.3)
+                .push_bind(a.4)
+                .push_bind(c.0)
+                .push_bind(c.1)
+                .push_bind(c.2)
+                .push_bind(c.3)
+                .push_bind(c.4);
+        });
+        qb.push(" ON CONFLICT (record_id) DO NOTHING");
+        Ok(qb.build().execute(conn).await?.rows_affected())
+    }
+}
+
+/// The bucket of a record's `at` for bucket width `$2`, floor division of
+/// its Unix time (PostgreSQL).
+const PG_BUCKET: &str = "CAST(floor(extract(epoch FROM at) / $2) AS BIGINT)";
+/// The same for SQLite, which stores `at` as RFC 3339 text: integer Unix
+/// seconds, floored towards −∞ for times before 1970 too.
+const SQLITE_BUCKET: &str = "(CAST(strftime('%s', at) AS INTEGER)
+    - ((CAST(strftime('%s', at) AS INTEGER) % $2) + $2) % $2) / $2";
+
+macro_rules! impl_trial_store {
+    ($store:ty, $conn:ty, $db:ty, $bucket:expr) => {
+        impl $store {
+            async fn trial_rows(
+                conn: &mut $conn,
+                cond: &str,
+                arg: i64,
+            ) -> $crate::error::Result<Vec<$crate::trials::domain::Trial>> {
+                let sql = format!(
+                    "SELECT {} FROM trials WHERE {cond} ORDER BY id",
+                    $crate::trials::rows::TRIAL_COLUMNS
+                );
+                let rows = sqlx::query_as::<_, $crate::trials::rows::TrialRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(arg)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn open_trial(
+                conn: &mut $conn,
+                model: &str,
+            ) -> $crate::error::Result<$crate::trials::domain::Trial> {
+                let m = Self::model_row(conn, model).await?;
+                Self::trial_rows(conn, "model_id = $1 AND state = 'open'", m.id)
+                    .await?
+                    .pop()
+                    .ok_or_else(|| {
+                        $crate::error::RegistryError::FailedPrecondition(format!(
+                            "model {model:?} has no open trial"
+                        ))
+                    })
+            }
+
+            async fn one_trial(
+                conn: &mut $conn,
+                id: i64,
+            ) -> $crate::error::Result<$crate::trials::domain::Trial> {
+                Self::trial_rows(conn, "id = $1", id).await?.pop().ok_or_else(|| {
+                    $crate::error::RegistryError::NotFound(format!("trial {id} not found"))
+                })
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::trials::store::TrialStore for $store {
+            async fn start_trial(
+                &self,
+                new: $crate::trials::domain::NewTrial,
+                actor: &str,
+            ) -> $crate::error::Result<$crate::trials::domain::Trial> {
+                use $crate::error::RegistryError::FailedPrecondition;
+                use $crate::lifecycle::Status;
+                use $crate::store::rows::{i, u};
+                let model = new.model.as_str();
+                let mut tx = self.begin_write().await?;
+                let m = Self::model_row(&mut tx, model).await?;
+                if let Some(open) = Self::trial_rows(&mut tx, "model_id = $1 AND state = 'open'", m.id).await?.pop() {
+                    return Err(FailedPrecondition(format!(
+                        "model {model:?} already has an open trial (id {}, challenger version {}); stop it first",
+                        open.id, open.challenger_version
+                    )));
+                }
+                let champion = Self::version_rows(&mut tx, "v.status = 'champion'", model, None)
+                    .await?
+                    .pop()
+                    .ok_or_else(|| FailedPrecondition(format!(
+                        "model {model:?} has no champion; a trial compares a challenger with the champion"
+                    )))?;
+                let row = Self::one_version(&mut tx, model, new.challenger_version).await?;
+                if row.status != Status::Evaluated.as_str() {
+                    return Err(FailedPrecondition(format!(
+                        "version {} of {model:?} is {}; a trial's challenger must be evaluated",
+                        new.challenger_version, row.status
+                    )));
+                }
+                Self::set_status(&mut tx, row.id, Status::Challenger).await?;
+                Self::insert_event(
+                    &mut tx, actor, model, Some(new.challenger_version),
+                    $crate::domain::event_kind::TRANSITION, "evaluated", "challenger",
+                    &format!("trial started: {}", new.reason),
+                ).await?;
+                let now = chrono::Utc::now();
+                let gates = $crate::store::rows::to_json(&new.gates)?;
+                let res = sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO trials (model_id, model, champion_version, challenger_version, mode,
+                        weight, sampling, sticky, gates, state, started_at, updated_at, started_by, reason)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $10, $11, $12) RETURNING id",
+                )
+                .bind(m.id)
+                .bind(model)
+                .bind(champion.version)
+                .bind(i(new.challenger_version))
+                .bind(new.mode.as_str())
+                .bind(new.weight)
+                .bind(new.sampling)
+                .bind(new.sticky)
+                .bind(gates)
+                .bind(now)
+                .bind(actor)
+                .bind(&new.reason)
+                .fetch_one(&mut *tx)
+                .await;
+                let id = match res {
+                    Err(e) if $crate::error::is_unique_violation(&e) => {
+                        return Err(FailedPrecondition(format!(
+                            "model {model:?} already has an open trial; a concurrent start won"
+                        )));
+                    }
+                    r => r?,
+                };
+                let ev = Self::insert_event(
+                    &mut tx, actor, model, Some(new.challenger_version),
+                    $crate::trials::store::event_kind::TRIAL_STARTED, "", new.mode.as_str(),
+                    &format!(
+                        "trial {id}: champion {} vs challenger {}, weight {}, sampling {}, sticky {}; {}",
+                        u(champion.version), new.challenger_version, new.weight, new.sampling,
+                        new.sticky, new.reason
+                    ),
+                ).await?;
+                let trial = Self::one_trial(&mut tx, id).await?;
+                tx.commit().await?;
+                self.hub.publish(ev);
+                Ok(trial)
+            }
+
+            async fn update_trial(
+                &self,
+                model: &str,
+                update: $crate::trials::domain::TrialUpdate,
+                actor: &str,
+            ) -> $crate::error::Result<$crate::trials::domain::Trial> {
+                let mut tx = self.begin_write().await?;
+                let old = Self::open_trial(&mut tx, model).await?;
+                let mode = update.mode.unwrap_or(old.mode);
+                let weight = update.weight.unwrap_or(old.weight);
+                let sampling = update.sampling.unwrap_or(old.sampling);
+                let gates = update.gates.clone().unwrap_or_else(|| old.gates.clone());
+                let mut changes = Vec::new();
+                if mode != old.mode {
+                    changes.push(format!("mode {} → {mode}", old.mode));
+                }
+                if weight != old.weight {
+                    changes.push(format!("weight {} → {weight}", old.weight));
+                }
+                if sampling != old.sampling {
+                    changes.push(format!("sampling {} → {sampling}", old.sampling));
+                }
+                if gates != old.gates {
+                    changes.push("gates".to_owned());
+                }
+                sqlx::query(
+                    "UPDATE trials SET mode = $1, weight = $2, sampling = $3, gates = $4, updated_at = $5
+                     WHERE id = $6",
+                )
+                .bind(mode.as_str())
+                .bind(weight)
+                .bind(sampling)
+                .bind($crate::store::rows::to_json(&gates)?)
+                .bind(chrono::Utc::now())
+                .bind($crate::store::rows::i(old.id))
+                .execute(&mut *tx)
+                .await?;
+                let ev = Self::insert_event(
+                    &mut tx, actor, model, Some(old.challenger_version),
+                    $crate::trials::store::event_kind::TRIAL_UPDATED, old.mode.as_str(), mode.as_str(),
+                    &format!("trial {}: {}; {}", old.id, changes.join(", "), update.reason),
+                ).await?;
+                let trial = Self::one_trial(&mut tx, $crate::store::rows::i(old.id)).await?;
+                tx.commit().await?;
+                self.hub.publish(ev);
+                Ok(trial)
+            }
+
+            async fn stop_trial(
+                &self,
+                model: &str,
+                outcome: $crate::trials::domain::Outcome,
+                reason: &str,
+                actor: &str,
+            ) -> $crate::error::Result<$crate::trials::domain::Trial> {
+                use $crate::domain::event_kind::TRANSITION;
+                use $crate::lifecycle::Status;
+                use $crate::trials::domain::Outcome;
+                let mut tx = self.begin_write().await?;
+                let trial = Self::open_trial(&mut tx, model).await?;
+                let version = trial.challenger_version;
+                let row = Self::one_version(&mut tx, model, version).await?;
+                let from: Status = row
+                    .status
+                    .parse()
+                    .map_err(|e| $crate::error::RegistryError::Corrupt(format!("{e}")))?;
+                let why = format!("trial {} stopped ({outcome}): {reason}", trial.id);
+                match outcome {
+                    Outcome::Promote => {
+                        $crate::lifecycle::check_transition(from, Status::Champion)?;
+                        let old = Self::version_rows(&mut tx, "v.status = 'champion'", model, None).await?.pop();
+                        if let Some(old) = old {
+                            Self::set_status(&mut tx, old.id, Status::Retired).await?;
+                            Self::insert_event(
+                                &mut tx, actor, model, Some($crate::store::rows::u(old.version)),
+                                TRANSITION, "champion", "retired",
+                                &format!("replaced by version {version}; {why}"),
+                            ).await?;
+                        }
+                        Self::set_status(&mut tx, row.id, Status::Champion).await?;
+                        Self::insert_event(&mut tx, actor, model, Some(version), TRANSITION,
+                            from.as_str(), "champion", &why).await?;
+                    }
+                    Outcome::Reject | Outcome::Abort => {
+                        // A challenger moved by hand during the trial stays where it is.
+                        if from == Status::Challenger {
+                            Self::set_status(&mut tx, row.id, Status::Evaluated).await?;
+                            Self::insert_event(&mut tx, actor, model, Some(version), TRANSITION,
+                                "challenger", "evaluated", &why).await?;
+                        }
+                    }
+                }
+                let now = chrono::Utc::now();
+                sqlx::query(
+                    "UPDATE trials SET state = 'stopped', outcome = $1, stopped_at = $2, updated_at = $2,
+                        stopped_by = $3 WHERE id = $4",
+                )
+                .bind(outcome.as_str())
+                .bind(now)
+                .bind(actor)
+                .bind($crate::store::rows::i(trial.id))
+                .execute(&mut *tx)
+                .await?;
+                let ev = Self::insert_event(
+                    &mut tx, actor, model, Some(version),
+                    $crate::trials::store::event_kind::TRIAL_STOPPED, "open", outcome.as_str(), &why,
+                ).await?;
+                let trial = Self::one_trial(&mut tx, $crate::store::rows::i(trial.id)).await?;
+                tx.commit().await?;
+                self.hub.publish(ev);
+                Ok(trial)
+            }
+
+            async fn get_trial(&self, id: u64) -> $crate::error::Result<$crate::trials::domain::Trial> {
+                let mut conn = self.pool.acquire().await?;
+                Self::one_trial(&mut conn, $crate::store::rows::i(id)).await
+            }
+
+            async fn current_trial(&self, model: &str) -> $crate::error::Result<$crate::trials::domain::Trial> {
+                let mut conn = self.pool.acquire().await?;
+                let m = Self::model_row(&mut conn, model).await?;
+                let all = Self::trial_rows(&mut conn, "model_id = $1", m.id).await?;
+                let open = all.iter().position(|t| t.state == $crate::trials::domain::TrialState::Open);
+                let mut all = all;
+                match open {
+                    Some(i) => Ok(all.swap_remove(i)),
+                    None => all.pop().ok_or_else(|| {
+                        $crate::error::RegistryError::NotFound(format!("model {model:?} has no trials"))
+                    }),
+                }
+            }
+
+            async fn list_trials(
+                &self,
+                model: Option<&str>,
+                open_only: bool,
+                after_id: u64,
+                limit: u32,
+            ) -> $crate::error::Result<Vec<$crate::trials::domain::Trial>> {
+                let sql = format!(
+                    "SELECT {} FROM trials WHERE id > $1 AND ($2 = '' OR model = $2)
+                       AND ($3 = 0 OR state = 'open') ORDER BY id LIMIT $4",
+                    $crate::trials::rows::TRIAL_COLUMNS
+                );
+                let rows = sqlx::query_as::<_, $crate::trials::rows::TrialRow>(sqlx::AssertSqlSafe(sql))
+                    .bind($crate::store::rows::i(after_id))
+                    .bind(model.unwrap_or(""))
+                    .bind(i64::from(open_only))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn insert_records(
+                &self,
+                records: &[$crate::trials::domain::ComparisonRecord],
+            ) -> $crate::error::Result<u64> {
+                if records.is_empty() {
+                    return Ok(0);
+                }
+                let mut ids: Vec<u64> = records.iter().map(|r| r.trial_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut conn = self.pool.acquire().await?;
+                for id in ids {
+                    Self::one_trial(&mut conn, $crate::store::rows::i(id)).await?;
+                }
+                drop(conn);
+                let mut tx = self.begin_records().await?;
+                let mut inserted = 0;
+                for chunk in records.chunks($crate::trials::store::INSERT_CHUNK) {
+                    inserted += Self::insert_chunk(&mut *tx, chunk).await?;
+                }
+                tx.commit().await?;
+                Ok(inserted)
+            }
+
+            async fn scan_records(
+                &self,
+                trial_id: u64,
+                builder: &mut $crate::trials::report::ReportBuilder,
+            ) -> $crate::error::Result<()> {
+                use futures::TryStreamExt;
+                let sql = format!(
+                    "SELECT {} FROM trial_records WHERE trial_id = $1",
+                    $crate::trials::rows::RECORD_COLUMNS
+                );
+                let mut rows = sqlx::query_as::<_, $crate::trials::rows::RecordRow>(sqlx::AssertSqlSafe(sql))
+                    .bind($crate::store::rows::i(trial_id))
+                    .fetch(&self.pool);
+                while let Some(row) = rows.try_next().await? {
+                    builder.add(&row.try_into()?);
+                }
+                Ok(())
+            }
+
+            async fn scan_records_bucketed(
+                &self,
+                trial_id: u64,
+                builder: &mut $crate::trials::timeseries::TimeSeriesBuilder,
+            ) -> $crate::error::Result<()> {
+                use futures::TryStreamExt;
+                let sql = format!(
+                    "SELECT {}, {} AS bucket FROM trial_records WHERE trial_id = $1 ORDER BY bucket",
+                    $crate::trials::rows::RECORD_COLUMNS,
+                    $bucket
+                );
+                let mut rows =
+                    sqlx::query_as::<_, $crate::trials::rows::BucketedRecordRow>(sqlx::AssertSqlSafe(sql))
+                        .bind($crate::store::rows::i(trial_id))
+                        .bind(i64::from(builder.bucket_seconds()))
+                        .fetch(&self.pool);
+                while let Some(row) = rows.try_next().await? {
+                    let bucket = row.bucket;
+                    builder.add(bucket, &row.record.try_into()?);
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_trial_store!(PgStore, sqlx::PgConnection, sqlx::Postgres, PG_BUCKET);
+impl_trial_store!(
+    SqliteStore,
+    sqlx::SqliteConnection,
+    sqlx::Sqlite,
+    SQLITE_BUCKET
+);
+
+const _: () = assert!(crate::trials::rows::RECORD_ARITY * INSERT_CHUNK <= 32_766);

@@ -1,0 +1,129 @@
+//! `joust route`: the flags (clap derive, `long` + `env` on each) and the
+//! entry point that binds the listeners and runs the router until the
+//! shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::config::RouterConfig;
+use crate::error::RouterError;
+
+/// Run a router.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RouteArgs {
+    /// Registry gRPC URL (routes, trials, comparison records).
+    #[arg(long, env = "JOUST_REGISTRY", default_value = "http://127.0.0.1:7070")]
+    pub registry: String,
+    /// Serving nodes, `host:port`, comma-separated or repeated. A DNS name
+    /// that resolves to several addresses (a Kubernetes headless Service)
+    /// adds each of them, re-resolved every --resolve-secs.
+    #[arg(
+        long,
+        env = "JOUST_NODES",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:7071"
+    )]
+    pub nodes: Vec<String>,
+    /// gRPC listen address.
+    #[arg(long, env = "JOUST_ROUTER_LISTEN", default_value = "127.0.0.1:7072")]
+    pub listen: SocketAddr,
+    /// Prometheus `/metrics` listen address; `off` disables it.
+    #[arg(
+        long,
+        env = "JOUST_ROUTER_METRICS_LISTEN",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub metrics_listen: String,
+    /// Seconds between full re-reads of routes from the registry (besides
+    /// Watch).
+    #[arg(long, env = "JOUST_RECONCILE_SECS", default_value_t = 30)]
+    pub reconcile_secs: u64,
+    /// Seconds between re-resolutions of node names.
+    #[arg(long, env = "JOUST_RESOLVE_SECS", default_value_t = 10)]
+    pub resolve_secs: u64,
+    /// Comparison records per batch sent to the registry (≤ 10000).
+    #[arg(long, env = "JOUST_RECORD_BATCH", default_value_t = 1000)]
+    pub record_batch: usize,
+    /// Longest a record waits for its batch to fill, in milliseconds.
+    #[arg(long, env = "JOUST_RECORD_FLUSH_MS", default_value_t = 200)]
+    pub record_flush_ms: u64,
+    /// Comparison records held in memory; beyond it they are dropped and
+    /// counted (a prediction never waits for recording).
+    #[arg(long, env = "JOUST_RECORD_BUFFER", default_value_t = 100_000)]
+    pub record_buffer: usize,
+    /// Longest a shadow copy may take, in milliseconds (then recorded as
+    /// DEADLINE_EXCEEDED).
+    #[arg(long, env = "JOUST_SHADOW_TIMEOUT_MS", default_value_t = 10_000)]
+    pub shadow_timeout_ms: u64,
+    /// Seed of the RNG for unkeyed split requests and shadow sampling.
+    #[arg(long, env = "JOUST_ROUTER_SEED", default_value_t = 0)]
+    pub seed: u64,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "JOUST_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
+    pub max_message_bytes: usize,
+}
+
+impl RouteArgs {
+    /// The router configuration, validated.
+    pub fn into_config(self) -> Result<RouterConfig, RouterError> {
+        let config = RouterConfig {
+            registry_url: self.registry,
+            nodes: self.nodes,
+            reconcile_interval: Duration::from_secs(self.reconcile_secs),
+            resolve_interval: Duration::from_secs(self.resolve_secs),
+            record_batch: self.record_batch,
+            record_flush: Duration::from_millis(self.record_flush_ms),
+            record_capacity: self.record_buffer,
+            shadow_timeout: Duration::from_millis(self.shadow_timeout_ms),
+            seed: self.seed,
+            max_message_bytes: self.max_message_bytes,
+            ..RouterConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn metrics_addr(&self) -> Result<Option<SocketAddr>, RouterError> {
+        if self.metrics_listen == "off" {
+            return Ok(None);
+        }
+        self.metrics_listen.parse().map(Some).map_err(|_| {
+            RouterError::Config(format!(
+                "metrics-listen: expected ADDR:PORT or `off`, got {:?}",
+                self.metrics_listen
+            ))
+        })
+    }
+}
+
+/// `joust route`: validates the flags, binds the listeners, and runs the
+/// router until `shutdown` resolves, then drains and returns.
+pub async fn route(
+    args: RouteArgs,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RouterError> {
+    let listen = args.listen;
+    let metrics_addr = args.metrics_addr()?;
+    let config = args.into_config()?;
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| RouterError::Config(format!("cannot listen on {addr}: {e}")))
+    };
+    let listener = bind(listen).await?;
+    let metrics_listener = match metrics_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
+    let bound = listener
+        .local_addr()
+        .map_err(|e| RouterError::Internal(format!("listener address: {e}")))?;
+    info!(listen = %bound, metrics = ?metrics_addr, nodes = ?config.nodes, instance = %config.instance_id, "starting router");
+    // Scripts (and tests using port 0) read the bound address here.
+    println!("joust router listening on {bound}");
+    crate::run(listener, metrics_listener, config, shutdown).await
+}

@@ -1,0 +1,250 @@
+//! The route follower: reads every model's champion and every open trial
+//! from the registry (a full reconcile), then follows `Registry.Watch`
+//! (resumed from the last event id after a disconnection) and re-reads
+//! on every relevant event, plus a periodic reconcile. While the registry
+//! is unreachable the router keeps its last routes and reconnects with
+//! exponential backoff.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures::FutureExt;
+use joust_proto::v1 as pb;
+use joust_proto::v1::registry_client::RegistryClient;
+use joust_proto::v1::trials_client::TrialsClient;
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+use tonic::transport::Channel;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tracing::{debug, info, warn};
+
+use crate::pool::backoff;
+use crate::router::Router;
+use crate::table::{Route, Routes, TrialMode, TrialRoute};
+
+/// Event kinds that cannot change a route.
+const IGNORED_KINDS: [&str; 3] = ["version_registered", "annotated", "dataset_registered"];
+
+/// The route a trial message describes (none for a stopped trial).
+pub fn trial_route(t: &pb::Trial) -> Option<TrialRoute> {
+    if t.state != pb::TrialState::Open as i32 {
+        return None;
+    }
+    let mode = match pb::TrialMode::try_from(t.mode).ok()? {
+        pb::TrialMode::Split => TrialMode::Split,
+        pb::TrialMode::Shadow => TrialMode::Shadow,
+        pb::TrialMode::Off | pb::TrialMode::Unspecified => TrialMode::Off,
+    };
+    Some(TrialRoute {
+        trial_id: t.id,
+        challenger_version: t.challenger_version,
+        mode,
+        weight: t.weight,
+        sampling: t.sampling,
+        sticky: t.sticky,
+    })
+}
+
+/// Reads the whole routing table from the registry.
+pub async fn read_routes(channel: &Channel) -> Result<Routes, tonic::Status> {
+    let mut registry = RegistryClient::new(channel.clone());
+    let mut trials = TrialsClient::new(channel.clone());
+    let mut routes = Routes::new();
+    let mut page_token = String::new();
+    loop {
+        let page = registry
+            .list_models(pb::ListModelsRequest {
+                page_size: 1000,
+                page_token: page_token.clone(),
+            })
+            .await?
+            .into_inner();
+        for m in page.models {
+            if m.champion_version > 0 {
+                routes.insert(
+                    m.name,
+                    Route {
+                        champion_version: m.champion_version,
+                        trial: None,
+                    },
+                );
+            }
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let mut after_id = 0;
+    loop {
+        let page = trials
+            .list_trials(pb::ListTrialsRequest {
+                model: String::new(),
+                open_only: true,
+                after_id,
+                limit: 1000,
+            })
+            .await?
+            .into_inner();
+        let Some(last) = page.trials.last().map(|t| t.id) else {
+            break;
+        };
+        for t in &page.trials {
+            if let (Some(route), Some(trial)) = (routes.get_mut(&t.model), trial_route(t)) {
+                route.trial = Some(trial);
+            }
+        }
+        after_id = last;
+    }
+    Ok(routes)
+}
+
+/// Re-reads the table; on failure the last routes stay.
+async fn reconcile(router: &Router, channel: &Channel, health: &HealthReporter) -> bool {
+    match read_routes(channel).await {
+        Ok(routes) => {
+            if *router.table.snapshot() != routes {
+                info!(
+                    models = routes.len(),
+                    trials = routes.values().filter(|r| r.trial.is_some()).count(),
+                    "routes updated"
+                );
+            }
+            router.table.replace(routes);
+            if !router.routes_loaded.swap(true, Ordering::Relaxed) {
+                health.set_service_status("", ServingStatus::Serving).await;
+            }
+            true
+        }
+        Err(status) => {
+            warn!(code = ?status.code(), message = status.message(), "route reconcile failed; keeping the last routes");
+            false
+        }
+    }
+}
+
+/// Runs until `shutdown` turns true.
+pub async fn follow(
+    router: Arc<Router>,
+    channel: Channel,
+    health: HealthReporter,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let cfg = router.config.clone();
+    let mut tick = tokio::time::interval_at(
+        Instant::now() + cfg.reconcile_interval,
+        cfg.reconcile_interval,
+    );
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut failures: u32 = 0;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let cursor = router.watch_cursor.load(Ordering::Relaxed);
+        let mut client = RegistryClient::new(channel.clone());
+        let stream = client
+            .watch(pb::WatchRequest {
+                after_id: cursor,
+                models: Vec::new(),
+            })
+            .await;
+        let mut stream = match stream {
+            Ok(s) => s.into_inner(),
+            Err(status) => {
+                failures = failures.saturating_add(1);
+                set_connected(&router, false);
+                let delay = backoff(cfg.retry_initial, cfg.retry_max, failures);
+                debug!(code = ?status.code(), ?delay, "registry Watch unavailable; retrying");
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                continue;
+            }
+        };
+        set_connected(&router, true);
+        failures = 0;
+        // Catch up on anything missed while disconnected (or at start).
+        if !reconcile(&router, &channel, &health).await {
+            failures = 1;
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                msg = stream.message() => match msg {
+                    Ok(Some(event)) => {
+                        let mut dirty = note(&router, &event);
+                        // Coalesce a burst of events into one reconcile.
+                        while let Some(Ok(Some(event))) = stream.message().now_or_never() {
+                            dirty |= note(&router, &event);
+                        }
+                        if dirty {
+                            reconcile(&router, &channel, &health).await;
+                        }
+                    }
+                    Ok(None) => {
+                        warn!("registry closed the Watch stream; reconnecting");
+                        break;
+                    }
+                    Err(status) => {
+                        warn!(code = ?status.code(), message = status.message(), "registry Watch failed; reconnecting");
+                        break;
+                    }
+                },
+                _ = tick.tick() => {
+                    reconcile(&router, &channel, &health).await;
+                }
+            }
+        }
+        set_connected(&router, false);
+        failures = failures.saturating_add(1);
+        let delay = backoff(cfg.retry_initial, cfg.retry_max, failures);
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+fn set_connected(router: &Router, up: bool) {
+    router.registry_connected.store(up, Ordering::Relaxed);
+    router.metrics.registry_connected.set(i64::from(up));
+}
+
+/// Advances the cursor; true when the event may change a route.
+fn note(router: &Router, event: &pb::Event) -> bool {
+    router.watch_cursor.fetch_max(event.id, Ordering::Relaxed);
+    router
+        .metrics
+        .watch_cursor
+        .set(i64::try_from(event.id).unwrap_or(i64::MAX));
+    debug!(id = event.id, model = %event.model, kind = %event.kind, "registry event");
+    !IGNORED_KINDS.contains(&event.kind.as_str())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_open_trials_route() {
+        let mut t = pb::Trial {
+            id: 3,
+            challenger_version: 4,
+            mode: pb::TrialMode::Shadow as i32,
+            sampling: 0.5,
+            state: pb::TrialState::Open as i32,
+            ..Default::default()
+        };
+        let r = trial_route(&t).unwrap();
+        assert_eq!(
+            (r.trial_id, r.challenger_version, r.mode, r.sampling),
+            (3, 4, TrialMode::Shadow, 0.5)
+        );
+        t.state = pb::TrialState::Stopped as i32;
+        assert!(trial_route(&t).is_none());
+    }
+}

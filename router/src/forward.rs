@@ -1,0 +1,207 @@
+//! Forwarding one request to the node pool with its version pinned: pick a
+//! node (power of two choices), call it, eject it on a connect error or
+//! UNAVAILABLE and retry once on another node. Any other answer of a node
+//! (including its errors) is returned unchanged.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use joust_proto::inference as oip;
+use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use joust_proto::v1 as pb;
+use joust_proto::v1::inference_client::InferenceClient;
+use tonic::metadata::MetadataMap;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+use crate::error::RouterError;
+use crate::pool::Pool;
+
+/// Metadata passed through to the node (trace context and deadline).
+pub const PASS_THROUGH: [&str; 3] = ["traceparent", "tracestate", "grpc-timeout"];
+
+type CallFuture<R> = Pin<Box<dyn Future<Output = Result<R, Status>> + Send>>;
+
+/// A request the router can forward: OIP `ModelInferRequest` and native
+/// `PredictRequest`.
+pub trait Forwardable: Clone + Send + Sync + 'static {
+    type Response: Send + 'static;
+    /// Pins the version the node must answer with.
+    fn pin_version(&mut self, version: u64);
+    fn call(
+        self,
+        channel: Channel,
+        metadata: MetadataMap,
+        max: usize,
+    ) -> CallFuture<Self::Response>;
+    /// The per-row scores and labels of an answer (for records).
+    fn outcome(response: &Self::Response) -> (Vec<f64>, Vec<bool>);
+}
+
+fn request<T>(message: T, metadata: MetadataMap) -> Request<T> {
+    let mut r = Request::new(message);
+    *r.metadata_mut() = metadata;
+    r
+}
+
+impl Forwardable for oip::ModelInferRequest {
+    type Response = oip::ModelInferResponse;
+
+    fn pin_version(&mut self, version: u64) {
+        self.model_version = version.to_string();
+    }
+
+    fn call(
+        self,
+        channel: Channel,
+        metadata: MetadataMap,
+        max: usize,
+    ) -> CallFuture<Self::Response> {
+        Box::pin(async move {
+            let mut c = GrpcInferenceServiceClient::new(channel)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max);
+            Ok(c.model_infer(request(self, metadata)).await?.into_inner())
+        })
+    }
+
+    fn outcome(r: &Self::Response) -> (Vec<f64>, Vec<bool>) {
+        let mut scores = Vec::new();
+        let mut labels = Vec::new();
+        let raw = !r.raw_output_contents.is_empty();
+        for (i, out) in r.outputs.iter().enumerate() {
+            match (out.name.as_str(), raw) {
+                ("score", false) => {
+                    if let Some(c) = &out.contents {
+                        scores = c.fp32_contents.iter().map(|s| f64::from(*s)).collect();
+                    }
+                }
+                ("score", true) => {
+                    if let Some(b) = r.raw_output_contents.get(i) {
+                        scores = b
+                            .chunks_exact(4)
+                            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                            .collect();
+                    }
+                }
+                ("label", false) => {
+                    if let Some(c) = &out.contents {
+                        labels.clone_from(&c.bool_contents);
+                    }
+                }
+                ("label", true) => {
+                    if let Some(b) = r.raw_output_contents.get(i) {
+                        labels = b.iter().map(|x| *x != 0).collect();
+                    }
+                }
+                _ => {}
+            }
+        }
+        (scores, labels)
+    }
+}
+
+impl Forwardable for pb::PredictRequest {
+    type Response = pb::PredictResponse;
+
+    fn pin_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
+    fn call(
+        self,
+        channel: Channel,
+        metadata: MetadataMap,
+        max: usize,
+    ) -> CallFuture<Self::Response> {
+        Box::pin(async move {
+            let mut c = InferenceClient::new(channel)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max);
+            Ok(c.predict(request(self, metadata)).await?.into_inner())
+        })
+    }
+
+    fn outcome(r: &Self::Response) -> (Vec<f64>, Vec<bool>) {
+        (
+            r.scores.iter().map(|s| f64::from(*s)).collect(),
+            r.labels.clone(),
+        )
+    }
+}
+
+/// True for failures of the node or the connection to it (not answers of
+/// a node's service): the node is ejected and the request retried.
+pub fn node_failed(status: &Status) -> bool {
+    match status.code() {
+        Code::Unavailable => true,
+        // A broken connection surfaces as UNKNOWN or CANCELLED with a
+        // transport error as source; nodes never answer these themselves.
+        Code::Unknown | Code::Cancelled => std::error::Error::source(status).is_some(),
+        _ => false,
+    }
+}
+
+/// Copies the pass-through keys of `incoming`, then puts the router's own
+/// span (the per-RPC span of the trace layer) in `traceparent` when
+/// tracing is on, so the node's span is the router span's child: one
+/// trace from client through router to node. With tracing off the
+/// client's `traceparent` goes through unchanged.
+pub fn pass_through(incoming: &MetadataMap) -> MetadataMap {
+    let mut out = MetadataMap::new();
+    for key in PASS_THROUGH {
+        if let Some(v) = incoming.get(key) {
+            out.insert(key, v.clone());
+        }
+    }
+    joust_telemetry::inject_current(&mut out);
+    out
+}
+
+/// Sends `req` to a node of `pool`; on a node failure, once more to
+/// another node.
+pub async fn forward<R: Forwardable>(
+    pool: &Pool,
+    req: R,
+    metadata: MetadataMap,
+    max: usize,
+) -> Result<R::Response, RouterError> {
+    let first = pool
+        .pick(None)
+        .ok_or_else(|| RouterError::NoNodes("no member resolved; check --nodes".to_owned()))?;
+    let result = {
+        let _g = first.start();
+        req.clone()
+            .call(first.channel.clone(), metadata.clone(), max)
+            .await
+    };
+    match result {
+        Ok(r) => {
+            pool.success(&first);
+            Ok(r)
+        }
+        Err(status) if node_failed(&status) => {
+            pool.failure(&first);
+            let Some(second) = pool.pick(Some(first.address)) else {
+                return Err(RouterError::Node(status));
+            };
+            let _g = second.start();
+            match req.call(second.channel.clone(), metadata, max).await {
+                Ok(r) => {
+                    pool.success(&second);
+                    Ok(r)
+                }
+                Err(status) => {
+                    if node_failed(&status) {
+                        pool.failure(&second);
+                    }
+                    Err(RouterError::Node(status))
+                }
+            }
+        }
+        Err(status) => {
+            pool.success(&first);
+            Err(RouterError::Node(status))
+        }
+    }
+}

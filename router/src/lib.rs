@@ -1,0 +1,228 @@
+//! joust-router is the front door of joust: it routes inference requests
+//! for a model to its champion or its challenger according to the model's
+//! open trial (modes off, split, shadow), forwards them to a pool of
+//! serving nodes with the version pinned, and records paired comparisons
+//! that it ships in batches to the registry for the trial report.
+//!
+//! Layout: `arm` (the pure arm choice: key hash, seeded RNG, shadow
+//! sampling, debug pin), `table` (the routing table, an `ArcSwap`
+//! snapshot) and `decision` (which version answers, whether a shadow copy
+//! is sent and the request recorded) are transport-free; `follower` keeps
+//! the table current from the registry's Watch; `pool` (node channels,
+//! power of two choices, ejection, DNS re-resolution) and `forward` talk
+//! to the nodes; `shipper` buffers and ships comparison records; `oip`,
+//! `native` and `admin` are thin tonic handlers over `router`; `run`
+//! wires them on a bound listener; `cli` is the `joust route` flags. It
+//! knows nothing of model internals or of how the registry stores trials.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod arm;
+pub mod cli;
+pub mod config;
+pub mod decision;
+pub mod error;
+pub mod follower;
+pub mod forward;
+pub mod metrics;
+pub mod native;
+pub mod oip;
+pub mod pool;
+pub mod router;
+pub mod shipper;
+pub mod table;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+
+use joust_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
+use joust_proto::v1::inference_server::InferenceServer;
+use joust_proto::v1::router_admin_server::RouterAdminServer;
+use joust_proto::v1::trials_client::TrialsClient;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Channel;
+use tonic_health::ServingStatus;
+use tracing::info;
+
+pub use arm::{Arm, Chooser};
+pub use cli::RouteArgs;
+pub use config::RouterConfig;
+pub use error::RouterError;
+pub use router::Router;
+pub use table::{Route, RouteTable, TrialRoute};
+
+/// Runs a router on `listener` (gRPC) and, when given, `metrics_listener`
+/// (HTTP `/metrics`) until `shutdown` resolves; then stops accepting,
+/// drains in-flight requests, sends the buffered records once and returns.
+pub async fn run(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    config: RouterConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RouterError> {
+    config.validate()?;
+    let registry = Channel::from_shared(config.registry_url.clone())
+        .map_err(|e| RouterError::Config(format!("registry: {e}")))?
+        .connect_lazy();
+    let metrics = Arc::new(metrics::Metrics::new());
+    let (recorder, records_rx) = shipper::Recorder::new(
+        config.record_capacity,
+        config.instance_id.clone(),
+        metrics.records.clone(),
+    );
+    let pool = pool::Pool::new(
+        config.eject_initial,
+        config.eject_max,
+        config.seed,
+        metrics.node_ejections.clone(),
+    );
+    pool.refresh(&config.nodes).await;
+    let router = Arc::new(Router {
+        table: RouteTable::default(),
+        chooser: Mutex::new(Chooser::seeded(config.seed)),
+        pool,
+        recorder: recorder.clone(),
+        metrics: metrics.clone(),
+        routes_loaded: AtomicBool::new(false),
+        registry_connected: AtomicBool::new(false),
+        watch_cursor: AtomicU64::new(0),
+        config,
+    });
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    // Liveness (the helm chart probes it): SERVING as soon as the process
+    // answers, routes or not; "" tracks readiness.
+    health_reporter
+        .set_serving::<RouterAdminServer<admin::AdminService>>()
+        .await;
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let follower = tokio::spawn(follower::follow(
+        router.clone(),
+        registry.clone(),
+        health_reporter.clone(),
+        stop_rx.clone(),
+    ));
+    let resolver = tokio::spawn(resolve_nodes(router.clone(), stop_rx.clone()));
+    let max = router.config.max_message_bytes;
+    let shipper = tokio::spawn(shipper::ship(
+        TrialsClient::new(registry)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        recorder,
+        records_rx,
+        shipper::ShipperSettings {
+            batch: router.config.record_batch,
+            flush: router.config.record_flush,
+            retry_initial: router.config.retry_initial,
+            retry_max: router.config.retry_max,
+        },
+        stop_rx.clone(),
+    ));
+    let metrics_task =
+        metrics_listener.map(|l| tokio::spawn(serve_metrics(l, router.clone(), stop_rx.clone())));
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(joust_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| RouterError::Internal(format!("reflection: {e}")))?;
+    let addr = listener.local_addr().ok();
+    info!(?addr, nodes = ?router.config.nodes, registry = %router.config.registry_url, "router listening");
+    let server = tonic::transport::Server::builder()
+        .layer(joust_telemetry::GrpcTraceLayer)
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(
+            GrpcInferenceServiceServer::new(oip::OipService::new(router.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            InferenceServer::new(native::NativeService::new(router.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(RouterAdminServer::new(admin::AdminService::new(
+            router.clone(),
+        )))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop_rx));
+    tokio::pin!(server);
+    let result = tokio::select! {
+        r = &mut server => r,
+        _ = shutdown => {
+            info!("shutdown: draining in-flight requests");
+            health_reporter.set_service_status("", ServingStatus::NotServing).await;
+            let _ = stop_tx.send(true);
+            server.await
+        }
+    };
+    let _ = stop_tx.send(true);
+    follower.abort();
+    resolver.abort();
+    let _ = shipper.await;
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    info!(
+        records_sent = router.recorder.counters.sent.get(),
+        records_dropped = router.recorder.counters.dropped.get(),
+        "router stopped"
+    );
+    result.map_err(|e| RouterError::Internal(format!("gRPC server: {e}")))
+}
+
+/// Re-resolves the node names every `resolve_interval`.
+async fn resolve_nodes(router: Arc<Router>, stop: watch::Receiver<bool>) {
+    let stop = stopped(stop);
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(router.config.resolve_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                router.pool.refresh(&router.config.nodes).await;
+                router.metrics.nodes.set(router.pool.members().len() as i64);
+            }
+            _ = &mut stop => return,
+        }
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+async fn serve_metrics(listener: TcpListener, router: Arc<Router>, stop: watch::Receiver<bool>) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let router = router.clone();
+            async move {
+                router
+                    .metrics
+                    .records_buffered
+                    .set(router.recorder.buffered() as i64);
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    router.metrics.encode(),
+                )
+            }
+        }),
+    );
+    if let Err(error) = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped(stop))
+        .await
+    {
+        tracing::warn!(%error, "metrics endpoint failed");
+    }
+}

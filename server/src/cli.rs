@@ -1,0 +1,131 @@
+//! `joust serve`: the flags (clap derive, `long` + `env` on each) and the
+//! entry point that binds the listeners, installs SIGTERM / ctrl-c
+//! handling and runs the node.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::config::NodeConfig;
+use crate::error::ServeError;
+
+/// Run a serving node.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Registry gRPC URL.
+    #[arg(long, env = "JOUST_REGISTRY", default_value = "http://127.0.0.1:7070")]
+    pub registry: String,
+    /// Ref to follow: `name@champion`, `name@challenger`, `name:7` or
+    /// `name`. Repeat for several; the first ref of a model answers
+    /// requests that do not pin a version.
+    #[arg(long = "model", env = "JOUST_MODELS", value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Follow every model in the registry: `name@champion` and
+    /// `name@challenger` of each, loading new ones as they appear and
+    /// dropping a challenger when its alias goes (besides any `--model`).
+    #[arg(long, env = "JOUST_FOLLOW_ALL")]
+    pub follow_all: bool,
+    /// gRPC listen address.
+    #[arg(long, env = "JOUST_LISTEN", default_value = "127.0.0.1:7071")]
+    pub listen: SocketAddr,
+    /// Prometheus `/metrics` listen address; `off` disables it.
+    #[arg(long, env = "JOUST_METRICS_LISTEN", default_value = "127.0.0.1:9091")]
+    pub metrics_listen: String,
+    /// Seconds between full re-resolutions of every ref (besides Watch).
+    #[arg(long, env = "JOUST_RECONCILE_SECS", default_value_t = 30)]
+    pub reconcile_secs: u64,
+    /// Most rows accepted in one request.
+    #[arg(long, env = "JOUST_MAX_ROWS", default_value_t = 10_000)]
+    pub max_rows: usize,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "JOUST_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
+    pub max_message_bytes: usize,
+    /// Batches up to this many rows are scored inline; larger ones on the
+    /// blocking pool.
+    #[arg(long, env = "JOUST_INLINE_ROWS", default_value_t = 64)]
+    pub inline_rows: usize,
+    /// Large batches scored at once; one more answers RESOURCE_EXHAUSTED.
+    #[arg(long, env = "JOUST_MAX_BLOCKING_BATCHES", default_value_t = 4)]
+    pub max_blocking_batches: usize,
+}
+
+impl ServeArgs {
+    /// The node configuration, validated.
+    pub fn into_config(self) -> Result<NodeConfig, ServeError> {
+        let config = NodeConfig {
+            registry_url: self.registry,
+            models: self.models,
+            follow_all: self.follow_all,
+            reconcile_interval: Duration::from_secs(self.reconcile_secs),
+            max_rows: self.max_rows,
+            max_message_bytes: self.max_message_bytes,
+            inline_rows: self.inline_rows,
+            max_blocking_batches: self.max_blocking_batches,
+            ..NodeConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn metrics_addr(&self) -> Result<Option<SocketAddr>, ServeError> {
+        if self.metrics_listen == "off" {
+            return Ok(None);
+        }
+        self.metrics_listen.parse().map(Some).map_err(|_| {
+            ServeError::Config(format!(
+                "metrics-listen: expected ADDR:PORT or `off`, got {:?}",
+                self.metrics_listen
+            ))
+        })
+    }
+}
+
+/// `joust serve`: validates the flags, binds the listeners, and runs the
+/// node until SIGTERM or ctrl-c, then drains and returns.
+pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
+    let listen = args.listen;
+    let metrics_addr = args.metrics_addr()?;
+    let config = args.into_config()?;
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| ServeError::Config(format!("cannot listen on {addr}: {e}")))
+    };
+    let listener = bind(listen).await?;
+    let metrics_listener = match metrics_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
+    info!(%listen, metrics = ?metrics_addr, "starting serving node");
+    if let Ok(addr) = listener.local_addr() {
+        // Like `joust registry`: the bound address on stdout, for scripts
+        // and tests that listen on port 0.
+        println!("joust serve listening on {addr}");
+    }
+    crate::run(listener, metrics_listener, config, shutdown_signal()).await
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

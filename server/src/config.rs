@@ -1,0 +1,170 @@
+//! Node configuration (a plain struct; the CLI builds it from flags) and
+//! the parsing of the refs a node follows.
+
+use std::time::Duration;
+
+use crate::error::ServeError;
+
+/// Everything a serving node needs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The registry's gRPC URL, e.g. `http://127.0.0.1:7070`.
+    pub registry_url: String,
+    /// Refs to follow (`name@champion`, `name@challenger`, `name:7`,
+    /// `name`). The first ref of a model answers requests that do not pin
+    /// a version.
+    pub models: Vec<String>,
+    /// Follow every model in the registry: `name@champion` and
+    /// `name@challenger` of each model that has one, discovered from
+    /// `ListModels` at start, on every Watch event and at each reconcile.
+    pub follow_all: bool,
+    /// Full re-resolution of every ref, besides Watch.
+    pub reconcile_interval: Duration,
+    /// How long a version keeps answering requests pinned to it after its
+    /// last ref moved away (a router that has not seen the move yet still
+    /// pins it). Zero: dropped at once.
+    pub unbound_grace: Duration,
+    /// First retry delay after a failed load or a lost Watch stream;
+    /// doubled on each failure up to `retry_max`.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// Most rows accepted in one request.
+    pub max_rows: usize,
+    /// Largest gRPC message accepted or sent, in bytes.
+    pub max_message_bytes: usize,
+    /// Batches of at most this many rows are scored on the request's task;
+    /// larger ones go to the blocking pool.
+    pub inline_rows: usize,
+    /// Large batches scored at once on the blocking pool; one more answers
+    /// RESOURCE_EXHAUSTED.
+    pub max_blocking_batches: usize,
+    /// Name reported by ServerMetadata.
+    pub server_name: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            registry_url: "http://127.0.0.1:7070".to_owned(),
+            models: Vec::new(),
+            follow_all: false,
+            reconcile_interval: Duration::from_secs(30),
+            unbound_grace: Duration::ZERO,
+            retry_initial: Duration::from_millis(200),
+            retry_max: Duration::from_secs(30),
+            max_rows: 10_000,
+            max_message_bytes: 16 << 20,
+            inline_rows: 64,
+            max_blocking_batches: 4,
+            server_name: "joust".to_owned(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Checks the values before any port is bound.
+    pub fn validate(&self) -> Result<(), ServeError> {
+        if !(self.registry_url.starts_with("http://") || self.registry_url.starts_with("https://"))
+        {
+            return Err(ServeError::Config(format!(
+                "registry: expected an http:// or https:// URL, got {:?}",
+                self.registry_url
+            )));
+        }
+        for r in &self.models {
+            ModelRef::parse(r)?;
+        }
+        let positive = [
+            ("max_rows", self.max_rows),
+            ("max_message_bytes", self.max_message_bytes),
+            ("max_blocking_batches", self.max_blocking_batches),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ServeError::Config(format!(
+                "{name}: expected at least 1, got 0"
+            )));
+        }
+        if self.reconcile_interval.is_zero() || self.retry_initial.is_zero() {
+            return Err(ServeError::Config(
+                "reconcile_interval and retry_initial: expected more than 0".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A parsed ref: the model name and the text the registry resolves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRef {
+    /// As given, e.g. `fraud@champion`.
+    pub text: String,
+    /// The model name, e.g. `fraud`.
+    pub model: String,
+    /// `Some(n)` for `name:n`: the ref never moves.
+    pub pinned: Option<u64>,
+}
+
+impl ModelRef {
+    /// Parses `name`, `name:N` or `name@alias`.
+    pub fn parse(text: &str) -> Result<ModelRef, ServeError> {
+        let bad = || ServeError::BadRef(text.to_owned());
+        let valid_name = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        };
+        let (model, pinned) = match (text.split_once(':'), text.split_once('@')) {
+            (Some(_), Some(_)) => return Err(bad()),
+            (Some((name, n)), None) => {
+                let n: u64 = n.parse().map_err(|_| bad())?;
+                if n == 0 {
+                    return Err(bad());
+                }
+                (name, Some(n))
+            }
+            (None, Some((name, alias))) => {
+                if !valid_name(alias) {
+                    return Err(bad());
+                }
+                (name, None)
+            }
+            (None, None) => (text, None),
+        };
+        if !valid_name(model) {
+            return Err(bad());
+        }
+        Ok(ModelRef {
+            text: text.to_owned(),
+            model: model.to_owned(),
+            pinned,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_refs() {
+        let r = ModelRef::parse("fraud@champion").unwrap();
+        assert_eq!((r.model.as_str(), r.pinned), ("fraud", None));
+        let r = ModelRef::parse("fraud:7").unwrap();
+        assert_eq!((r.model.as_str(), r.pinned), ("fraud", Some(7)));
+        assert_eq!(ModelRef::parse("fraud").unwrap().model, "fraud");
+        for bad in ["", "a:0", "a:x", "a@", "@b", "a:1@b", "a b"] {
+            assert!(ModelRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_config_is_valid_and_zero_limits_are_not() {
+        NodeConfig::default().validate().unwrap();
+        let c = NodeConfig {
+            max_rows: 0,
+            ..NodeConfig::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("max_rows"));
+    }
+}

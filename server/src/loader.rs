@@ -1,0 +1,238 @@
+//! Loading a version: resolve the ref in the registry, download the
+//! artifact, verify its SHA-256, decode it and warm it by scoring a probe
+//! row. The registry is reached through `RegistryClient` on a lazy
+//! channel, which reconnects by itself after the registry comes back.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use joust_models::Model;
+use joust_proto::v1::download_artifact_response::Part;
+use joust_proto::v1::registry_client::RegistryClient;
+use joust_proto::v1::{
+    DownloadArtifactRequest, Event, GetVersionRequest, ListModelsRequest, ModelVersion,
+    WatchRequest,
+};
+use ndarray::Array2;
+use sha2::{Digest, Sha256};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::ServeError;
+use crate::table::LoadedModel;
+
+/// The node's view of the registry.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    client: RegistryClient<Channel>,
+}
+
+impl Loader {
+    /// A client for `url`; nothing is connected until the first call.
+    pub fn new(url: &str, max_message_bytes: usize) -> Result<Self, ServeError> {
+        let endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| ServeError::Config(format!("registry: {url:?}: {e}")))?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true);
+        let client = RegistryClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes);
+        Ok(Self { client })
+    }
+
+    fn registry_error(call: &'static str, reference: &str, s: tonic::Status) -> ServeError {
+        ServeError::Registry {
+            call,
+            reference: reference.to_owned(),
+            code: s.code(),
+            message: s.message().to_owned(),
+        }
+    }
+
+    /// What `reference` points at now.
+    pub async fn resolve(&self, reference: &str) -> Result<ModelVersion, ServeError> {
+        let mut client = self.client.clone();
+        let req = GetVersionRequest {
+            r#ref: reference.to_owned(),
+        };
+        client
+            .get_version(req)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| Self::registry_error("GetVersion", reference, s))
+    }
+
+    /// Downloads `model:version` and returns the registry's record and the
+    /// bytes.
+    pub async fn download(
+        &self,
+        model: &str,
+        version: u64,
+    ) -> Result<(ModelVersion, Vec<u8>), ServeError> {
+        let reference = format!("{model}:{version}");
+        let mut client = self.client.clone();
+        let req = DownloadArtifactRequest {
+            r#ref: reference.clone(),
+        };
+        let mut stream = client
+            .download_artifact(req)
+            .await
+            .map_err(|s| Self::registry_error("DownloadArtifact", &reference, s))?
+            .into_inner();
+        let mut meta = None;
+        let mut bytes = Vec::new();
+        while let Some(msg) = stream.next().await {
+            let msg = msg.map_err(|s| Self::registry_error("DownloadArtifact", &reference, s))?;
+            match (msg.part, meta.is_some()) {
+                (Some(Part::Version(v)), false) => {
+                    bytes.reserve(usize::try_from(v.size_bytes).unwrap_or(0));
+                    meta = Some(v);
+                }
+                (Some(Part::Chunk(c)), true) => bytes.extend_from_slice(&c),
+                (part, _) => {
+                    return Err(ServeError::Protocol(format!(
+                        "DownloadArtifact {reference}: expected the version first, then chunks, got {part:?}"
+                    )));
+                }
+            }
+        }
+        let meta = meta.ok_or_else(|| {
+            ServeError::Protocol(format!("DownloadArtifact {reference}: empty stream"))
+        })?;
+        Ok((meta, bytes))
+    }
+
+    /// Every model in the registry (all pages), as follow-all mode needs
+    /// it: the name and whether a champion and a challenger exist.
+    pub async fn list_models(&self) -> Result<Vec<crate::discovery::Listed>, ServeError> {
+        let mut client = self.client.clone();
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = client
+                .list_models(ListModelsRequest {
+                    page_size: 0,
+                    page_token: page_token.clone(),
+                })
+                .await
+                .map_err(|s| Self::registry_error("ListModels", "*", s))?
+                .into_inner();
+            out.extend(page.models.into_iter().map(|m| crate::discovery::Listed {
+                name: m.name,
+                champion: m.champion_version != 0,
+                challenger: m.challenger_version != 0,
+            }));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// The registry's change feed after `after_id`, every model.
+    pub async fn watch(&self, after_id: u64) -> Result<tonic::Streaming<Event>, ServeError> {
+        let mut client = self.client.clone();
+        let req = WatchRequest {
+            after_id,
+            models: Vec::new(),
+        };
+        client
+            .watch(req)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| Self::registry_error("Watch", "*", s))
+    }
+
+    /// Downloads, verifies, decodes and warms `model:version`. Decoding
+    /// and warm-up run on the blocking pool.
+    pub async fn load(&self, model: &str, version: u64) -> Result<LoadedModel, ServeError> {
+        let started = Instant::now();
+        let (meta, bytes) = self.download(model, version).await?;
+        let reference = format!("{model}:{version}");
+        let decoded = tokio::task::spawn_blocking(move || {
+            verify_decode_warm(&reference, &meta.sha256, &bytes).map(|m| (m, meta))
+        })
+        .await
+        .map_err(|e| ServeError::Internal(format!("decode task: {e}")))?;
+        let (decoded, meta) = decoded?;
+        Ok(LoadedModel::new(
+            meta.model,
+            meta.version,
+            meta.sha256,
+            decoded,
+            started.elapsed(),
+        ))
+    }
+}
+
+/// Checks `bytes` against the declared SHA-256, decodes them and scores
+/// one probe row of zeros.
+pub fn verify_decode_warm(
+    reference: &str,
+    declared: &str,
+    bytes: &[u8],
+) -> Result<Model, ServeError> {
+    let actual = hex::encode(Sha256::digest(bytes));
+    if !actual.eq_ignore_ascii_case(declared) {
+        return Err(ServeError::ChecksumMismatch {
+            reference: reference.to_owned(),
+            declared: declared.to_owned(),
+            actual,
+        });
+    }
+    let model = Model::from_bytes(bytes).map_err(|source| ServeError::Corrupt {
+        reference: reference.to_owned(),
+        source,
+    })?;
+    let probe = Array2::<f32>::zeros((1, model.n_features()));
+    model
+        .predict(probe.view())
+        .map_err(|source| ServeError::Warm {
+            reference: reference.to_owned(),
+            source,
+        })?;
+    Ok(model)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use joust_models::{ModelKind, TrainConfig};
+
+    use super::*;
+
+    fn artifact() -> Vec<u8> {
+        let x = Array2::from_shape_fn((32, 2), |(i, j)| (i * 2 + j) as f32);
+        let model = Model::train(
+            &TrainConfig::new(ModelKind::Noop),
+            vec!["a".into(), "b".into()],
+            x.view(),
+        )
+        .unwrap();
+        model.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn verifies_decodes_and_warms() {
+        let bytes = artifact();
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let model = verify_decode_warm("m:1", &sha, &bytes).unwrap();
+        assert_eq!(model.schema(), ["a", "b"]);
+    }
+
+    #[test]
+    fn refuses_a_checksum_mismatch_naming_both_hashes() {
+        let bytes = artifact();
+        let err = verify_decode_warm("m:1", &"0".repeat(64), &bytes).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    }
+
+    #[test]
+    fn refuses_corrupt_bytes() {
+        let bytes = b"not a model".to_vec();
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let err = verify_decode_warm("m:1", &sha, &bytes).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+        assert!(err.to_string().contains("corrupt artifact"), "{err}");
+    }
+}

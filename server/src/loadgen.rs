@@ -1,0 +1,358 @@
+//! The load generator behind `joust bench`: closed loop (C concurrent
+//! callers, each sending its next request when the previous answer
+//! arrives) or open loop (a fixed rate R, latency measured from the
+//! intended send time so a slow server cannot hide its queueing), over the
+//! Open Inference Protocol or the native API. Latencies go into an HDR
+//! histogram; the report is JSON-serialisable.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use joust_proto::inference::model_infer_request::InferInputTensor;
+use joust_proto::inference::{InferTensorContents, ModelInferRequest};
+use joust_proto::v1::inference_client::InferenceClient;
+use joust_proto::v1::{FeatureRow, PredictRequest};
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::ServeError;
+
+/// Which API to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    Oip,
+    Native,
+}
+
+/// Closed loop at a concurrency, or open loop at a rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Closed { concurrency: usize },
+    Open { rate_per_sec: f64 },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadConfig {
+    /// Node (or router) URL, `http://host:port`.
+    pub target: String,
+    pub api: Api,
+    pub model: String,
+    /// Columns per row.
+    pub features: usize,
+    /// Rows per request.
+    pub rows: usize,
+    pub mode: Mode,
+    pub duration: Duration,
+    /// Unmeasured load before the measured `duration`.
+    pub warmup: Duration,
+    /// HTTP/2 connections shared by the callers.
+    pub connections: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub config: LoadConfig,
+    pub requests: u64,
+    pub ok: u64,
+    /// Failed requests by gRPC code.
+    pub errors: BTreeMap<String, u64>,
+    pub elapsed_s: f64,
+    pub throughput_rps: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+    /// Model versions that answered, with counts.
+    pub versions: BTreeMap<String, u64>,
+}
+
+#[derive(Debug)]
+struct Tally {
+    hist: Histogram<u64>,
+    ok: u64,
+    errors: BTreeMap<String, u64>,
+    versions: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn new() -> Result<Self, ServeError> {
+        Ok(Self {
+            hist: Histogram::new_with_bounds(1, 120_000_000, 3)
+                .map_err(|e| ServeError::Internal(format!("histogram: {e}")))?,
+            ok: 0,
+            errors: BTreeMap::new(),
+            versions: BTreeMap::new(),
+        })
+    }
+
+    fn record(&mut self, latency: Duration, outcome: Result<String, tonic::Code>) {
+        let us = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.hist.saturating_record(us);
+        match outcome {
+            Ok(v) => {
+                self.ok += 1;
+                *self.versions.entry(v).or_default() += 1;
+            }
+            Err(code) => *self.errors.entry(format!("{code:?}")).or_default() += 1,
+        }
+    }
+
+    fn merge(&mut self, other: &Tally) {
+        let _ = self.hist.add(&other.hist);
+        self.ok += other.ok;
+        for (k, v) in &other.errors {
+            *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.versions {
+            *self.versions.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+/// One reusable request and the client to send it with.
+#[derive(Debug, Clone)]
+enum Caller {
+    Oip(GrpcInferenceServiceClient<Channel>, ModelInferRequest),
+    Native(InferenceClient<Channel>, PredictRequest),
+}
+
+impl Caller {
+    fn new(api: Api, channel: Channel, config: &LoadConfig) -> Self {
+        let values: Vec<f32> = (0..config.rows * config.features)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0)
+            .collect();
+        match api {
+            Api::Oip => Caller::Oip(
+                GrpcInferenceServiceClient::new(channel),
+                ModelInferRequest {
+                    model_name: config.model.clone(),
+                    inputs: vec![InferInputTensor {
+                        name: "input".to_owned(),
+                        datatype: "FP32".to_owned(),
+                        shape: vec![config.rows as i64, config.features as i64],
+                        parameters: Default::default(),
+                        contents: Some(InferTensorContents {
+                            fp32_contents: values,
+                            ..Default::default()
+                        }),
+                    }],
+                    ..Default::default()
+                },
+            ),
+            Api::Native => Caller::Native(
+                InferenceClient::new(channel),
+                PredictRequest {
+                    model: config.model.clone(),
+                    rows: values
+                        .chunks(config.features.max(1))
+                        .map(|c| FeatureRow {
+                            values: c.to_vec(),
+                            features: Default::default(),
+                        })
+                        .collect(),
+                    ..Default::default()
+                },
+            ),
+        }
+    }
+
+    async fn call(&mut self) -> Result<String, tonic::Code> {
+        match self {
+            Caller::Oip(c, req) => c
+                .model_infer(req.clone())
+                .await
+                .map(|r| r.into_inner().model_version)
+                .map_err(|s| s.code()),
+            Caller::Native(c, req) => c
+                .predict(req.clone())
+                .await
+                .map(|r| r.into_inner().version.to_string())
+                .map_err(|s| s.code()),
+        }
+    }
+}
+
+async fn channels(config: &LoadConfig) -> Result<Vec<Channel>, ServeError> {
+    let mut out = Vec::new();
+    for _ in 0..config.connections.max(1) {
+        let ch = Endpoint::from_shared(config.target.clone())
+            .map_err(|e| ServeError::Config(format!("target: {e}")))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| ServeError::Config(format!("cannot connect to {}: {e}", config.target)))?;
+        out.push(ch);
+    }
+    Ok(out)
+}
+
+/// Runs the load described by `config` and reports latencies, throughput
+/// and errors of the measured window.
+pub async fn run_load(config: LoadConfig) -> Result<LoadReport, ServeError> {
+    let channels = channels(&config).await?;
+    let warm_end = Instant::now() + config.warmup;
+    let end = warm_end + config.duration;
+    let total = Arc::new(Mutex::new(Tally::new()?));
+    match config.mode {
+        Mode::Closed { concurrency } => {
+            let mut tasks = Vec::new();
+            for i in 0..concurrency.max(1) {
+                let mut caller =
+                    Caller::new(config.api, channels[i % channels.len()].clone(), &config);
+                let total = total.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut tally = Tally::new()?;
+                    while Instant::now() < end {
+                        let sent = Instant::now();
+                        let outcome = caller.call().await;
+                        if sent >= warm_end {
+                            tally.record(sent.elapsed(), outcome);
+                        }
+                    }
+                    total.lock().await.merge(&tally);
+                    Ok::<_, ServeError>(())
+                }));
+            }
+            for t in tasks {
+                t.await
+                    .map_err(|e| ServeError::Internal(format!("load task: {e}")))??;
+            }
+        }
+        Mode::Open { rate_per_sec } => {
+            if rate_per_sec.is_nan() || rate_per_sec <= 0.0 {
+                return Err(ServeError::Config(format!(
+                    "rate: expected more than 0 requests per second, got {rate_per_sec}"
+                )));
+            }
+            let period = Duration::from_secs_f64(1.0 / rate_per_sec);
+            let callers: Vec<Caller> = channels
+                .iter()
+                .map(|c| Caller::new(config.api, c.clone(), &config))
+                .collect();
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut in_flight = tokio::task::JoinSet::new();
+            let mut n = 0usize;
+            loop {
+                let intended = tick.tick().await;
+                if intended >= end {
+                    break;
+                }
+                let mut caller = callers[n % callers.len()].clone();
+                n += 1;
+                let total = total.clone();
+                in_flight.spawn(async move {
+                    let outcome = caller.call().await;
+                    if intended >= warm_end {
+                        // From the intended send time: no coordinated omission.
+                        total.lock().await.record(intended.elapsed(), outcome);
+                    }
+                });
+                while in_flight.try_join_next().is_some() {}
+            }
+            while in_flight.join_next().await.is_some() {}
+        }
+    }
+    let t = total.lock().await;
+    let elapsed = config.duration.as_secs_f64();
+    let requests = t.hist.len();
+    Ok(LoadReport {
+        requests,
+        ok: t.ok,
+        errors: t.errors.clone(),
+        elapsed_s: elapsed,
+        throughput_rps: requests as f64 / elapsed.max(1e-9),
+        p50_us: t.hist.value_at_quantile(0.50),
+        p90_us: t.hist.value_at_quantile(0.90),
+        p99_us: t.hist.value_at_quantile(0.99),
+        p999_us: t.hist.value_at_quantile(0.999),
+        max_us: t.hist.max(),
+        mean_us: t.hist.mean(),
+        versions: t.versions.clone(),
+        config: config.clone(),
+    })
+}
+
+/// `joust bench` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Node or router URL.
+    #[arg(
+        long,
+        env = "JOUST_BENCH_TARGET",
+        default_value = "http://127.0.0.1:7071"
+    )]
+    pub target: String,
+    /// API to drive.
+    #[arg(long, env = "JOUST_BENCH_API", value_enum, default_value = "oip")]
+    pub api: Api,
+    /// Model name.
+    #[arg(long, env = "JOUST_BENCH_MODEL")]
+    pub model: String,
+    /// Features per row.
+    #[arg(long, env = "JOUST_BENCH_FEATURES", default_value_t = 14)]
+    pub features: usize,
+    /// Rows per request.
+    #[arg(long, env = "JOUST_BENCH_ROWS", default_value_t = 1)]
+    pub rows: usize,
+    /// Closed loop with this many concurrent callers (ignored with --rate).
+    #[arg(long, env = "JOUST_BENCH_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: usize,
+    /// Open loop at this many requests per second.
+    #[arg(long, env = "JOUST_BENCH_RATE")]
+    pub rate: Option<f64>,
+    /// Measured seconds.
+    #[arg(long, env = "JOUST_BENCH_SECONDS", default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Unmeasured warm-up seconds.
+    #[arg(long, env = "JOUST_BENCH_WARMUP_SECONDS", default_value_t = 1.0)]
+    pub warmup_seconds: f64,
+    /// HTTP/2 connections.
+    #[arg(long, env = "JOUST_BENCH_CONNECTIONS", default_value_t = 4)]
+    pub connections: usize,
+}
+
+impl BenchArgs {
+    pub fn into_config(self) -> Result<LoadConfig, ServeError> {
+        let secs = |name: &str, v: f64| {
+            Duration::try_from_secs_f64(v)
+                .map_err(|_| ServeError::Config(format!("{name}: expected seconds ≥ 0, got {v}")))
+        };
+        Ok(LoadConfig {
+            target: self.target,
+            api: self.api,
+            model: self.model,
+            features: self.features,
+            rows: self.rows.max(1),
+            mode: match self.rate {
+                Some(rate_per_sec) => Mode::Open { rate_per_sec },
+                None => Mode::Closed {
+                    concurrency: self.concurrency,
+                },
+            },
+            duration: secs("seconds", self.seconds)?,
+            warmup: secs("warmup-seconds", self.warmup_seconds)?,
+            connections: self.connections,
+        })
+    }
+}
+
+/// `joust bench`: runs the load and prints the JSON report on stdout.
+pub async fn bench(args: BenchArgs) -> Result<LoadReport, ServeError> {
+    let report = run_load(args.into_config()?).await?;
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|e| ServeError::Internal(format!("report: {e}")))?;
+    println!("{json}");
+    Ok(report)
+}

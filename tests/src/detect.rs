@@ -1,0 +1,168 @@
+//! Detection-service harness: a registry with a champion trained on the
+//! synthetic market's 14 features, a serving node following it (the
+//! scoring endpoint until the router exists), and an in-process detection
+//! service on 127.0.0.1:0 over SQLite or a fresh PostgreSQL database.
+
+use std::net::SocketAddr;
+
+use joust_detect::{DetectConfig, ScorerConfig};
+use joust_models::synthetic::{SyntheticConfig, generate};
+use joust_models::{Model, ModelKind, TrainConfig};
+use joust_proto::v1::detection_client::DetectionClient;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+use crate::node::{RegistryOps, TestNode};
+use crate::{TestDatabase, TestRegistry};
+
+/// The model name the detection tests score with.
+pub const MODEL: &str = "anomaly_detector";
+
+/// Which detection store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An isolation forest trained on 4 synthetic tickers × 600 bars.
+pub fn market_model(seed: u64) -> Vec<u8> {
+    let series = generate(&SyntheticConfig {
+        tickers: 4,
+        rows: 600,
+        seed,
+        ..SyntheticConfig::default()
+    });
+    let data = joust_models::dataset::feature_matrix(&series);
+    let config = TrainConfig::new(ModelKind::IsolationForest)
+        .with_seed(seed)
+        .with_param("n_trees", 50);
+    Model::train(&config, joust_models::features::schema(), data.x.view())
+        .expect("train")
+        .to_bytes()
+        .expect("encode")
+}
+
+/// Registry (SQLite) + champion `anomaly_detector:1` + a node serving it.
+#[derive(Debug)]
+pub struct ScoringStack {
+    pub registry: TestRegistry,
+    pub ops: RegistryOps,
+    pub node: TestNode,
+    /// SHA-256 of version 1.
+    pub sha256: String,
+}
+
+impl ScoringStack {
+    pub async fn start() -> anyhow::Result<Self> {
+        let registry = TestRegistry::sqlite().await?;
+        let ops = RegistryOps::new(&registry.url);
+        let v = ops
+            .register(MODEL, "isolation_forest", market_model(7))
+            .await?;
+        ops.promote(&format!("{MODEL}:1")).await?;
+        let node = TestNode::start_ready(TestNode::config(
+            &registry.url,
+            &[&format!("{MODEL}@champion")],
+        ))
+        .await?;
+        Ok(Self {
+            registry,
+            ops,
+            node,
+            sha256: v.sha256,
+        })
+    }
+}
+
+/// A detection service on port 0.
+#[derive(Debug)]
+pub struct TestDetect {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub config: DetectConfig,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<joust_detect::Result<()>>>,
+    pub dir: tempfile::TempDir,
+    pub db: Option<TestDatabase>,
+}
+
+impl TestDetect {
+    /// A service on `backend` scoring through `scoring_url` with the
+    /// registry at `registry_url`.
+    pub async fn start(
+        backend: Backend,
+        scoring_url: &str,
+        registry_url: &str,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let (database_url, db) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}/detect.db", dir.path().display()), None),
+            Backend::Postgres => {
+                let db = TestDatabase::create().await?;
+                (db.url.clone(), Some(db))
+            }
+        };
+        let config = DetectConfig {
+            database_url,
+            registry_url: Some(registry_url.to_owned()),
+            scorer: ScorerConfig {
+                router_url: scoring_url.to_owned(),
+                model: MODEL.to_owned(),
+                batch_rows: 256,
+                ..ScorerConfig::default()
+            },
+            ..DetectConfig::default()
+        };
+        let detector = joust_detect::server::open(&config).await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let max = config.max_message_bytes;
+        let task = tokio::spawn(joust_detect::serve(detector, max, listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            url: format!("http://{addr}"),
+            config,
+            stop: Some(stop),
+            task: Some(task),
+            dir,
+            db,
+        })
+    }
+
+    pub fn client(&self) -> DetectionClient<Channel> {
+        let channel = Channel::from_shared(self.url.clone())
+            .expect("url")
+            .connect_lazy();
+        DetectionClient::new(channel)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20)
+    }
+
+    /// Triggers shutdown and waits for the drain.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.task.take() {
+            Some(t) => Ok(t.await??),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestDetect {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! Serving-node harness: a node on 127.0.0.1:0 (gRPC and /metrics) with a
+//! stop handle, artifact builders, and registry helpers to register,
+//! promote and alias versions.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use joust_models::{Model, ModelKind, TrainConfig};
+use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use joust_proto::v1 as pb;
+use joust_proto::v1::inference_client::InferenceClient;
+use joust_proto::v1::registry_client::RegistryClient;
+use joust_proto::v1::serving_admin_client::ServingAdminClient;
+use joust_server::NodeConfig;
+use ndarray::Array2;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// The feature names every test model uses.
+pub fn schema(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("f{i}")).collect()
+}
+
+/// A trained artifact of `kind` over `features` columns; `seed` makes
+/// versions differ.
+pub fn artifact(kind: ModelKind, features: usize, seed: u64) -> Vec<u8> {
+    let x = Array2::from_shape_fn((256, features), |(i, j)| {
+        ((i * 7 + j * 13 + seed as usize) % 97) as f32 / 10.0
+    });
+    let mut config = TrainConfig::new(kind).with_seed(seed);
+    if kind == ModelKind::IsolationForest {
+        config = config.with_param("n_trees", 100);
+    }
+    Model::train(&config, schema(features), x.view())
+        .expect("train")
+        .to_bytes()
+        .expect("encode")
+}
+
+#[derive(Debug)]
+pub struct TestNode {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub metrics_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), joust_server::ServeError>>>,
+}
+
+impl TestNode {
+    /// A node following `models` on `registry_url`, with short retry and
+    /// reconcile intervals for tests.
+    pub fn config(registry_url: &str, models: &[&str]) -> NodeConfig {
+        NodeConfig {
+            registry_url: registry_url.to_owned(),
+            models: models.iter().map(|m| (*m).to_owned()).collect(),
+            retry_initial: Duration::from_millis(50),
+            retry_max: Duration::from_millis(500),
+            ..NodeConfig::default()
+        }
+    }
+
+    pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let metrics = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let metrics_addr = metrics.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(joust_server::run(listener, Some(metrics), config, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            url: format!("http://{addr}"),
+            metrics_addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Starts a node and waits (through grpc.health Watch) until every ref
+    /// it follows has a version loaded.
+    pub async fn start_ready(config: NodeConfig) -> anyhow::Result<Self> {
+        let node = Self::start(config).await?;
+        node.wait_serving("", Duration::from_secs(10)).await?;
+        Ok(node)
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url.clone())
+            .expect("url")
+            .connect_lazy()
+    }
+
+    pub async fn oip(&self) -> GrpcInferenceServiceClient<Channel> {
+        GrpcInferenceServiceClient::new(self.channel().await)
+    }
+
+    pub async fn native(&self) -> InferenceClient<Channel> {
+        InferenceClient::new(self.channel().await)
+    }
+
+    pub async fn admin(&self) -> ServingAdminClient<Channel> {
+        ServingAdminClient::new(self.channel().await)
+    }
+
+    pub async fn health(&self) -> HealthClient<Channel> {
+        HealthClient::new(self.channel().await)
+    }
+
+    /// Waits on grpc.health.v1 Watch until `service` is SERVING.
+    pub async fn wait_serving(&self, service: &str, timeout: Duration) -> anyhow::Result<()> {
+        let mut health = self.health().await;
+        let wait = async {
+            let mut stream = health
+                .watch(tonic_health::pb::HealthCheckRequest {
+                    service: service.to_owned(),
+                })
+                .await?
+                .into_inner();
+            while let Some(msg) = stream.message().await? {
+                if msg.status == ServingStatus::Serving as i32 {
+                    return Ok(());
+                }
+            }
+            anyhow::bail!("health stream ended")
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| anyhow::anyhow!("{service:?} not SERVING after {timeout:?}"))?
+    }
+
+    /// The body of GET /metrics.
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        crate::scrape_metrics(self.metrics_addr).await
+    }
+
+    /// Triggers shutdown and waits for the drain; returns `run`'s result.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.task.take() {
+            Some(t) => Ok(t.await??),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Registry operations the node tests need, over the registry's gRPC API.
+#[derive(Debug, Clone)]
+pub struct RegistryOps {
+    pub client: RegistryClient<Channel>,
+}
+
+impl RegistryOps {
+    pub fn new(url: &str) -> Self {
+        let channel = Channel::from_shared(url.to_owned())
+            .expect("url")
+            .connect_lazy();
+        Self {
+            client: RegistryClient::new(channel),
+        }
+    }
+
+    /// Registers `bytes` as a new version of `model` (created if needed).
+    pub async fn register(
+        &self,
+        model: &str,
+        kind: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<pb::ModelVersion> {
+        let mut c = self.client.clone();
+        match c
+            .create_model(pb::CreateModelRequest {
+                name: model.to_owned(),
+                description: String::new(),
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(s) if s.code() == tonic::Code::AlreadyExists => {}
+            Err(s) => return Err(s.into()),
+        }
+        let mut msgs = vec![pb::RegisterVersionRequest {
+            part: Some(pb::register_version_request::Part::Metadata(
+                pb::VersionMetadata {
+                    model: model.to_owned(),
+                    kind: kind.to_owned(),
+                    ..Default::default()
+                },
+            )),
+        }];
+        for chunk in bytes.chunks(64 * 1024) {
+            msgs.push(pb::RegisterVersionRequest {
+                part: Some(pb::register_version_request::Part::Chunk(chunk.to_vec())),
+            });
+        }
+        Ok(c.register_version(futures::stream::iter(msgs))
+            .await?
+            .into_inner())
+    }
+
+    pub async fn transition(
+        &self,
+        reference: &str,
+        to: pb::VersionStatus,
+    ) -> anyhow::Result<pb::ModelVersion> {
+        let mut c = self.client.clone();
+        Ok(c.transition(pb::TransitionRequest {
+            r#ref: reference.to_owned(),
+            to: to as i32,
+            reason: "test".to_owned(),
+        })
+        .await?
+        .into_inner())
+    }
+
+    /// candidate → evaluated → champion.
+    pub async fn promote(&self, reference: &str) -> anyhow::Result<()> {
+        self.transition(reference, pb::VersionStatus::Evaluated)
+            .await?;
+        self.transition(reference, pb::VersionStatus::Champion)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_alias(&self, model: &str, alias: &str, version: u64) -> anyhow::Result<()> {
+        let mut c = self.client.clone();
+        c.set_alias(pb::SetAliasRequest {
+            model: model.to_owned(),
+            alias: alias.to_owned(),
+            version,
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub async fn rollback(&self, model: &str) -> anyhow::Result<()> {
+        let mut c = self.client.clone();
+        c.rollback(pb::RollbackRequest {
+            model: model.to_owned(),
+            reason: "test".to_owned(),
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// A positional native request of `rows` rows over `features` columns.
+pub fn predict_request(model: &str, features: usize, rows: usize) -> pb::PredictRequest {
+    pb::PredictRequest {
+        model: model.to_owned(),
+        version: 0,
+        request_id: String::new(),
+        routing_key: String::new(),
+        rows: (0..rows)
+            .map(|r| pb::FeatureRow {
+                values: (0..features).map(|f| (r + f) as f32 * 0.1).collect(),
+                features: Default::default(),
+            })
+            .collect(),
+    }
+}
+
+/// Polls `check` every 10 ms until it is true or `timeout` passes; returns
+/// the time it took.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> anyhow::Result<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < timeout {
+        if check().await {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("condition not met within {timeout:?}")
+}
+
+/// A TCP forwarder in front of a server, which a test can cut (every
+/// connection dropped, nothing accepted) and heal on the same address: how
+/// a node sees its registry's process die and come back.
+#[derive(Debug)]
+pub struct Partition {
+    pub addr: SocketAddr,
+    pub url: String,
+    target: SocketAddr,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Partition {
+    pub async fn start(target: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let p = Self {
+            addr,
+            url: format!("http://{addr}"),
+            target,
+            tasks: Default::default(),
+        };
+        p.accept(listener);
+        Ok(p)
+    }
+
+    fn accept(&self, listener: TcpListener) {
+        let tasks = self.tasks.clone();
+        let target = self.target;
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        self.tasks.lock().unwrap().push(accept.abort_handle());
+    }
+
+    /// Drops every connection and stops accepting.
+    pub fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    /// Accepts again on the same address.
+    pub async fn heal(&self) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(self.addr).await?;
+        self.accept(listener);
+        Ok(())
+    }
+}
+
+/// Columns of the fixture's models.
+pub const FIXTURE_FEATURES: usize = 3;
+
+/// A registry (SQLite) with model `m`: v1 champion (isolation forest), v2
+/// registered (noop), and a node following `m@champion`.
+pub async fn champion_fixture(
+    config: impl FnOnce(NodeConfig) -> NodeConfig,
+) -> (crate::TestRegistry, RegistryOps, TestNode) {
+    let registry = crate::TestRegistry::sqlite().await.unwrap();
+    let ops = RegistryOps::new(&registry.url);
+    ops.register(
+        "m",
+        "isolation_forest",
+        artifact(ModelKind::IsolationForest, FIXTURE_FEATURES, 1),
+    )
+    .await
+    .unwrap();
+    ops.promote("m:1").await.unwrap();
+    ops.register("m", "noop", artifact(ModelKind::Noop, FIXTURE_FEATURES, 2))
+        .await
+        .unwrap();
+    let node = TestNode::start_ready(config(TestNode::config(&registry.url, &["m@champion"])))
+        .await
+        .unwrap();
+    (registry, ops, node)
+}
+
+pub fn infer_request(
+    shape: Vec<i64>,
+    datatype: &str,
+    values: Vec<f32>,
+) -> joust_proto::inference::ModelInferRequest {
+    joust_proto::inference::ModelInferRequest {
+        model_name: "m".into(),
+        model_version: String::new(),
+        id: "req-1".into(),
+        parameters: Default::default(),
+        inputs: vec![
+            joust_proto::inference::model_infer_request::InferInputTensor {
+                name: "input".into(),
+                datatype: datatype.into(),
+                shape,
+                parameters: Default::default(),
+                contents: Some(joust_proto::inference::InferTensorContents {
+                    fp32_contents: values,
+                    ..Default::default()
+                }),
+            },
+        ],
+        outputs: vec![],
+        raw_input_contents: vec![],
+    }
+}
