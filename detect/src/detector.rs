@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use joust_models::features::{Bar, N_FEATURES, WARMUP_BARS, compute_features_since};
 use joust_models::synthetic::{SyntheticConfig, generate};
+use ndarray::ArrayView2;
 use tracing::instrument;
 
 use crate::domain::{
@@ -12,6 +13,7 @@ use crate::domain::{
     Verification, check_ticker, now_ms,
 };
 use crate::error::{DetectError, Result};
+use crate::jobs::JobsConfig;
 use crate::scorer::Scorer;
 use crate::store::DetectStore;
 
@@ -67,6 +69,7 @@ pub struct Detector {
     store: Arc<dyn DetectStore>,
     scorer: Scorer,
     retention: Retention,
+    jobs: JobsConfig,
 }
 
 impl std::fmt::Debug for Detector {
@@ -83,7 +86,22 @@ impl Detector {
             store,
             scorer,
             retention: Retention::default(),
+            jobs: JobsConfig::default(),
         }
+    }
+
+    /// Settings of the backfill job queue and workers.
+    pub fn with_jobs(mut self, jobs: JobsConfig) -> Self {
+        self.jobs = jobs;
+        self
+    }
+
+    pub fn jobs(&self) -> &JobsConfig {
+        &self.jobs
+    }
+
+    pub(crate) fn scorer(&self) -> &Scorer {
+        &self.scorer
     }
 
     pub fn with_retention(mut self, retention: Retention) -> Self {
@@ -242,30 +260,10 @@ impl Detector {
         let detected_to = bars.last().map(|b| b.timestamp).or(last);
         let mut anomalies = Vec::new();
         if !frame.is_empty() {
-            let scored = self.scorer.score(frame.values.view()).await?;
-            let sha = self.scorer.sha256(&scored.model_version).await?;
-            outcome.rows_scored = scored.scores.len() as u64;
-            outcome.model_version = scored.model_version.clone();
-            outcome.model_sha256 = sha.clone();
-            for (r, (score, label)) in scored.scores.iter().zip(&scored.labels).enumerate() {
-                if !label {
-                    continue;
-                }
-                let bar: &Bar = &bars[frame.first_bar + r];
-                let features: Vec<f32> = frame.values.row(r).iter().copied().collect();
-                debug_assert_eq!(features.len(), N_FEATURES);
-                anomalies.push(NewAnomaly {
-                    timestamp: bar.timestamp,
-                    close: bar.close,
-                    volume: bar.volume,
-                    features,
-                    score: *score,
-                    label: *label,
-                    model_name: self.scorer.model().to_owned(),
-                    model_version: scored.model_version.clone(),
-                    model_sha256: sha.clone(),
-                });
-            }
+            let rows = &bars[frame.first_bar..frame.first_bar + frame.len()];
+            anomalies = self
+                .score_rows(rows, frame.values.view(), &mut outcome, &|_| {})
+                .await?;
         }
         let (run, anomalies) = self
             .store
@@ -278,6 +276,47 @@ impl Detector {
             "detection complete"
         );
         Ok(Detection { run, anomalies })
+    }
+
+    /// Scores feature rows through the router (row `r` of `values` holds
+    /// the features of `bars[r]`) and returns the anomalies (label = true),
+    /// recording the rows scored and the model in `outcome`. Shared by
+    /// incremental detection and backfill jobs; `progress` is told the rows
+    /// scored so far after each OIP request.
+    pub(crate) async fn score_rows(
+        &self,
+        bars: &[Bar],
+        values: ArrayView2<'_, f32>,
+        outcome: &mut RunOutcome,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<Vec<NewAnomaly>> {
+        debug_assert_eq!(bars.len(), values.nrows());
+        let scored = self.scorer.score_reporting(values, progress).await?;
+        let sha = self.scorer.sha256(&scored.model_version).await?;
+        outcome.rows_scored = scored.scores.len() as u64;
+        outcome.model_version = scored.model_version.clone();
+        outcome.model_sha256 = sha.clone();
+        let mut anomalies = Vec::new();
+        for (r, (score, label)) in scored.scores.iter().zip(&scored.labels).enumerate() {
+            if !label {
+                continue;
+            }
+            let bar: &Bar = &bars[r];
+            let features: Vec<f32> = values.row(r).iter().copied().collect();
+            debug_assert_eq!(features.len(), N_FEATURES);
+            anomalies.push(NewAnomaly {
+                timestamp: bar.timestamp,
+                close: bar.close,
+                volume: bar.volume,
+                features,
+                score: *score,
+                label: *label,
+                model_name: self.scorer.model().to_owned(),
+                model_version: scored.model_version.clone(),
+                model_sha256: sha.clone(),
+            });
+        }
+        Ok(anomalies)
     }
 
     pub async fn list_anomalies(&self, mut filter: AnomalyFilter) -> Result<Vec<Anomaly>> {
@@ -372,7 +411,7 @@ impl Detector {
     }
 }
 
-fn page_size(limit: u32) -> Result<u32> {
+pub(crate) fn page_size(limit: u32) -> Result<u32> {
     match limit {
         0 => Ok(DEFAULT_PAGE),
         l if l <= MAX_PAGE => Ok(l),

@@ -145,6 +145,10 @@ pub struct SeriesMeta {
     pub interval: String,
     /// Unix seconds of the newest bar already detected.
     pub last_detected_ts: Option<i64>,
+    /// Unix seconds of the oldest bar of the detected range (which ends at
+    /// `last_detected_ts`); `None` with `last_detected_ts` set: from the
+    /// series' first bar (incremental detection starts there).
+    pub detected_from_ts: Option<i64>,
     /// The model version of the last detection ("" = never).
     pub model_version: String,
 }

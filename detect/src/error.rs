@@ -28,6 +28,10 @@ pub enum DetectError {
     /// Bad configuration detected at start-up.
     #[error("configuration: {0}")]
     Config(String),
+    /// The request conflicts with the current state (e.g. a backfill of a
+    /// series that already has one in flight); the message names it.
+    #[error("{0}")]
+    FailedPrecondition(String),
 }
 
 pub type Result<T, E = DetectError> = std::result::Result<T, E>;
@@ -45,6 +49,25 @@ impl DetectError {
             DetectError::Migration(_) => tonic::Code::Internal,
             DetectError::Corrupt(_) => tonic::Code::Internal,
             DetectError::Config(_) => tonic::Code::FailedPrecondition,
+            DetectError::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
+        }
+    }
+
+    /// Whether a backfill attempt that failed with this error may succeed
+    /// when tried again (the scoring endpoint, registry or database may
+    /// come back; a malformed job or missing series will not).
+    pub fn retryable(&self) -> bool {
+        match self {
+            DetectError::Aborted(_)
+            | DetectError::Scoring(_)
+            | DetectError::Registry(_)
+            | DetectError::Database(_) => true,
+            DetectError::InvalidArgument(_)
+            | DetectError::NotFound(_)
+            | DetectError::Migration(_)
+            | DetectError::Corrupt(_)
+            | DetectError::Config(_)
+            | DetectError::FailedPrecondition(_) => false,
         }
     }
 }

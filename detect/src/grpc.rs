@@ -8,15 +8,18 @@ use tonic::{Request, Response, Status};
 
 use crate::detector::{Detector, Ingested};
 use crate::domain::{Anomaly, AnomalyFilter, Run, RunFilter, RunStatus, Trigger, Verification};
+use crate::grpc_jobs;
+use crate::workers::Workers;
 
 #[derive(Debug, Clone)]
 pub struct DetectionService {
     detector: Detector,
+    workers: Workers,
 }
 
 impl DetectionService {
-    pub fn new(detector: Detector) -> Self {
-        Self { detector }
+    pub fn new(detector: Detector, workers: Workers) -> Self {
+        Self { detector, workers }
     }
 }
 
@@ -372,6 +375,48 @@ impl Detection for DetectionService {
         let before = (completed_before_ms > 0).then_some(completed_before_ms);
         let purged = self.detector.purge_runs(before).await?;
         Ok(Response::new(pb::PurgeRunsResponse { purged }))
+    }
+
+    async fn backfill(
+        &self,
+        request: Request<pb::BackfillRequest>,
+    ) -> Result<Response<pb::BackfillJob>, Status> {
+        grpc_jobs::backfill(&self.detector, &self.workers, request.into_inner()).await
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::BackfillJob>, Status> {
+        grpc_jobs::get_job(&self.detector, request.into_inner()).await
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        grpc_jobs::list_jobs(&self.detector, request.into_inner()).await
+    }
+
+    async fn start_workers(
+        &self,
+        request: Request<pb::StartWorkersRequest>,
+    ) -> Result<Response<pb::WorkerStatusResponse>, Status> {
+        grpc_jobs::start_workers(&self.workers, request.into_inner()).await
+    }
+
+    async fn stop_workers(
+        &self,
+        request: Request<pb::StopWorkersRequest>,
+    ) -> Result<Response<pb::WorkerStatusResponse>, Status> {
+        grpc_jobs::stop_workers(&self.workers, request.into_inner()).await
+    }
+
+    async fn worker_status(
+        &self,
+        request: Request<pb::WorkerStatusRequest>,
+    ) -> Result<Response<pb::WorkerStatusResponse>, Status> {
+        grpc_jobs::worker_status(&self.workers, request.into_inner()).await
     }
 }
 

@@ -1,8 +1,8 @@
 //! joust-detect owns the detection service (`joust detect serve`): the
 //! OHLCV series store, incremental anomaly detection that scores only new
 //! bars through the router's Open Inference Protocol endpoint, the
-//! anomalies found and the audit trail of detection runs, in PostgreSQL or
-//! SQLite.
+//! anomalies found, the audit trail of detection runs and the backfill job
+//! queue with its workers, in PostgreSQL or SQLite.
 //!
 //! It must not know how models are trained, loaded or routed: features
 //! come from `joust_models::features`, scores from any OIP endpoint (the
@@ -11,15 +11,22 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backfill;
 pub mod detector;
 pub mod domain;
 mod error;
 pub mod grpc;
+mod grpc_jobs;
+pub mod jobs;
 pub mod scorer;
 pub mod server;
 pub mod store;
+pub mod workers;
 
+pub use backfill::BackfillRequest;
 pub use detector::{Detection, Detector, HISTORY_BARS, Ingested, Retention};
 pub use error::{DetectError, Result};
+pub use jobs::JobsConfig;
 pub use scorer::{Scorer, ScorerConfig};
 pub use server::{DetectConfig, run, serve};
+pub use workers::{WorkerStatus, Workers};

@@ -113,6 +113,16 @@ impl Scorer {
     /// first batch decides the version; the rest are pinned to it, so one
     /// detection is scored by one version even if the champion changes.
     pub async fn score(&self, x: ArrayView2<'_, f32>) -> Result<Scored> {
+        self.score_reporting(x, &|_| {}).await
+    }
+
+    /// [`Scorer::score`], telling `progress` the rows scored so far after
+    /// each request.
+    pub async fn score_reporting(
+        &self,
+        x: ArrayView2<'_, f32>,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<Scored> {
         let n = x.nrows();
         let mut out = Scored {
             scores: Vec::with_capacity(n),
@@ -136,15 +146,15 @@ impl Scorer {
         out.model_version = version.clone();
         out.scores.extend(first.scores);
         out.labels.extend(first.labels);
+        progress(out.scores.len() as u64);
         let rest: Vec<(usize, Vec<f32>)> = batches.collect();
-        let rest: Vec<Scored> = futures::stream::iter(rest)
+        let mut rest = futures::stream::iter(rest)
             .map(|(rows, values)| self.infer(rows, cols, values, version.clone()))
-            .buffered(self.config.concurrency)
-            .try_collect()
-            .await?;
-        for r in rest {
+            .buffered(self.config.concurrency);
+        while let Some(r) = rest.try_next().await? {
             out.scores.extend(r.scores);
             out.labels.extend(r.labels);
+            progress(out.scores.len() as u64);
         }
         Ok(out)
     }

@@ -10,7 +10,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::detector::{Detector, Retention};
 use crate::error::{DetectError, Result};
 use crate::grpc::DetectionService;
+use crate::jobs::JobsConfig;
 use crate::scorer::{Scorer, ScorerConfig};
+use crate::workers::Workers;
 
 /// Everything the detection role needs; the binary builds it from flags.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct DetectConfig {
     pub retention: Retention,
     /// Largest gRPC message accepted or sent by this service, in bytes.
     pub max_message_bytes: usize,
+    /// The backfill job queue and this service's workers.
+    pub jobs: JobsConfig,
 }
 
 impl Default for DetectConfig {
@@ -35,23 +39,31 @@ impl Default for DetectConfig {
             scorer: ScorerConfig::default(),
             retention: Retention::default(),
             max_message_bytes: 64 << 20,
+            jobs: JobsConfig::default(),
         }
     }
 }
 
 /// Opens the store (migrating it) and builds the core.
 pub async fn open(config: &DetectConfig) -> Result<Detector> {
+    config.jobs.validate()?;
     let store = crate::store::open(&config.database_url).await?;
     if config.registry_url.is_none() {
         tracing::warn!("no registry configured: anomalies will not record the model's SHA-256");
     }
     let scorer = Scorer::new(config.scorer.clone(), config.registry_url.as_deref())?;
-    Ok(Detector::new(store, scorer).with_retention(config.retention))
+    Ok(Detector::new(store, scorer)
+        .with_retention(config.retention)
+        .with_jobs(config.jobs.clone()))
 }
 
 /// The gRPC service with the configured message limits.
-pub fn service(detector: Detector, max_message_bytes: usize) -> DetectionServer<DetectionService> {
-    DetectionServer::new(DetectionService::new(detector))
+pub fn service(
+    detector: Detector,
+    workers: Workers,
+    max_message_bytes: usize,
+) -> DetectionServer<DetectionService> {
+    DetectionServer::new(DetectionService::new(detector, workers))
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(max_message_bytes)
 }
@@ -68,7 +80,9 @@ pub async fn run(
 }
 
 /// Serves an opened detector (for embedding next to other roles), with
-/// the periodic retention purge running until `shutdown`.
+/// the periodic retention purge and, unless the detector's jobs config says
+/// otherwise, the backfill workers running until `shutdown`; then stops the
+/// workers (jobs in flight go back to the queue).
 pub async fn serve(
     detector: Detector,
     max_message_bytes: usize,
@@ -85,14 +99,21 @@ pub async fn serve(
         .build_v1()
         .map_err(|e| DetectError::Config(format!("reflection: {e}")))?;
     let purge = tokio::spawn(purge_loop(detector.clone()));
+    let workers = Workers::new(detector.clone());
+    if detector.jobs().start_workers {
+        workers.start(None, None).await?;
+    }
     let served = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection)
-        .add_service(service(detector, max_message_bytes))
+        .add_service(service(detector, workers.clone(), max_message_bytes))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
         .map_err(|e| DetectError::Config(format!("gRPC server: {e}")));
     purge.abort();
+    if let Err(error) = workers.stop().await {
+        tracing::warn!(%error, "stopping the backfill workers");
+    }
     served
 }
 

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use joust_detect::{DetectConfig, ScorerConfig};
+use joust_detect::{DetectConfig, JobsConfig, ScorerConfig};
 use joust_models::synthetic::{SyntheticConfig, generate};
 use joust_models::{Model, ModelKind, TrainConfig};
 use joust_proto::v1::detection_client::DetectionClient;
@@ -97,6 +97,16 @@ impl TestDetect {
         scoring_url: &str,
         registry_url: &str,
     ) -> anyhow::Result<Self> {
+        Self::start_with(backend, scoring_url, registry_url, JobsConfig::default()).await
+    }
+
+    /// [`TestDetect::start`] with the backfill queue's settings.
+    pub async fn start_with(
+        backend: Backend,
+        scoring_url: &str,
+        registry_url: &str,
+        jobs: JobsConfig,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let (database_url, db) = match backend {
             Backend::Sqlite => (format!("sqlite://{}/detect.db", dir.path().display()), None),
@@ -114,6 +124,7 @@ impl TestDetect {
                 batch_rows: 256,
                 ..ScorerConfig::default()
             },
+            jobs,
             ..DetectConfig::default()
         };
         let detector = joust_detect::server::open(&config).await?;
@@ -164,5 +175,49 @@ impl Drop for TestDetect {
         if let Some(t) = self.task.take() {
             t.abort();
         }
+    }
+}
+
+/// A TCP proxy that accepts connections but forwards nothing until
+/// [`Gate::open`]: requests through it hang (a stalled scoring endpoint).
+#[derive(Debug)]
+pub struct Gate {
+    pub url: String,
+    open: tokio::sync::watch::Sender<bool>,
+    accept: tokio::task::AbortHandle,
+}
+
+impl Gate {
+    /// A closed gate in front of `target`.
+    pub async fn closed(target: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (open, opened) = tokio::sync::watch::channel(false);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut opened = opened.clone();
+                tokio::spawn(async move {
+                    if opened.wait_for(|o| *o).await.is_err() {
+                        return;
+                    }
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        })
+        .abort_handle();
+        Ok(Self { url, open, accept })
+    }
+
+    /// Lets every held and later connection through.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.accept.abort();
     }
 }

@@ -53,7 +53,7 @@ pub enum Command {
     /// request, and a rollback.
     Demo(demo_cmd::DemoArgs),
     /// Detection service: run the role (`serve`), ingest OHLCV bars,
-    /// detect anomalies, list anomalies and runs.
+    /// detect anomalies, backfill jobs, list anomalies and runs.
     Detect(detect_cmd::DetectArgs),
 }
 

@@ -1,5 +1,6 @@
 //! `joust detect`: the detection role (`serve`) and its client commands
-//! (`ingest`, `run`, `anomalies`, `runs`, `verify`, `stats`, `purge`).
+//! (`ingest`, `run`, `anomalies`, `runs`, `verify`, `stats`, `purge`; the
+//! backfill commands are in `backfill_cmd.rs`).
 
 use std::net::SocketAddr;
 
@@ -9,6 +10,7 @@ use joust_proto::v1 as pb;
 use joust_proto::v1::detection_client::DetectionClient;
 use tonic::transport::Channel;
 
+use crate::backfill_cmd;
 use crate::registry_cmd::redact;
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +37,14 @@ pub enum DetectCommand {
     Stats(StatsArgs),
     /// Delete finished runs without anomalies older than the retention.
     Purge(PurgeArgs),
+    /// Queue a backfill of a series (`--wait` follows it with a progress bar).
+    Backfill(backfill_cmd::BackfillArgs),
+    /// Show one backfill job and its progress.
+    Job(backfill_cmd::JobArgs),
+    /// List backfill jobs, newest first.
+    Jobs(backfill_cmd::JobsArgs),
+    /// Start, stop or inspect the service's backfill workers.
+    Workers(backfill_cmd::WorkersArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +112,8 @@ pub struct ServeArgs {
     /// Seconds between retention purges.
     #[arg(long, env = "JOUST_DETECT_PURGE_EVERY_SECONDS", default_value_t = 3600)]
     pub purge_every_seconds: u64,
+    #[command(flatten)]
+    pub jobs: backfill_cmd::JobsFlags,
 }
 
 /// Address of the detection service, for client commands.
@@ -194,7 +206,7 @@ pub struct RunsArgs {
     pub limit: u32,
 }
 
-async fn client(target: &Target) -> anyhow::Result<DetectionClient<Channel>> {
+pub(crate) async fn client(target: &Target) -> anyhow::Result<DetectionClient<Channel>> {
     let channel = joust_client::channel(&target.detect)
         .await
         .with_context(|| format!("connecting to the detection service at {}", target.detect))?;
@@ -213,6 +225,10 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
         DetectCommand::Verify(a) => verify(a).await,
         DetectCommand::Stats(a) => stats(a).await,
         DetectCommand::Purge(a) => purge(a).await,
+        DetectCommand::Backfill(a) => backfill_cmd::backfill(a).await,
+        DetectCommand::Job(a) => backfill_cmd::job(a).await,
+        DetectCommand::Jobs(a) => backfill_cmd::jobs(a).await,
+        DetectCommand::Workers(a) => backfill_cmd::workers(a).await,
     }
 }
 
@@ -233,12 +249,14 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             purge_every: std::time::Duration::from_secs(a.purge_every_seconds.max(1)),
         },
         max_message_bytes: a.max_message_bytes,
+        jobs: a.jobs.config(),
     };
     tracing::info!(
         database_url = %redact(&config.database_url),
         router = %config.scorer.router_url,
         registry = ?config.registry_url,
         model = %config.scorer.model,
+        backfill = ?config.jobs,
         listen = %a.listen,
         "starting detection service"
     );

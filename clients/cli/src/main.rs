@@ -2,6 +2,7 @@
 //! tracing (joust-telemetry), and hands
 //! off to the role or client command asked for.
 
+mod backfill_cmd;
 mod cli;
 mod data_cmd;
 mod demo_cmd;

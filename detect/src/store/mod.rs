@@ -14,10 +14,13 @@ use crate::error::{DetectError, Result};
 
 #[macro_use]
 mod sql;
+#[macro_use]
+pub mod jobs;
 mod postgres;
 pub(crate) mod rows;
 mod sqlite;
 
+pub use jobs::JobStore;
 pub use postgres::PgDetectStore;
 pub use sqlite::SqliteDetectStore;
 
@@ -25,9 +28,10 @@ pub use sqlite::SqliteDetectStore;
 /// PostgreSQL's 65,535 and SQLite's 32,766 parameter limits).
 pub const INSERT_CHUNK: usize = 1000;
 
-/// Everything the detection service persists.
+/// Everything the detection service persists (the backfill job queue's
+/// part is [`JobStore`]).
 #[async_trait]
-pub trait DetectStore: Send + Sync + 'static {
+pub trait DetectStore: JobStore + Send + Sync + 'static {
     /// Stores bars of one series (created if new), ignoring timestamps
     /// already stored. Returns how many were new.
     async fn insert_bars(&self, ticker: &str, interval: &str, bars: &[Bar]) -> Result<u64>;

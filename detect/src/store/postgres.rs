@@ -32,3 +32,4 @@ impl PgDetectStore {
 }
 
 impl_detect_store!(PgDetectStore, Postgres);
+impl_job_store!(PgDetectStore, Postgres, " FOR UPDATE SKIP LOCKED");

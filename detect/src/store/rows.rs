@@ -4,7 +4,8 @@
 use crate::domain::{Anomaly, Run, RunStatus, SeriesMeta, Trigger};
 use crate::error::{DetectError, Result};
 
-pub(crate) const SERIES_COLUMNS: &str = "id, ticker, bar_interval, last_detected_ts, model_version";
+pub(crate) const SERIES_COLUMNS: &str =
+    "id, ticker, bar_interval, last_detected_ts, detected_from_ts, model_version";
 pub(crate) const RUN_COLUMNS: &str = "id, run_trigger, ticker, bar_interval, model_name, model_version, model_sha256, \
      started_at_ms, completed_at_ms, rows_loaded, rows_preprocessed, rows_scored, anomalies_found, \
      status, error, warnings";
@@ -17,6 +18,7 @@ pub(crate) struct SeriesRow {
     ticker: String,
     bar_interval: String,
     last_detected_ts: Option<i64>,
+    detected_from_ts: Option<i64>,
     model_version: String,
 }
 
@@ -27,6 +29,7 @@ impl From<SeriesRow> for SeriesMeta {
             ticker: r.ticker,
             interval: r.bar_interval,
             last_detected_ts: r.last_detected_ts,
+            detected_from_ts: r.detected_from_ts,
             model_version: r.model_version,
         }
     }

@@ -25,6 +25,74 @@ macro_rules! impl_detect_store {
                     })?;
                 row.try_into()
             }
+
+            /// Inside a write transaction: stores `anomalies` under run `run_id`
+            /// and completes the run with `outcome`. Returns the run and the
+            /// anomalies as stored. Shared by `complete_run` and backfill jobs.
+            pub(crate) async fn store_results(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                run_id: i64,
+                series: &$crate::domain::SeriesMeta,
+                outcome: &$crate::domain::RunOutcome,
+                anomalies: &[$crate::domain::NewAnomaly],
+                now: i64,
+            ) -> $crate::error::Result<($crate::domain::Run, Vec<$crate::domain::Anomaly>)> {
+                use $crate::store::rows::{features_json, i};
+                for chunk in anomalies.chunks($crate::store::INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO anomalies (run_id, ticker, bar_interval, ts, close, volume, features, \
+                         score, label, model_name, model_version, model_sha256, created_at_ms) ",
+                    );
+                    qb.push_values(chunk, |mut b, a| {
+                        b.push_bind(run_id)
+                            .push_bind(series.ticker.clone())
+                            .push_bind(series.interval.clone())
+                            .push_bind(a.timestamp)
+                            .push_bind(a.close)
+                            .push_bind(a.volume)
+                            .push_bind(features_json(&a.features))
+                            .push_bind(f64::from(a.score))
+                            .push_bind(a.label)
+                            .push_bind(a.model_name.clone())
+                            .push_bind(a.model_version.clone())
+                            .push_bind(a.model_sha256.clone())
+                            .push_bind(now);
+                    });
+                    qb.build().execute(&mut *conn).await?;
+                }
+                let warnings = serde_json::to_string(&outcome.warnings)
+                    .map_err(|e| $crate::error::DetectError::Corrupt(format!("warnings: {e}")))?;
+                sqlx::query(
+                    "UPDATE detection_runs SET model_version = $1, model_sha256 = $2, completed_at_ms = $3,
+                     rows_loaded = $4, rows_preprocessed = $5, rows_scored = $6, anomalies_found = $7,
+                     status = $8, warnings = $9 WHERE id = $10",
+                )
+                .bind(&outcome.model_version)
+                .bind(&outcome.model_sha256)
+                .bind(now)
+                .bind(i(outcome.rows_loaded))
+                .bind(i(outcome.rows_preprocessed))
+                .bind(i(outcome.rows_scored))
+                .bind(i(anomalies.len() as u64))
+                .bind($crate::domain::RunStatus::Complete.as_str())
+                .bind(warnings)
+                .bind(run_id)
+                .execute(&mut *conn)
+                .await?;
+                let run = Self::run_row(&mut *conn, run_id).await?;
+                let sql = format!(
+                    "SELECT {} FROM anomalies WHERE run_id = $1 ORDER BY id",
+                    $crate::store::rows::ANOMALY_COLUMNS
+                );
+                let stored = sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(run_id)
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect::<$crate::error::Result<Vec<_>>>()?;
+                Ok((run, stored))
+            }
         }
 
         #[async_trait::async_trait]
@@ -169,7 +237,6 @@ macro_rules! impl_detect_store {
                 outcome: &$crate::domain::RunOutcome,
                 anomalies: &[$crate::domain::NewAnomaly],
             ) -> $crate::error::Result<($crate::domain::Run, Vec<$crate::domain::Anomaly>)> {
-                use $crate::store::rows::{features_json, i};
                 let now = $crate::domain::now_ms();
                 let mut tx = self.begin_write().await?;
                 let moved = sqlx::query(
@@ -190,59 +257,8 @@ macro_rules! impl_detect_store {
                         series.ticker, series.interval
                     )));
                 }
-                for chunk in anomalies.chunks($crate::store::INSERT_CHUNK) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO anomalies (run_id, ticker, bar_interval, ts, close, volume, features, \
-                         score, label, model_name, model_version, model_sha256, created_at_ms) ",
-                    );
-                    qb.push_values(chunk, |mut b, a| {
-                        b.push_bind(run_id)
-                            .push_bind(series.ticker.clone())
-                            .push_bind(series.interval.clone())
-                            .push_bind(a.timestamp)
-                            .push_bind(a.close)
-                            .push_bind(a.volume)
-                            .push_bind(features_json(&a.features))
-                            .push_bind(f64::from(a.score))
-                            .push_bind(a.label)
-                            .push_bind(a.model_name.clone())
-                            .push_bind(a.model_version.clone())
-                            .push_bind(a.model_sha256.clone())
-                            .push_bind(now);
-                    });
-                    qb.build().execute(&mut *tx).await?;
-                }
-                let warnings = serde_json::to_string(&outcome.warnings)
-                    .map_err(|e| $crate::error::DetectError::Corrupt(format!("warnings: {e}")))?;
-                sqlx::query(
-                    "UPDATE detection_runs SET model_version = $1, model_sha256 = $2, completed_at_ms = $3,
-                     rows_loaded = $4, rows_preprocessed = $5, rows_scored = $6, anomalies_found = $7,
-                     status = $8, warnings = $9 WHERE id = $10",
-                )
-                .bind(&outcome.model_version)
-                .bind(&outcome.model_sha256)
-                .bind(now)
-                .bind(i(outcome.rows_loaded))
-                .bind(i(outcome.rows_preprocessed))
-                .bind(i(outcome.rows_scored))
-                .bind(i(anomalies.len() as u64))
-                .bind($crate::domain::RunStatus::Complete.as_str())
-                .bind(warnings)
-                .bind(run_id)
-                .execute(&mut *tx)
-                .await?;
-                let run = Self::run_row(&mut tx, run_id).await?;
-                let sql = format!(
-                    "SELECT {} FROM anomalies WHERE run_id = $1 ORDER BY id",
-                    $crate::store::rows::ANOMALY_COLUMNS
-                );
-                let stored = sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(run_id)
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .map(TryInto::try_into)
-                    .collect::<$crate::error::Result<Vec<_>>>()?;
+                let (run, stored) =
+                    Self::store_results(&mut tx, run_id, series, outcome, anomalies, now).await?;
                 tx.commit().await?;
                 Ok((run, stored))
             }

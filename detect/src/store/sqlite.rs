@@ -58,3 +58,4 @@ impl SqliteDetectStore {
 }
 
 impl_detect_store!(SqliteDetectStore, Sqlite);
+impl_job_store!(SqliteDetectStore, Sqlite, "");
