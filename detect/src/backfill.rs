@@ -148,7 +148,12 @@ impl Detector {
         let newest = store.newest_bar(series.id).await?;
         let (bars, frame, since) = match newest {
             Some(newest) => {
-                let cutoff = period.cutoff(newest);
+                // Bars newer than the detected range are always included, so
+                // the range stays one interval (no undetected gap in it).
+                let cutoff = match (period.cutoff(newest), series.last_detected_ts) {
+                    (Some(c), Some(last)) => Some(c.min(last)),
+                    (cutoff, _) => cutoff,
+                };
                 let bars = store.load_window(series.id, cutoff, HISTORY_BARS).await?;
                 let since = cutoff.map_or(i64::MIN, |c| c.saturating_add(1));
                 let frame = compute_features_since(&bars, since);

@@ -292,7 +292,7 @@ async fn dispatch(
 }
 
 enum End {
-    Finished(Result<(crate::domain::Run, Job)>),
+    Finished(Result<Box<(crate::domain::Run, Job)>>),
     LeaseLost,
     Stopped,
 }
@@ -309,7 +309,7 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
         let mut attempt = Box::pin(ctx.detector.backfill_attempt(&job, &progress));
         loop {
             tokio::select! {
-                r = &mut attempt => break End::Finished(r),
+                r = &mut attempt => break End::Finished(r.map(Box::new)),
                 _ = beat.tick() => {
                     let until = now_ms().saturating_add(ms(config.lease));
                     match store.renew_lease(job.id, &job.lease_token, until, &progress.snapshot()).await {
@@ -324,7 +324,8 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
     };
     let snapshot = progress.snapshot();
     match end {
-        End::Finished(Ok((run, done))) => {
+        End::Finished(Ok(done)) => {
+            let (run, done) = *done;
             ctx.completed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
                 run = run.id,

@@ -20,6 +20,9 @@ mod postgres;
 pub(crate) mod rows;
 mod sqlite;
 
+#[cfg(test)]
+mod job_queue_tests;
+
 pub use jobs::JobStore;
 pub use postgres::PgDetectStore;
 pub use sqlite::SqliteDetectStore;
