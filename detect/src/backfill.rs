@@ -80,7 +80,12 @@ impl Detector {
                 now_ms(),
             )
             .await?;
-        tracing::info!(job = job.id, force, priority = priority.as_str(), "backfill queued");
+        tracing::info!(
+            job = job.id,
+            force,
+            priority = priority.as_str(),
+            "backfill queued"
+        );
         Ok(job)
     }
 
@@ -120,7 +125,10 @@ impl Detector {
             )
             .await?;
         progress.run_id.store(run.id, Ordering::Relaxed);
-        match self.backfill_in_run(job, run.id, &series, period, progress).await {
+        match self
+            .backfill_in_run(job, run.id, &series, period, progress)
+            .await
+        {
             Ok(done) => Ok(done),
             Err(error) => {
                 tracing::warn!(%error, run = run.id, "backfill attempt failed");

@@ -324,9 +324,14 @@ mod tests {
         assert_eq!(Period::parse("period", "2wk").unwrap(), Period::Weeks(2));
         assert_eq!(Period::parse("period", "12h").unwrap(), Period::Hours(12));
         assert_eq!(Period::parse("period", "max").unwrap(), Period::Max);
-        for bad in ["", "y", "0d", "5", "5 y", "-1d", "5years", "1.5y", "d5", "5Y"] {
+        for bad in [
+            "", "y", "0d", "5", "5 y", "-1d", "5years", "1.5y", "d5", "5Y",
+        ] {
             let e = Period::parse("period", bad).unwrap_err().to_string();
-            assert!(e.starts_with("period: expected N followed by"), "{bad}: {e}");
+            assert!(
+                e.starts_with("period: expected N followed by"),
+                "{bad}: {e}"
+            );
             assert!(e.contains(&format!("{bad:?}")), "{e}");
         }
     }
@@ -376,6 +381,11 @@ mod tests {
             concurrency: 0,
             ..JobsConfig::default()
         };
-        assert!(zero.validate().unwrap_err().to_string().contains("concurrency"));
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("concurrency")
+        );
     }
 }

@@ -130,12 +130,8 @@ impl Workers {
             let mut state = self.state.lock().await;
             if state.is_none() {
                 let (stop, stopped) = watch::channel(false);
-                let task = tokio::spawn(dispatch(
-                    self.ctx.clone(),
-                    concurrency,
-                    batch_size,
-                    stopped,
-                ));
+                let task =
+                    tokio::spawn(dispatch(self.ctx.clone(), concurrency, batch_size, stopped));
                 *state = Some(Running {
                     stop,
                     task,
@@ -222,7 +218,10 @@ impl Ctx {
         let now = now_ms();
         let expired = store.expire_leases(now).await?;
         if expired > 0 {
-            tracing::warn!(expired, "requeued backfill jobs whose worker lost its lease");
+            tracing::warn!(
+                expired,
+                "requeued backfill jobs whose worker lost its lease"
+            );
         }
         let seq = self.claims.fetch_add(1, Ordering::Relaxed);
         let claim = Claim {
@@ -351,7 +350,9 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
                     tracing::warn!(%error, retry_in_ms = after, "backfill attempt failed; retrying")
                 }
                 Ok(true) => tracing::warn!(%error, "backfill job failed"),
-                Ok(false) => tracing::warn!(%error, "backfill attempt failed after its lease was lost"),
+                Ok(false) => {
+                    tracing::warn!(%error, "backfill attempt failed after its lease was lost")
+                }
                 Err(e) => tracing::warn!(
                     error = %e,
                     "could not record the failed attempt; the lease will expire and the job be retried"
@@ -360,10 +361,20 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
         }
         End::LeaseLost => {
             tracing::warn!("lease lost (expired and taken over): attempt abandoned");
-            fail_run(&ctx, snapshot.run_id, "attempt abandoned: the worker lost its lease").await;
+            fail_run(
+                &ctx,
+                snapshot.run_id,
+                "attempt abandoned: the worker lost its lease",
+            )
+            .await;
         }
         End::Stopped => {
-            fail_run(&ctx, snapshot.run_id, "attempt interrupted: workers stopped").await;
+            fail_run(
+                &ctx,
+                snapshot.run_id,
+                "attempt interrupted: workers stopped",
+            )
+            .await;
             match store.release_job(job.id, &job.lease_token).await {
                 Ok(true) => tracing::info!("backfill job put back in the queue"),
                 Ok(false) => tracing::warn!("backfill job not put back: its lease was lost"),

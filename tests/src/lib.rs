@@ -7,6 +7,7 @@
 
 pub mod dashboard;
 pub mod detect;
+pub mod detect_process;
 pub mod node;
 pub mod pg;
 pub mod registry;

@@ -14,6 +14,7 @@ use joust_detect::store::jobs::Claim;
 use joust_models::synthetic::{SyntheticConfig, generate};
 use joust_proto::v1 as pb;
 use joust_tests::detect::{Backend, Gate, ScoringStack, TestDetect};
+use joust_tests::detect_process::DetectProcess;
 use joust_tests::node::Partition;
 
 /// Settings that keep the tests in seconds; workers not started.
@@ -320,9 +321,21 @@ async fn bad_input(backend: Backend) {
     ingest(&d, 60).await;
     let mut c = d.client();
     let cases = [
-        (request("SYN000", "5years"), tonic::Code::InvalidArgument, "period:"),
-        (request("SYN000", ""), tonic::Code::InvalidArgument, "period:"),
-        (request("SYN000", "0d"), tonic::Code::InvalidArgument, "period:"),
+        (
+            request("SYN000", "5years"),
+            tonic::Code::InvalidArgument,
+            "period:",
+        ),
+        (
+            request("SYN000", ""),
+            tonic::Code::InvalidArgument,
+            "period:",
+        ),
+        (
+            request("SYN000", "0d"),
+            tonic::Code::InvalidArgument,
+            "period:",
+        ),
         (
             pb::BackfillRequest {
                 interval: "2d".into(),
@@ -331,7 +344,11 @@ async fn bad_input(backend: Backend) {
             tonic::Code::InvalidArgument,
             "interval:",
         ),
-        (request("bad ticker", "5y"), tonic::Code::InvalidArgument, "ticker:"),
+        (
+            request("bad ticker", "5y"),
+            tonic::Code::InvalidArgument,
+            "ticker:",
+        ),
         (
             pb::BackfillRequest {
                 priority: 9,
@@ -394,8 +411,14 @@ async fn priority_order(backend: Backend) {
         done.push(until_status(&d, j.id, pb::JobStatus::Completed).await);
     }
     let (low, normal, high) = (&done[0], &done[1], &done[2]);
-    assert!(high.completed_at_ms <= normal.started_at_ms, "{high:?} {normal:?}");
-    assert!(normal.completed_at_ms <= low.started_at_ms, "{normal:?} {low:?}");
+    assert!(
+        high.completed_at_ms <= normal.started_at_ms,
+        "{high:?} {normal:?}"
+    );
+    assert!(
+        normal.completed_at_ms <= low.started_at_ms,
+        "{normal:?} {low:?}"
+    );
     assert_eq!(worker_status(&d).await.peak_active_jobs, 1);
 }
 
@@ -431,7 +454,10 @@ async fn retries_with_backoff(backend: Backend) {
     })
     .await;
     assert!(second.attempts < 5);
-    assert!(anomalies(&d, "SYN000").await.is_empty(), "nothing stored yet");
+    assert!(
+        anomalies(&d, "SYN000").await.is_empty(),
+        "nothing stored yet"
+    );
     // The endpoint comes back: the next attempt completes.
     proxy.heal().await.unwrap();
     let done = until_status(&d, queued.id, pb::JobStatus::Completed).await;
@@ -452,7 +478,10 @@ async fn retries_with_backoff(backend: Backend) {
         .into_inner()
         .runs;
     assert_eq!(runs.len() as u32, done.attempts);
-    assert!(runs.iter().all(|r| r.trigger == pb::Trigger::Backfill as i32));
+    assert!(
+        runs.iter()
+            .all(|r| r.trigger == pb::Trigger::Backfill as i32)
+    );
     assert_eq!(runs[0].id, done.run_id);
     assert_eq!(runs[0].status, pb::RunStatus::Complete as i32);
     assert!(
@@ -482,7 +511,10 @@ async fn fails_after_max_attempts(backend: Backend) {
     let queued = backfill(&d, request("SYN000", "max")).await;
     let failed = until_status(&d, queued.id, pb::JobStatus::Failed).await;
     assert_eq!((failed.attempts, failed.max_attempts), (2, 2));
-    assert!(failed.error.starts_with("attempt 2 of 2: scoring:"), "{failed:?}");
+    assert!(
+        failed.error.starts_with("attempt 2 of 2: scoring:"),
+        "{failed:?}"
+    );
     assert!(failed.error.contains("ModelInfer"), "{failed:?}");
     assert!(failed.completed_at_ms > 0);
     assert_eq!((failed.next_attempt_at_ms, failed.anomalies_found), (0, 0));
@@ -556,8 +588,11 @@ async fn concurrency_cap(backend: Backend) {
             .iter()
             .filter(|j| is(j, pb::JobStatus::Processing))
             .collect();
-        (busy.len() == 2 && busy.iter().all(|j| j.rows_loaded == 150 && j.rows_scored == 0))
-            .then_some(())
+        (busy.len() == 2
+            && busy
+                .iter()
+                .all(|j| j.rows_loaded == 150 && j.rows_scored == 0))
+        .then_some(())
     })
     .await;
     // Held for several lease periods and many polls: still two, leases
@@ -697,6 +732,138 @@ async fn stop_puts_jobs_back(backend: Backend) {
     start_workers(&d, 0).await;
     let done = until_status(&d, queued.id, pb::JobStatus::Completed).await;
     assert_eq!(done.attempts, 1);
+}
+
+/// `joust detect backfill --wait`, `job`, `jobs` and `workers` through the
+/// binary, against `joust detect serve` scoring through a proxy that is cut
+/// at the end to make a `--wait` fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_end_to_end() {
+    let stack = ScoringStack::start().await.unwrap();
+    let proxy = Partition::start(stack.node.addr).await.unwrap();
+    let fast_flags = [
+        "--backfill-poll-ms",
+        "50",
+        "--backfill-backoff-ms",
+        "100",
+        "--backfill-max-attempts",
+        "2",
+    ];
+    let p = DetectProcess::start(&proxy.url, &stack.registry.url, &fast_flags)
+        .await
+        .unwrap();
+    p.ok(&[
+        "ingest",
+        "--synthetic",
+        "2",
+        "--rows",
+        "300",
+        "--interval",
+        "1d",
+    ])
+    .await;
+
+    let out = p
+        .ok(&[
+            "backfill",
+            "SYN000",
+            "--period",
+            "1y",
+            "--interval",
+            "1d",
+            "--wait",
+        ])
+        .await;
+    assert_eq!(out.len(), 1, "--json prints the final job only: {out:?}");
+    let done = &out[0];
+    assert_eq!(done["status"], "completed");
+    assert_eq!(
+        (done["attempts"].as_u64(), done["rows_scored"].as_u64()),
+        (Some(1), Some(267))
+    );
+    assert_eq!(done["period"], "1y");
+    let id = done["id"].as_u64().unwrap().to_string();
+    assert_eq!(p.ok(&["job", &id]).await[0], *done);
+    assert_eq!(p.ok(&["jobs"]).await.len(), 1);
+    let text = p.run(&["jobs"], false).await;
+    assert!(
+        text.success && text.stdout.contains("completed (attempt 1/2)"),
+        "{text:?}"
+    );
+
+    let status = p.ok(&["workers", "status"]).await;
+    assert_eq!(status[0]["running"], true);
+    assert_eq!(status[0]["concurrency"], 3);
+    assert_eq!(status[0]["attempts_completed"], 1);
+    assert_eq!(status[0]["jobs_by_status"]["completed"], 1);
+
+    // Workers stopped: a job waits; a second one for the series is refused,
+    // a malformed period too.
+    assert_eq!(p.ok(&["workers", "stop"]).await[0]["running"], false);
+    let queued = p
+        .ok(&[
+            "backfill",
+            "SYN001",
+            "--period",
+            "max",
+            "--priority",
+            "high",
+        ])
+        .await;
+    assert_eq!(queued[0]["status"], "pending");
+    assert_eq!(queued[0]["priority"], "high");
+    let queued_id = queued[0]["id"].as_u64().unwrap().to_string();
+    let dup = p.run(&["backfill", "SYN001", "--period", "5y"], true).await;
+    assert!(!dup.success);
+    assert!(
+        dup.stderr
+            .contains(&format!("already pending as job {queued_id}")),
+        "{dup:?}"
+    );
+    let bad = p
+        .run(&["backfill", "SYN001", "--period", "5years"], true)
+        .await;
+    assert!(!bad.success);
+    assert!(
+        bad.stderr.contains("period: expected N followed by"),
+        "{bad:?}"
+    );
+    assert_eq!(p.ok(&["jobs", "--status", "pending"]).await.len(), 1);
+    let started = p.ok(&["workers", "start", "--concurrency", "2"]).await;
+    assert_eq!(
+        (
+            started[0]["running"].as_bool(),
+            started[0]["concurrency"].as_u64()
+        ),
+        (Some(true), Some(2))
+    );
+    eventually("the queued job completed", || async {
+        let j = p.ok(&["job", &queued_id]).await;
+        (j[0]["status"] == "completed").then_some(())
+    })
+    .await;
+
+    // Scoring down: --wait follows the retries and exits non-zero.
+    proxy.cut();
+    let failed = p
+        .run(
+            &["backfill", "SYN000", "--period", "max", "--force", "--wait"],
+            false,
+        )
+        .await;
+    assert!(!failed.success, "{failed:?}");
+    assert!(
+        failed.stderr.contains("failed: attempt 2 of 2: scoring:"),
+        "{failed:?}"
+    );
+    assert!(
+        failed.stderr.contains(" pending (attempt 0/2)"),
+        "{failed:?}"
+    );
+    assert!(
+        failed.stdout.contains(" failed (attempt 2/2)"),
+        "{failed:?}"
+    );
 }
 
 macro_rules! both_backends {

@@ -30,7 +30,11 @@ pub struct JobsFlags {
     #[arg(long, env = "JOUST_DETECT_BACKFILL_BACKOFF_MS", default_value_t = 5000)]
     pub backfill_backoff_ms: u64,
     /// Longest delay between attempts, in ms.
-    #[arg(long, env = "JOUST_DETECT_BACKFILL_BACKOFF_MAX_MS", default_value_t = 300_000)]
+    #[arg(
+        long,
+        env = "JOUST_DETECT_BACKFILL_BACKOFF_MAX_MS",
+        default_value_t = 300_000
+    )]
     pub backfill_backoff_max_ms: u64,
     /// Lease of a claimed job, in ms: renewed every third of it; a job whose
     /// worker stops renewing is taken by another worker once it expires.
@@ -84,7 +88,12 @@ pub struct BackfillArgs {
     #[arg(long, env = "JOUST_DETECT_FORCE")]
     pub force: bool,
     /// Queue priority (high jobs are claimed first, then the oldest).
-    #[arg(long, env = "JOUST_DETECT_PRIORITY", value_enum, default_value = "normal")]
+    #[arg(
+        long,
+        env = "JOUST_DETECT_PRIORITY",
+        value_enum,
+        default_value = "normal"
+    )]
     pub priority: PriorityArg,
     /// Follow the job to its end with a progress bar; exit non-zero if it
     /// fails.

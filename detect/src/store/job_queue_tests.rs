@@ -69,11 +69,10 @@ async fn one_active_job_per_series() {
             .await
             .unwrap()
     );
-    assert_eq!(
-        s.get_job(first.id).await.unwrap().status,
-        JobStatus::Failed
-    );
-    s.enqueue_job(&job("A", Priority::Normal), 20).await.unwrap();
+    assert_eq!(s.get_job(first.id).await.unwrap().status, JobStatus::Failed);
+    s.enqueue_job(&job("A", Priority::Normal), 20)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -107,13 +106,22 @@ async fn leases_fence_and_expire() {
     assert_eq!(s.claim_jobs(&first).await.unwrap().len(), 1);
     // Not expired yet: nothing to sweep, nothing to claim.
     assert_eq!(s.expire_leases(1009).await.unwrap(), 0);
-    assert!(s.claim_jobs(&claim("other", 1, 1009)).await.unwrap().is_empty());
+    assert!(
+        s.claim_jobs(&claim("other", 1, 1009))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Expired: back to retrying with the attempt counted.
     assert_eq!(s.expire_leases(1011).await.unwrap(), 1);
     let j = s.get_job(queued.id).await.unwrap();
     assert_eq!(j.status, JobStatus::Retrying);
     assert_eq!(j.attempts, 1);
-    assert!(j.error.contains("lease of worker killed expired"), "{}", j.error);
+    assert!(
+        j.error.contains("lease of worker killed expired"),
+        "{}",
+        j.error
+    );
     assert_eq!(j.lease_expires_at_ms, None);
     let second = claim("other", 1, 1012);
     let taken = s.claim_jobs(&second).await.unwrap();
@@ -121,14 +129,22 @@ async fn leases_fence_and_expire() {
     assert_eq!(taken[0].started_at_ms, Some(10), "first start kept");
     // The old claim can no longer touch the job.
     let p = JobProgress::default();
-    assert!(!s.renew_lease(queued.id, &first.token, 5000, &p).await.unwrap());
+    assert!(
+        !s.renew_lease(queued.id, &first.token, 5000, &p)
+            .await
+            .unwrap()
+    );
     assert!(
         !s.fail_attempt(queued.id, &first.token, "late", Some(1), &p)
             .await
             .unwrap()
     );
     assert!(!s.release_job(queued.id, &first.token).await.unwrap());
-    assert!(s.renew_lease(queued.id, &second.token, 5000, &p).await.unwrap());
+    assert!(
+        s.renew_lease(queued.id, &second.token, 5000, &p)
+            .await
+            .unwrap()
+    );
     // The last attempt's lease expires: failed.
     assert_eq!(s.expire_leases(5001).await.unwrap(), 1);
     let j = s.get_job(queued.id).await.unwrap();
@@ -149,9 +165,15 @@ async fn a_failed_attempt_waits_for_its_backoff_and_a_release_is_not_counted() {
         rows_scored: 3,
     };
     assert!(
-        s.fail_attempt(queued.id, &c.token, "attempt 1 of 2: x", Some(60_000), &progress)
-            .await
-            .unwrap()
+        s.fail_attempt(
+            queued.id,
+            &c.token,
+            "attempt 1 of 2: x",
+            Some(60_000),
+            &progress
+        )
+        .await
+        .unwrap()
     );
     let j = s.get_job(queued.id).await.unwrap();
     assert_eq!(j.status, JobStatus::Retrying);
@@ -159,7 +181,12 @@ async fn a_failed_attempt_waits_for_its_backoff_and_a_release_is_not_counted() {
     assert_eq!((j.rows_loaded, j.rows_scored, j.run_id), (5, 3, Some(7)));
     assert!(j.completed_at_ms.is_none());
     // Not due yet.
-    assert!(s.claim_jobs(&claim("w", 1, j.updated_at_ms + 59_000)).await.unwrap().is_empty());
+    assert!(
+        s.claim_jobs(&claim("w", 1, j.updated_at_ms + 59_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let due = j.next_attempt_at_ms;
     let c2 = claim("w", 1, due);
     assert_eq!(s.claim_jobs(&c2).await.unwrap()[0].attempts, 2);
@@ -219,5 +246,8 @@ async fn a_backfill_commit_is_fenced_and_conditional() {
     assert_eq!(done.run_id, Some(run.id));
     assert_eq!(done_run.status, crate::domain::RunStatus::Complete);
     let moved = s.series("A", "1d").await.unwrap();
-    assert_eq!((moved.detected_from_ts, moved.last_detected_ts), (Some(100), Some(104)));
+    assert_eq!(
+        (moved.detected_from_ts, moved.last_detected_ts),
+        (Some(100), Some(104))
+    );
 }
