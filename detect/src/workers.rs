@@ -16,7 +16,7 @@ use crate::backfill::AttemptProgress;
 use crate::detector::Detector;
 use crate::domain::now_ms;
 use crate::error::{DetectError, Result};
-use crate::jobs::{Job, ms};
+use crate::jobs::{Job, JobStatus, ms};
 use crate::store::jobs::Claim;
 
 /// What `WorkerStatus` reports.
@@ -128,6 +128,10 @@ impl Workers {
         }
         {
             let mut state = self.state.lock().await;
+            if state.as_ref().is_some_and(|r| r.task.is_finished()) {
+                tracing::warn!("backfill dispatcher had ended; starting it again");
+                *state = None;
+            }
             if state.is_none() {
                 let (stop, stopped) = watch::channel(false);
                 let task =
@@ -165,7 +169,7 @@ impl Workers {
 
     pub async fn status(&self) -> Result<WorkerStatus> {
         let (running, concurrency, batch_size) = match &*self.state.lock().await {
-            Some(r) => (true, r.concurrency, r.batch_size),
+            Some(r) => (!r.task.is_finished(), r.concurrency, r.batch_size),
             None => {
                 let c = self.ctx.detector.jobs();
                 (false, c.concurrency, c.batch_size)
@@ -359,29 +363,45 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
                 ),
             }
         }
-        End::LeaseLost => {
-            tracing::warn!("lease lost (expired and taken over): attempt abandoned");
-            fail_run(
-                &ctx,
-                snapshot.run_id,
-                "attempt abandoned: the worker lost its lease",
-            )
-            .await;
-        }
-        End::Stopped => {
-            fail_run(
-                &ctx,
-                snapshot.run_id,
-                "attempt interrupted: workers stopped",
-            )
-            .await;
-            match store.release_job(job.id, &job.lease_token).await {
-                Ok(true) => tracing::info!("backfill job put back in the queue"),
-                Ok(false) => tracing::warn!("backfill job not put back: its lease was lost"),
-                Err(error) => tracing::warn!(
-                    %error,
-                    "could not put the job back; it is retried once its lease expires"
-                ),
+        End::LeaseLost | End::Stopped => {
+            let stopping = matches!(end, End::Stopped);
+            let released = stopping
+                && match store.release_job(job.id, &job.lease_token).await {
+                    Ok(released) => released,
+                    Err(error) => {
+                        tracing::warn!(
+                            %error,
+                            "could not put the job back; it is retried once its lease expires"
+                        );
+                        false
+                    }
+                };
+            if released {
+                tracing::info!("attempt interrupted: backfill job put back in the queue");
+                fail_run(
+                    &ctx,
+                    snapshot.run_id,
+                    "attempt interrupted: workers stopped",
+                )
+                .await;
+            } else {
+                // The lease was lost, or the attempt committed just before
+                // it was dropped.
+                match store.get_job(job.id).await {
+                    Ok(j) if j.status == JobStatus::Completed && j.run_id == snapshot.run_id => {
+                        ctx.completed.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!("backfill job completed");
+                    }
+                    _ => {
+                        tracing::warn!("lease lost (expired and taken over): attempt abandoned");
+                        fail_run(
+                            &ctx,
+                            snapshot.run_id,
+                            "attempt abandoned: the worker lost its lease",
+                        )
+                        .await;
+                    }
+                }
             }
         }
     }

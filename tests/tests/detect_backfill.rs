@@ -567,7 +567,6 @@ async fn concurrency_cap(backend: Backend) {
     let jobs = JobsConfig {
         concurrency: 2,
         start_workers: true,
-        lease: Duration::from_millis(900),
         ..fast()
     };
     let d = TestDetect::start_with(backend, &gate.url, &stack.registry.url, jobs)
@@ -598,7 +597,7 @@ async fn concurrency_cap(backend: Backend) {
     // Held for several lease periods and many polls: still two, leases
     // renewed (nobody re-claimed), four waiting.
     let mut peak_processing = 0;
-    let hold = Instant::now() + Duration::from_millis(2500);
+    let hold = Instant::now() + Duration::from_millis(3000);
     while Instant::now() < hold {
         let jobs = list_jobs(&d).await;
         peak_processing = peak_processing.max(count(&jobs, pb::JobStatus::Processing));

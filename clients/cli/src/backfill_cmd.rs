@@ -195,9 +195,10 @@ pub async fn backfill(a: BackfillArgs) -> anyhow::Result<()> {
     let mut job = job;
     loop {
         bar.show(&job);
-        match pb::JobStatus::try_from(job.status) {
-            Ok(pb::JobStatus::Completed | pb::JobStatus::Failed) => break,
-            _ => {}
+        if let Ok(pb::JobStatus::Completed | pb::JobStatus::Failed) =
+            pb::JobStatus::try_from(job.status)
+        {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(a.poll_ms.max(10))).await;
         job = c

@@ -70,7 +70,8 @@ pub trait DetectStore: JobStore + Send + Sync + 'static {
         outcome: &RunOutcome,
         anomalies: &[NewAnomaly],
     ) -> Result<(Run, Vec<Anomaly>)>;
-    /// Marks a run failed with `error`.
+    /// Marks a run failed with `error` if it is still in progress (a
+    /// finished run is left as it is). Returns the run.
     async fn fail_run(&self, run_id: i64, error: &str) -> Result<Run>;
     async fn get_run(&self, id: i64) -> Result<Run>;
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;

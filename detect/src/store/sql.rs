@@ -266,12 +266,14 @@ macro_rules! impl_detect_store {
             async fn fail_run(&self, run_id: i64, error: &str) -> $crate::error::Result<$crate::domain::Run> {
                 let mut conn = self.pool.acquire().await?;
                 sqlx::query(
-                    "UPDATE detection_runs SET status = $1, error = $2, completed_at_ms = $3 WHERE id = $4",
+                    "UPDATE detection_runs SET status = $1, error = $2, completed_at_ms = $3
+                     WHERE id = $4 AND status = $5",
                 )
                 .bind($crate::domain::RunStatus::Failed.as_str())
                 .bind(error)
                 .bind($crate::domain::now_ms())
                 .bind(run_id)
+                .bind($crate::domain::RunStatus::InProgress.as_str())
                 .execute(&mut *conn)
                 .await?;
                 Self::run_row(&mut conn, run_id).await
