@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use joust_proto::v1::detection_server::DetectionServer;
+use joust_security::ServerSecurity;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -68,10 +69,29 @@ pub async fn run(
 }
 
 /// Serves an opened detector (for embedding next to other roles), with
-/// the periodic retention purge running until `shutdown`.
+/// the periodic retention purge running until `shutdown`; plaintext,
+/// authentication off.
 pub async fn serve(
     detector: Detector,
     max_message_bytes: usize,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    serve_secure(
+        detector,
+        max_message_bytes,
+        ServerSecurity::default(),
+        listener,
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] with TLS, authentication, roles and limits from `security`.
+pub async fn serve_secure(
+    detector: Detector,
+    max_message_bytes: usize,
+    security: ServerSecurity,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
@@ -84,8 +104,12 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| DetectError::Config(format!("reflection: {e}")))?;
+    let server = security
+        .server()
+        .map_err(|e| DetectError::Config(e.to_string()))?;
     let purge = tokio::spawn(purge_loop(detector.clone()));
-    let served = tonic::transport::Server::builder()
+    let served = server
+        .layer(security.layer())
         .add_service(health)
         .add_service(reflection)
         .add_service(service(detector, max_message_bytes))

@@ -58,7 +58,12 @@ impl BlobStore {
     /// Opens `file://DIR` (created if missing), `memory://` or
     /// `s3://bucket[/prefix]`.
     pub fn open(url: &str, s3: &S3Options) -> Result<Self> {
-        let bad = |why: &str| RegistryError::Config(format!("blobs URL {url:?}: {why}"));
+        let bad = |why: &str| {
+            RegistryError::Config(format!(
+                "blobs URL {:?}: {why}",
+                joust_security::redact_url(url)
+            ))
+        };
         if let Some(dir) = url.strip_prefix("file://") {
             if dir.is_empty() {
                 return Err(bad("expected file://DIR"));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use joust_proto::v1::registry_server::RegistryServer;
 use joust_proto::v1::trials_server::TrialsServer;
+use joust_security::ServerSecurity;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -58,12 +59,30 @@ pub fn service(registry: Registry, max_message_bytes: usize) -> RegistryServer<R
         .max_encoding_message_size(max_message_bytes)
 }
 
-/// Serves the registry on `listener` until `shutdown` resolves, then
-/// drains in-flight requests.
+/// Serves the registry on `listener` (plaintext, authentication off)
+/// until `shutdown` resolves, then drains in-flight requests.
 pub async fn run(
     listener: TcpListener,
     registry: Registry,
     max_message_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    run_secure(
+        listener,
+        registry,
+        max_message_bytes,
+        ServerSecurity::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`] with TLS, authentication, roles and limits from `security`.
+pub async fn run_secure(
+    listener: TcpListener,
+    registry: Registry,
+    max_message_bytes: usize,
+    security: ServerSecurity,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -86,8 +105,11 @@ pub async fn run(
         shutdown.await;
         closer.close_streams();
     };
-    tonic::transport::Server::builder()
+    security
+        .server()
+        .map_err(|e| RegistryError::Config(e.to_string()))?
         .layer(joust_telemetry::GrpcTraceLayer)
+        .layer(security.layer())
         .add_service(health)
         .add_service(reflection)
         .add_service(service(registry, max_message_bytes))

@@ -211,6 +211,7 @@ async fn main() {
         duration: Duration::from_secs_f64(seconds),
         warmup: Duration::from_secs(1),
         connections: 4,
+        client: Default::default(),
     };
     let closed = Mode::Closed { concurrency: 32 };
     let mut results = Vec::new();

@@ -7,7 +7,7 @@ use anyhow::Context;
 use joust_detect::{DetectConfig, ScorerConfig};
 use joust_proto::v1 as pb;
 use joust_proto::v1::detection_client::DetectionClient;
-use tonic::transport::Channel;
+use joust_security::SecureChannel as Channel;
 
 use crate::registry_cmd::redact;
 
@@ -72,6 +72,14 @@ pub struct ServeArgs {
         default_value = "sqlite://./joust-data/detect.db"
     )]
     pub database_url: String,
+    /// Read the database URL from this file instead (keeps the password out
+    /// of the process list and the environment).
+    #[arg(
+        long,
+        env = "JOUST_DETECT_DATABASE_URL_FILE",
+        conflicts_with = "database_url"
+    )]
+    pub database_url_file: Option<std::path::PathBuf>,
     /// The router's (or a serving node's) Open Inference Protocol address.
     #[arg(long, env = "JOUST_ROUTER", default_value = "http://127.0.0.1:7072")]
     pub router: String,
@@ -102,6 +110,8 @@ pub struct ServeArgs {
     /// Seconds between retention purges.
     #[arg(long, env = "JOUST_DETECT_PURGE_EVERY_SECONDS", default_value_t = 3600)]
     pub purge_every_seconds: u64,
+    #[command(flatten)]
+    pub security: joust_security::ServerArgs,
 }
 
 /// Address of the detection service, for client commands.
@@ -195,7 +205,7 @@ pub struct RunsArgs {
 }
 
 async fn client(target: &Target) -> anyhow::Result<DetectionClient<Channel>> {
-    let channel = joust_client::channel(&target.detect)
+    let channel = joust_client::connect(&target.detect, &crate::security::client())
         .await
         .with_context(|| format!("connecting to the detection service at {}", target.detect))?;
     Ok(DetectionClient::new(channel)
@@ -217,8 +227,16 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let security = a.security.config(&crate::security::credentials()).load()?;
+    let database_url = match &a.database_url_file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("--database-url-file {}", p.display()))?
+            .trim()
+            .to_owned(),
+        None => a.database_url.clone(),
+    };
     let config = DetectConfig {
-        database_url: a.database_url,
+        database_url,
         registry_url: Some(a.registry),
         scorer: ScorerConfig {
             router_url: a.router,
@@ -226,6 +244,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             model_version: a.model_version,
             batch_rows: a.batch_rows,
             concurrency: a.scoring_concurrency,
+            client: crate::security::client(),
             ..ScorerConfig::default()
         },
         retention: joust_detect::Retention {
@@ -240,6 +259,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         registry = ?config.registry_url,
         model = %config.scorer.model,
         listen = %a.listen,
+        max_message_bytes = config.max_message_bytes,
+        security = %security.describe(),
+        client = %config.scorer.client.describe(),
         "starting detection service"
     );
     let detector = joust_detect::server::open(&config)
@@ -251,9 +273,10 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "detection service listening");
     println!("joust detect listening on {addr}");
-    joust_detect::serve(
+    joust_detect::server::serve_secure(
         detector,
         config.max_message_bytes,
+        security,
         listener,
         crate::shutdown::signal(),
     )
