@@ -182,3 +182,152 @@ impl JwtVerifier {
         Ok(Identity::new(subject.to_owned(), roles))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+    use serde_json::json;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
+
+    fn settings(dir: &tempfile::TempDir) -> JwtSettings {
+        let path = dir.path().join("secret");
+        std::fs::write(&path, format!("{SECRET}\n")).unwrap();
+        JwtSettings {
+            secret_file: Some(path),
+            public_key_file: None,
+            issuer: Some("https://idp.example".into()),
+            audience: Some("joust".into()),
+            roles_claim: "roles".into(),
+        }
+    }
+
+    fn token(claims: serde_json::Value, secret: &str) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn claims(iss: &str, aud: &str, exp_offset: i64) -> serde_json::Value {
+        let exp = get_current_timestamp() as i64 + exp_offset;
+        json!({"sub": "alice", "iss": iss, "aud": aud, "exp": exp, "roles": ["reader", "operator", "root"]})
+    }
+
+    #[test]
+    fn hs256_checks_signature_issuer_audience_and_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = JwtVerifier::load(&settings(&dir)).unwrap();
+        let ok = v
+            .verify(&token(claims("https://idp.example", "joust", 600), SECRET))
+            .unwrap();
+        assert_eq!(ok.subject, "alice");
+        assert_eq!(ok.roles, vec![Role::Reader, Role::Operator]);
+
+        let err = |t: String| v.verify(&t).unwrap_err();
+        assert!(
+            err(token(
+                claims("https://idp.example", "joust", 600),
+                "another-secret-another-secret-xx"
+            ))
+            .contains("signature")
+        );
+        assert!(
+            err(token(claims("https://evil.example", "joust", 600), SECRET)).contains("issuer")
+        );
+        assert!(
+            err(token(claims("https://idp.example", "other", 600), SECRET)).contains("audience")
+        );
+        assert!(
+            err(token(claims("https://idp.example", "joust", -3600), SECRET)).contains("expired")
+        );
+        assert!(err("not.a.jwt".into()).contains("not a valid JWT"));
+    }
+
+    #[test]
+    fn roles_may_be_a_string_and_the_claim_renamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = JwtVerifier::load(&JwtSettings {
+            roles_claim: "joust_roles".into(),
+            ..settings(&dir)
+        })
+        .unwrap();
+        let exp = get_current_timestamp() + 600;
+        let t = token(
+            json!({"sub": "ci", "iss": "https://idp.example", "aud": "joust", "exp": exp, "joust_roles": "predictor admin"}),
+            SECRET,
+        );
+        assert_eq!(
+            v.verify(&t).unwrap().roles,
+            vec![Role::Predictor, Role::Admin]
+        );
+    }
+
+    #[test]
+    fn es256_public_key_and_bad_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let public = dir.path().join("pub.pem");
+        std::fs::write(&public, key.public_key_pem()).unwrap();
+        let v = JwtVerifier::load(&JwtSettings {
+            secret_file: None,
+            public_key_file: Some(public.clone()),
+            ..settings(&dir)
+        })
+        .unwrap();
+        assert_eq!(v.algorithm(), Algorithm::ES256);
+        let t = encode(
+            &Header::new(Algorithm::ES256),
+            &claims("https://idp.example", "joust", 600),
+            &EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(v.verify(&t).unwrap().subject, "alice");
+        // An HS256 token signed with the public key's bytes (algorithm
+        // confusion) is refused.
+        let forged = token(
+            claims("https://idp.example", "joust", 600),
+            &key.public_key_pem(),
+        );
+        assert!(v.verify(&forged).is_err());
+
+        let no_issuer = JwtVerifier::load(&JwtSettings {
+            issuer: None,
+            ..settings(&dir)
+        })
+        .unwrap_err();
+        assert!(
+            no_issuer.to_string().contains("--auth-jwt-issuer"),
+            "{no_issuer}"
+        );
+        let short = dir.path().join("short");
+        std::fs::write(&short, "tooshort").unwrap();
+        let e = JwtVerifier::load(&JwtSettings {
+            secret_file: Some(short),
+            ..settings(&dir)
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--auth-jwt-secret-file") && e.contains("at least 32"),
+            "{e}"
+        );
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "hello").unwrap();
+        let e = JwtVerifier::load(&JwtSettings {
+            secret_file: None,
+            public_key_file: Some(garbage),
+            ..settings(&dir)
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--auth-jwt-public-key-file") && e.contains("garbage.pem"),
+            "{e}"
+        );
+    }
+}

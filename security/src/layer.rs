@@ -289,14 +289,14 @@ where
                 if let Poll::Ready(r) = inner.poll(cx) {
                     return Poll::Ready(r);
                 }
-                if let Some(sleep) = sleep.as_pin_mut() {
-                    if sleep.poll(cx).is_ready() {
-                        let status = match expired.take() {
-                            Some((path, timeout)) => self::expired(&path, timeout),
-                            None => Status::deadline_exceeded("deadline exceeded"),
-                        };
-                        return Poll::Ready(Ok(status.into_http()));
-                    }
+                if let Some(sleep) = sleep.as_pin_mut()
+                    && sleep.poll(cx).is_ready()
+                {
+                    let status = match expired.take() {
+                        Some((path, timeout)) => self::expired(&path, timeout),
+                        None => Status::deadline_exceeded("deadline exceeded"),
+                    };
+                    return Poll::Ready(Ok(status.into_http()));
                 }
                 Poll::Pending
             }
