@@ -199,7 +199,16 @@ async fn call_within<R: Forwardable>(
         metadata.insert(joust_security::deadline::GRPC_TIMEOUT, v);
     }
     match tokio::time::timeout(left, req.call(channel, metadata, max)).await {
-        Ok(r) => r.map_err(RouterError::Node),
+        Ok(Ok(r)) => Ok(r),
+        // tonic's channel enforces the grpc-timeout it sends and answers
+        // CANCELLED when it passes: that is the client's deadline, not a
+        // failing node.
+        Ok(Err(status))
+            if status.code() == Code::Cancelled && deadline.is_some_and(Deadline::expired) =>
+        {
+            Err(RouterError::DeadlineExceeded)
+        }
+        Ok(Err(status)) => Err(RouterError::Node(status)),
         Err(_) => Err(RouterError::DeadlineExceeded),
     }
 }
@@ -261,5 +270,39 @@ pub async fn forward<R: Forwardable>(
             }
             Err(other)
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_passed_deadline_leaves_nothing_to_forward() {
+        assert!(remaining(None).unwrap().is_none());
+        let now = tokio::time::Instant::now();
+        let past = Deadline(now.checked_sub(Duration::from_millis(1)).unwrap_or(now));
+        assert!(matches!(
+            remaining(Some(past)),
+            Err(RouterError::DeadlineExceeded)
+        ));
+        let left = remaining(Some(Deadline(now + Duration::from_secs(5))))
+            .unwrap()
+            .unwrap();
+        assert!(left <= Duration::from_secs(5) && left > Duration::from_secs(4));
+        assert_eq!(RouterError::DeadlineExceeded.code(), Code::DeadlineExceeded);
+    }
+
+    #[test]
+    fn neither_the_callers_deadline_nor_its_token_is_copied() {
+        let mut incoming = MetadataMap::new();
+        incoming.insert("grpc-timeout", "5S".parse().unwrap());
+        incoming.insert("authorization", "Bearer caller".parse().unwrap());
+        incoming.insert("tracestate", "a=b".parse().unwrap());
+        let out = pass_through(&incoming);
+        assert!(out.get("grpc-timeout").is_none());
+        assert!(out.get("authorization").is_none());
+        assert_eq!(out.get("tracestate").unwrap(), "a=b");
     }
 }
