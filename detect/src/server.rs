@@ -14,7 +14,8 @@ use crate::grpc::DetectionService;
 use crate::scorer::{Scorer, ScorerConfig};
 
 /// Everything the detection role needs; the binary builds it from flags.
-#[derive(Debug, Clone)]
+/// Its `Debug` redacts the database password.
+#[derive(Clone)]
 pub struct DetectConfig {
     /// `postgres://…` or `sqlite://PATH`.
     pub database_url: String,
@@ -26,6 +27,21 @@ pub struct DetectConfig {
     pub retention: Retention,
     /// Largest gRPC message accepted or sent by this service, in bytes.
     pub max_message_bytes: usize,
+}
+
+impl std::fmt::Debug for DetectConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetectConfig")
+            .field(
+                "database_url",
+                &joust_security::redact_url(&self.database_url),
+            )
+            .field("registry_url", &self.registry_url)
+            .field("scorer", &self.scorer)
+            .field("retention", &self.retention)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish()
+    }
 }
 
 impl Default for DetectConfig {
@@ -107,6 +123,7 @@ pub async fn serve_secure(
     let server = security
         .server()
         .map_err(|e| DetectError::Config(e.to_string()))?;
+    security.warn_if_open("detection", listener.local_addr().ok());
     let purge = tokio::spawn(purge_loop(detector.clone()));
     let served = server
         .layer(security.layer())

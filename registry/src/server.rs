@@ -20,7 +20,8 @@ use crate::trials::grpc::TrialsService;
 use crate::trials::{self, Trials};
 
 /// Everything the registry role needs; the binary builds it from flags.
-#[derive(Debug, Clone)]
+/// Its `Debug` redacts the database password.
+#[derive(Clone)]
 pub struct RegistryConfig {
     /// `postgres://…` or `sqlite://PATH`.
     pub database_url: String,
@@ -30,6 +31,21 @@ pub struct RegistryConfig {
     pub limits: Limits,
     /// Largest gRPC message accepted or sent, in bytes.
     pub max_message_bytes: usize,
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field(
+                "database_url",
+                &joust_security::redact_url(&self.database_url),
+            )
+            .field("blobs_url", &joust_security::redact_url(&self.blobs_url))
+            .field("s3", &self.s3)
+            .field("limits", &self.limits)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish()
+    }
 }
 
 impl Default for RegistryConfig {
@@ -100,6 +116,7 @@ pub async fn run_secure(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| RegistryError::Config(format!("reflection: {e}")))?;
+    security.warn_if_open("registry", listener.local_addr().ok());
     let closer = registry.clone();
     let shutdown = async move {
         shutdown.await;

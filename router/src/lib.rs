@@ -145,6 +145,7 @@ pub async fn run(
         "router listening"
     );
     let security = router.config.security.clone();
+    security.warn_if_open("router", addr);
     let server = security
         .server()
         .map_err(|e| RouterError::Config(e.to_string()))?

@@ -234,6 +234,18 @@ impl ServerSecurity {
         self.layer.policy().auth.is_some()
     }
 
+    /// Logs a warning when authentication is off: anyone who reaches the
+    /// listener may call every RPC, promotions and reloads included.
+    pub fn warn_if_open(&self, role: &str, addr: Option<std::net::SocketAddr>) {
+        if !self.auth() {
+            tracing::warn!(
+                role,
+                ?addr,
+                "authentication is OFF: anyone who can reach this port may call every RPC (register, promote, reload, ...); turn it on with --auth-tokens-file or a JWT key (see SECURITY.md)"
+            );
+        }
+    }
+
     /// The effective settings for the start-up log: paths and counts,
     /// never a secret.
     pub fn describe(&self) -> String {

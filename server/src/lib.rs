@@ -87,6 +87,7 @@ pub async fn run(
         "serving node listening"
     );
     let security = node.config.security.clone();
+    security.warn_if_open("serving node", addr);
     let server = security
         .server()
         .map_err(|e| ServeError::Config(e.to_string()))?
