@@ -28,7 +28,7 @@ use joust_proto::inference::{InferTensorContents, ModelInferRequest};
 use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use joust_security::SecureChannel as Channel;
 
 use crate::flows::Progress;
 use crate::flows::evaluate::{self, EvaluateArgs, EvaluateReport, Gates};
@@ -195,11 +195,12 @@ async fn tell(
     router_url: &str,
     dashboard: Option<String>,
 ) -> anyhow::Result<()> {
-    let registry = RegistryClient::connect(registry_url)
+    let security = crate::security::client();
+    let registry = RegistryClient::connect_with(registry_url, &security)
         .await
         .with_context(|| format!("connecting to the registry at {registry_url}"))?
         .with_actor(ACTOR);
-    let trials = TrialsClient::connect(registry_url)
+    let trials = TrialsClient::connect_with(registry_url, &security)
         .await
         .with_context(|| format!("connecting to the registry at {registry_url}"))?
         .with_actor(ACTOR);
@@ -297,10 +298,13 @@ async fn tell(
 
     // 4. Promote the champion; wait until the router serves it.
     let traffic_rows = Arc::new(traffic_rows());
-    let channel = Endpoint::from_shared(router_url.to_owned())
-        .with_context(|| format!("router URL {router_url:?}"))?
-        .tcp_nodelay(true)
-        .connect_lazy();
+    let channel = security.wrap(
+        security
+            .endpoint(router_url)
+            .with_context(|| format!("router URL {router_url:?}"))?
+            .tcp_nodelay(true)
+            .connect_lazy(),
+    );
     let oip = GrpcInferenceServiceClient::new(channel.clone());
     let started = Instant::now();
     registry

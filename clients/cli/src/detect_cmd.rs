@@ -20,7 +20,7 @@ pub struct DetectArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum DetectCommand {
     /// Run the detection service (joust.v1.Detection).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Store OHLCV bars from a CSV file or the synthetic market.
     Ingest(IngestArgs),
     /// Detect anomalies in the bars of a series not detected yet.
@@ -215,7 +215,7 @@ async fn client(target: &Target) -> anyhow::Result<DetectionClient<Channel>> {
 
 pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
     match args.command {
-        DetectCommand::Serve(a) => serve(a).await,
+        DetectCommand::Serve(a) => serve(*a).await,
         DetectCommand::Ingest(a) => ingest(a).await,
         DetectCommand::Run(a) => detect(a).await,
         DetectCommand::Anomalies(a) => anomalies(a).await,
