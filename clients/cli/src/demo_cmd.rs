@@ -25,10 +25,10 @@ use joust_models::{ModelKind, TrainConfig};
 use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use joust_proto::inference::model_infer_request::InferInputTensor;
 use joust_proto::inference::{InferTensorContents, ModelInferRequest};
+use joust_security::SecureChannel as Channel;
 use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
-use joust_security::SecureChannel as Channel;
 
 use crate::flows::Progress;
 use crate::flows::evaluate::{self, EvaluateArgs, EvaluateReport, Gates};
