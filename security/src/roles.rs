@@ -156,6 +156,22 @@ pub const METHODS: &[(&str, Access)] = &[
     ("/joust.v1.Detection/Verify", OPERATOR),
     ("/joust.v1.Detection/Stats", READER),
     ("/joust.v1.Detection/PurgeRuns", ADMIN),
+    // Detection rules and whitelists, evidence: reading is `reader`,
+    // editing the rules is `admin`.
+    ("/joust.v1.Detection/ListRules", READER),
+    ("/joust.v1.Detection/SetRule", ADMIN),
+    ("/joust.v1.Detection/DeleteRule", ADMIN),
+    ("/joust.v1.Detection/ListWhitelist", READER),
+    ("/joust.v1.Detection/AddWhitelist", ADMIN),
+    ("/joust.v1.Detection/RemoveWhitelist", ADMIN),
+    ("/joust.v1.Detection/GetEvidence", READER),
+    // Backfill jobs: a backfill is `operator`; workers are `admin`.
+    ("/joust.v1.Detection/Backfill", OPERATOR),
+    ("/joust.v1.Detection/GetJob", READER),
+    ("/joust.v1.Detection/ListJobs", READER),
+    ("/joust.v1.Detection/StartWorkers", ADMIN),
+    ("/joust.v1.Detection/StopWorkers", ADMIN),
+    ("/joust.v1.Detection/WorkerStatus", READER),
     // Health and reflection (every role)
     ("/grpc.health.v1.Health/Check", Probe),
     ("/grpc.health.v1.Health/Watch", Probe),
@@ -221,7 +237,9 @@ mod tests {
 
     #[test]
     fn unknown_methods_need_admin() {
+        assert_eq!(access("/joust.v1.Detection/SetRules"), ADMIN);
         assert_eq!(access("/joust.v1.Detection/SetRule"), ADMIN);
+        assert_eq!(access("/joust.v1.Detection/ListRules"), READER);
         assert_eq!(access("/x.Y/Z"), ADMIN);
         assert_eq!(access("/grpc.health.v1.Health/Check"), Probe);
     }

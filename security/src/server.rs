@@ -23,7 +23,7 @@ use crate::limit::RateLimit;
 use crate::tls::{TlsIdentity, load_ca};
 
 /// Default HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection.
-pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 200;
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 1024;
 
 /// Listener security settings as given (paths, not yet read).
 #[derive(Debug, Clone)]

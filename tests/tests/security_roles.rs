@@ -253,6 +253,37 @@ async fn trials_roles() {
         &["StopTrial"],
     );
     c.stop_trial(stop(ADMIN.1)).await.unwrap();
+
+    // The trial's audit events name the token subjects.
+    let events = RegistryClient::new(channel(&registry.url))
+        .list_events(authed(
+            pb::ListEventsRequest {
+                model: "t".into(),
+                after_id: 0,
+                page_size: 100,
+            },
+            READER.1,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let actor_of = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e.kind == kind)
+            .map(|e| e.actor.clone())
+    };
+    assert_eq!(
+        actor_of("trial_started").as_deref(),
+        Some(OPERATOR.0),
+        "{events:?}"
+    );
+    assert_eq!(
+        actor_of("trial_stopped").as_deref(),
+        Some(ADMIN.0),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]

@@ -123,6 +123,8 @@ pub struct Platform {
     pub ui: Option<SocketAddr>,
     /// `https` when the roles serve TLS, else `http`.
     pub scheme: &'static str,
+    /// Whether the roles require a token.
+    pub auth: bool,
     stop: watch::Sender<bool>,
     roles: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
 }
@@ -265,6 +267,7 @@ impl Platform {
             router_metrics,
             ui,
             scheme,
+            auth: security.auth(),
             stop,
             roles,
         })
@@ -336,6 +339,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = platform.router_metrics {
         println!("joust up: router metrics http://{a}/metrics");
+    }
+    if !platform.auth {
+        println!(
+            "joust up: authentication is OFF: anyone who can reach these ports may promote, roll back or reload (see SECURITY.md)"
+        );
     }
     println!("joust up: ready (Ctrl-C stops)");
     platform.run_until(crate::shutdown::signal()).await?;
