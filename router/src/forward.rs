@@ -180,6 +180,13 @@ pub fn remaining(deadline: Option<Deadline>) -> Result<Option<Duration>, RouterE
     }
 }
 
+/// Puts `left` in `metadata` as the node call's `grpc-timeout`.
+pub fn set_timeout(metadata: &mut MetadataMap, left: Duration) {
+    if let Ok(v) = MetadataValue::try_from(joust_security::deadline::encode(left)) {
+        metadata.insert(joust_security::deadline::GRPC_TIMEOUT, v);
+    }
+}
+
 /// One node call bounded by what remains of `deadline`, which the node
 /// gets as `grpc-timeout`. Not made when the deadline has passed.
 async fn call_within<R: Forwardable>(
@@ -195,9 +202,7 @@ async fn call_within<R: Forwardable>(
             .await
             .map_err(RouterError::Node);
     };
-    if let Ok(v) = MetadataValue::try_from(joust_security::deadline::encode(left)) {
-        metadata.insert(joust_security::deadline::GRPC_TIMEOUT, v);
-    }
+    set_timeout(&mut metadata, left);
     match tokio::time::timeout(left, req.call(channel, metadata, max)).await {
         Ok(Ok(r)) => Ok(r),
         // tonic's channel enforces the grpc-timeout it sends and answers
@@ -292,6 +297,15 @@ mod tests {
             .unwrap();
         assert!(left <= Duration::from_secs(5) && left > Duration::from_secs(4));
         assert_eq!(RouterError::DeadlineExceeded.code(), Code::DeadlineExceeded);
+        // The node is told what remains (never more).
+        let mut md = MetadataMap::new();
+        set_timeout(&mut md, left);
+        let sent = md
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(joust_security::deadline::parse)
+            .unwrap();
+        assert!(sent <= left && sent > Duration::from_secs(4), "{sent:?}");
     }
 
     #[test]
