@@ -124,19 +124,26 @@ def container(deploy: dict) -> dict:
 
 
 def assert_common(docs: list[dict], label: str, values: dict) -> None:
+    tls = bool(((values.get("security") or {}).get("tls") or {}).get("existingSecret"))
     deploys = by_kind(docs, "Deployment")
     check(set(deploys) == {f"{FULL}-registry", f"{FULL}-node", f"{FULL}-router"}, f"{label}: deployments {sorted(deploys)}")
     for name, d in deploys.items():
         pod = d["spec"]["template"]["spec"]
         c = container(d)
         port = next(p["containerPort"] for p in c["ports"] if p["name"] == "grpc")
-        for probe in ("livenessProbe", "readinessProbe"):
-            g = c.get(probe, {}).get("grpc")
-            check(bool(g) and g.get("port") == port, f"{label}: {name} {probe} is a gRPC probe on port {port}: {c.get(probe)}")
         role = name.rsplit("-", 1)[-1]
-        want = PROBE_SERVICES[role]
-        got = tuple(c.get(p, {}).get("grpc", {}).get("service", "") for p in ("livenessProbe", "readinessProbe"))
-        check(got == want, f"{label}: {name} probes ask grpc.health for {got}, expected {want}")
+        if tls:
+            # Kubernetes gRPC probes cannot speak TLS.
+            for probe in ("livenessProbe", "readinessProbe"):
+                t = c.get(probe, {}).get("tcpSocket")
+                check(bool(t) and t.get("port") == port, f"{label}: {name} {probe} is a TCP probe on port {port} with TLS: {c.get(probe)}")
+        else:
+            for probe in ("livenessProbe", "readinessProbe"):
+                g = c.get(probe, {}).get("grpc")
+                check(bool(g) and g.get("port") == port, f"{label}: {name} {probe} is a gRPC probe on port {port}: {c.get(probe)}")
+            want = PROBE_SERVICES[role]
+            got = tuple(c.get(p, {}).get("grpc", {}).get("service", "") for p in ("livenessProbe", "readinessProbe"))
+            check(got == want, f"{label}: {name} probes ask grpc.health for {got}, expected {want}")
         psc, csc = pod.get("securityContext", {}), c.get("securityContext", {})
         check(psc.get("runAsNonRoot") is True, f"{label}: {name} pod runAsNonRoot")
         check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{label}: {name} pod seccomp")
@@ -169,7 +176,8 @@ def assert_common(docs: list[dict], label: str, values: dict) -> None:
     router_args = container(deploys[f"{FULL}-router"])["args"]
     check(router_args[0] == "route", f"{label}: router runs `joust route`")
     check(f"--nodes={FULL}-node-headless.{NAMESPACE}.svc.cluster.local:7071" in router_args, f"{label}: router --nodes is the headless DNS name: {router_args}")
-    reg_url = f"--registry=http://{FULL}-registry.{NAMESPACE}.svc.cluster.local:7070"
+    scheme = "https" if tls else "http"
+    reg_url = f"--registry={scheme}://{FULL}-registry.{NAMESPACE}.svc.cluster.local:7070"
     check(reg_url in router_args and reg_url in container(deploys[f"{FULL}-node"])["args"], f"{label}: node and router find the registry Service")
     models = (values.get("node") or {}).get("models") or ["anomaly_detector@champion"]
     node_args = container(deploys[f"{FULL}-node"])["args"]
@@ -242,6 +250,61 @@ def assert_dev_secret() -> None:
         check("needs PostgreSQL" in str(e), f"registry.replicas 2 without PostgreSQL: {e}")
 
 
+SECURE_VALUES = {
+    "security": {
+        "tls": {"existingSecret": "joust-tls", "mutual": True},
+        "auth": {
+            "tokensSecret": "joust-tokens",
+            "jwt": {"existingSecret": "joust-jwt", "algorithm": "PUBLIC_KEY", "issuer": "https://idp.example", "audience": "joust"},
+            "serviceTokenSecret": "joust-service-token",
+        },
+        "rateLimit": {"perSecond": 500, "burst": 1000},
+    }
+}
+
+
+def assert_secure() -> list[dict]:
+    """TLS, mutual TLS, tokens, JWT and the service token: files from Secrets, flags on every role."""
+    label = "secure"
+    docs = render(SECURE_VALUES)
+    validate_k8s(docs, label)
+    assert_common(docs, label, SECURE_VALUES)
+    deploys = by_kind(docs, "Deployment")
+    want_args = {
+        "--tls-cert=/etc/joust/tls/tls.crt",
+        "--tls-key=/etc/joust/tls/tls.key",
+        "--tls-ca=/etc/joust/tls/ca.crt",
+        "--tls-client-ca=/etc/joust/tls/ca.crt",
+        "--auth-tokens-file=/etc/joust/auth/tokens",
+        "--auth-jwt-public-key-file=/etc/joust/jwt/key",
+        "--auth-jwt-issuer=https://idp.example",
+        "--auth-jwt-audience=joust",
+        "--token-file=/etc/joust/token/token",
+    }
+    want_secrets = {"tls": "joust-tls", "auth-tokens": "joust-tokens", "jwt-key": "joust-jwt", "service-token": "joust-service-token"}
+    for name, d in deploys.items():
+        c = container(d)
+        missing = want_args - set(c["args"])
+        check(not missing, f"{label}: {name} lacks {sorted(missing)}")
+        vols = {v["name"]: v for v in d["spec"]["template"]["spec"]["volumes"]}
+        for vol, secret in want_secrets.items():
+            check(vols.get(vol, {}).get("secret", {}).get("secretName") == secret, f"{label}: {name} volume {vol} from Secret {secret}")
+        mounts = {m["name"]: m for m in c["volumeMounts"]}
+        for vol in want_secrets:
+            check(mounts.get(vol, {}).get("readOnly") is True, f"{label}: {name} mounts {vol} read-only")
+    router_args = container(deploys[f"{FULL}-router"])["args"]
+    check("--rate-limit-per-second=500" in router_args and "--rate-limit-burst=1000" in router_args, f"{label}: the router is rate limited: {router_args}")
+    check(not any(a.startswith("--rate-limit") for a in container(deploys[f"{FULL}-node"])["args"]), f"{label}: nodes are not rate limited")
+    schema_rejects({"security": {"auth": {"jwt": {"algorithm": "RS512"}}}}, "an unknown JWT algorithm")
+    schema_rejects({"security": {"tls": {"secret": "x"}}}, "a typo under security.tls")
+    try:
+        render({"security": {"auth": {"jwt": {"existingSecret": "k", "audience": "joust"}}}})
+        check(False, "a JWT key without issuer renders")
+    except helm.HelmRenderError as e:
+        check("issuer" in str(e), f"a JWT key without issuer: {e}")
+    return docs
+
+
 # --- 5. flags and env vars exist in the binary --------------------------------
 def help_text(bin_path: str, sub: str) -> str | None:
     r = subprocess.run([bin_path, sub, "--help"], capture_output=True, text=True, timeout=30)
@@ -290,6 +353,7 @@ def main() -> int:
         extra(docs)
         assert_cli(docs)
     assert_dev_secret()
+    assert_cli(assert_secure())
     if failures:
         print(f"\n{len(failures)} chart check(s) failed", file=sys.stderr)
         return 1

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use futures::{StreamExt, TryStreamExt};
 use joust_proto::inference as oip;
 use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use joust_security::{ClientSecurity, SecureChannel as Channel};
 use ndarray::ArrayView2;
-use tonic::transport::Channel;
 
 use crate::error::{DetectError, Result};
 
@@ -33,6 +33,8 @@ pub struct ScorerConfig {
     pub concurrency: usize,
     /// Largest gRPC message sent or accepted, in bytes.
     pub max_message_bytes: usize,
+    /// TLS and token of the calls to the router and the registry.
+    pub client: ClientSecurity,
 }
 
 impl Default for ScorerConfig {
@@ -44,6 +46,7 @@ impl Default for ScorerConfig {
             batch_rows: 8192,
             concurrency: 4,
             max_message_bytes: 16 << 20,
+            client: ClientSecurity::default(),
         }
     }
 }
@@ -82,17 +85,19 @@ impl Scorer {
                 "batch rows and scoring concurrency: expected at least 1".to_owned(),
             ));
         }
-        let channel = Channel::from_shared(config.router_url.clone())
-            .map_err(|e| DetectError::Config(format!("router URL {:?}: {e}", config.router_url)))?
-            .connect_lazy();
+        let channel = config
+            .client
+            .connect_lazy(&config.router_url)
+            .map_err(|e| DetectError::Config(format!("router URL: {e}")))?;
         let client = GrpcInferenceServiceClient::new(channel)
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(config.max_message_bytes);
         let registry = match registry_url {
             Some(url) => {
-                let channel = Channel::from_shared(url.to_owned())
-                    .map_err(|e| DetectError::Config(format!("registry URL {url:?}: {e}")))?
-                    .connect_lazy();
+                let channel = config
+                    .client
+                    .connect_lazy(url)
+                    .map_err(|e| DetectError::Config(format!("registry URL: {e}")))?;
                 Some(joust_client::RegistryClient::new(channel))
             }
             None => None,

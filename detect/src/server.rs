@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use joust_proto::v1::detection_server::DetectionServer;
+use joust_security::ServerSecurity;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -15,7 +16,8 @@ use crate::scorer::{Scorer, ScorerConfig};
 use crate::workers::Workers;
 
 /// Everything the detection role needs; the binary builds it from flags.
-#[derive(Debug, Clone)]
+/// Its `Debug` redacts the database password.
+#[derive(Clone)]
 pub struct DetectConfig {
     /// `postgres://…` or `sqlite://PATH`.
     pub database_url: String,
@@ -29,6 +31,22 @@ pub struct DetectConfig {
     pub max_message_bytes: usize,
     /// The backfill job queue and this service's workers.
     pub jobs: JobsConfig,
+}
+
+impl std::fmt::Debug for DetectConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetectConfig")
+            .field(
+                "database_url",
+                &joust_security::redact_url(&self.database_url),
+            )
+            .field("registry_url", &self.registry_url)
+            .field("scorer", &self.scorer)
+            .field("retention", &self.retention)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("jobs", &self.jobs)
+            .finish()
+    }
 }
 
 impl Default for DetectConfig {
@@ -82,10 +100,29 @@ pub async fn run(
 /// Serves an opened detector (for embedding next to other roles), with
 /// the periodic retention purge and, unless the detector's jobs config says
 /// otherwise, the backfill workers running until `shutdown`; then stops the
-/// workers (jobs in flight go back to the queue).
+/// workers (jobs in flight go back to the queue). Plaintext, authentication
+/// off.
 pub async fn serve(
     detector: Detector,
     max_message_bytes: usize,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    serve_secure(
+        detector,
+        max_message_bytes,
+        ServerSecurity::default(),
+        listener,
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] with TLS, authentication, roles and limits from `security`.
+pub async fn serve_secure(
+    detector: Detector,
+    max_message_bytes: usize,
+    security: ServerSecurity,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
@@ -98,12 +135,17 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| DetectError::Config(format!("reflection: {e}")))?;
+    let server = security
+        .server()
+        .map_err(|e| DetectError::Config(e.to_string()))?;
+    security.warn_if_open("detection", listener.local_addr().ok());
     let purge = tokio::spawn(purge_loop(detector.clone()));
     let workers = Workers::new(detector.clone());
     if detector.jobs().start_workers {
         workers.start(None, None).await?;
     }
-    let served = tonic::transport::Server::builder()
+    let served = server
+        .layer(security.layer())
         .add_service(health)
         .add_service(reflection)
         .add_service(service(detector, workers.clone(), max_message_bytes))

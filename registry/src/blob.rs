@@ -22,13 +22,29 @@ use crate::error::{RegistryError, Result};
 
 /// S3 settings; the binary fills them from flags or the standard AWS
 /// environment variables (libraries never read the environment).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct S3Options {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub allow_http: bool,
+}
+
+/// Never prints the secret access key.
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "REDACTED"),
+            )
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
 }
 
 /// A blob that was stored.
@@ -58,7 +74,12 @@ impl BlobStore {
     /// Opens `file://DIR` (created if missing), `memory://` or
     /// `s3://bucket[/prefix]`.
     pub fn open(url: &str, s3: &S3Options) -> Result<Self> {
-        let bad = |why: &str| RegistryError::Config(format!("blobs URL {url:?}: {why}"));
+        let bad = |why: &str| {
+            RegistryError::Config(format!(
+                "blobs URL {:?}: {why}",
+                joust_security::redact_url(url)
+            ))
+        };
         if let Some(dir) = url.strip_prefix("file://") {
             if dir.is_empty() {
                 return Err(bad("expected file://DIR"));

@@ -27,4 +27,4 @@ pub use error::{RegistryError, Result};
 pub use lifecycle::Status;
 pub use names::VersionRef;
 pub use registry::{DatasetMeta, Limits, Registry, VersionMeta};
-pub use server::{RegistryConfig, run};
+pub use server::{RegistryConfig, run, run_secure};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use joust_proto::v1::registry_server::RegistryServer;
 use joust_proto::v1::trials_server::TrialsServer;
+use joust_security::ServerSecurity;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -19,7 +20,8 @@ use crate::trials::grpc::TrialsService;
 use crate::trials::{self, Trials};
 
 /// Everything the registry role needs; the binary builds it from flags.
-#[derive(Debug, Clone)]
+/// Its `Debug` redacts the database password.
+#[derive(Clone)]
 pub struct RegistryConfig {
     /// `postgres://…` or `sqlite://PATH`.
     pub database_url: String,
@@ -29,6 +31,21 @@ pub struct RegistryConfig {
     pub limits: Limits,
     /// Largest gRPC message accepted or sent, in bytes.
     pub max_message_bytes: usize,
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field(
+                "database_url",
+                &joust_security::redact_url(&self.database_url),
+            )
+            .field("blobs_url", &joust_security::redact_url(&self.blobs_url))
+            .field("s3", &self.s3)
+            .field("limits", &self.limits)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish()
+    }
 }
 
 impl Default for RegistryConfig {
@@ -58,12 +75,30 @@ pub fn service(registry: Registry, max_message_bytes: usize) -> RegistryServer<R
         .max_encoding_message_size(max_message_bytes)
 }
 
-/// Serves the registry on `listener` until `shutdown` resolves, then
-/// drains in-flight requests.
+/// Serves the registry on `listener` (plaintext, authentication off)
+/// until `shutdown` resolves, then drains in-flight requests.
 pub async fn run(
     listener: TcpListener,
     registry: Registry,
     max_message_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    run_secure(
+        listener,
+        registry,
+        max_message_bytes,
+        ServerSecurity::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`] with TLS, authentication, roles and limits from `security`.
+pub async fn run_secure(
+    listener: TcpListener,
+    registry: Registry,
+    max_message_bytes: usize,
+    security: ServerSecurity,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -81,13 +116,17 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| RegistryError::Config(format!("reflection: {e}")))?;
+    security.warn_if_open("registry", listener.local_addr().ok());
     let closer = registry.clone();
     let shutdown = async move {
         shutdown.await;
         closer.close_streams();
     };
-    tonic::transport::Server::builder()
+    security
+        .server()
+        .map_err(|e| RegistryError::Config(e.to_string()))?
         .layer(joust_telemetry::GrpcTraceLayer)
+        .layer(security.layer())
         .add_service(health)
         .add_service(reflection)
         .add_service(service(registry, max_message_bytes))

@@ -65,11 +65,26 @@ pub struct RouteArgs {
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, env = "JOUST_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
     pub max_message_bytes: usize,
+    #[command(flatten)]
+    pub security: joust_security::ServerArgs,
 }
 
 impl RouteArgs {
-    /// The router configuration, validated.
-    pub fn into_config(self) -> Result<RouterConfig, RouterError> {
+    /// The router configuration, validated; `credentials` are the
+    /// process's certificate, CA and token (global flags).
+    pub fn into_config(
+        self,
+        credentials: &joust_security::CredentialArgs,
+    ) -> Result<RouterConfig, RouterError> {
+        let security = self
+            .security
+            .config(credentials)
+            .load()
+            .map_err(|e| RouterError::Config(e.to_string()))?;
+        let client = credentials
+            .client()
+            .load()
+            .map_err(|e| RouterError::Config(e.to_string()))?;
         let config = RouterConfig {
             registry_url: self.registry,
             nodes: self.nodes,
@@ -81,6 +96,8 @@ impl RouteArgs {
             shadow_timeout: Duration::from_millis(self.shadow_timeout_ms),
             seed: self.seed,
             max_message_bytes: self.max_message_bytes,
+            security,
+            client,
             ..RouterConfig::default()
         };
         config.validate()?;
@@ -104,11 +121,12 @@ impl RouteArgs {
 /// router until `shutdown` resolves, then drains and returns.
 pub async fn route(
     args: RouteArgs,
+    credentials: &joust_security::CredentialArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RouterError> {
     let listen = args.listen;
     let metrics_addr = args.metrics_addr()?;
-    let config = args.into_config()?;
+    let config = args.into_config(credentials)?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
             .await

@@ -37,6 +37,11 @@ pub struct RouterConfig {
     pub max_message_bytes: usize,
     /// Prefix of record ids; unique per router process.
     pub instance_id: String,
+    /// TLS, authentication, roles and limits of the gRPC listener.
+    pub security: joust_security::ServerSecurity,
+    /// TLS and token of the calls to the registry and the nodes (with a
+    /// CA, nodes are called over TLS).
+    pub client: joust_security::ClientSecurity,
 }
 
 impl Default for RouterConfig {
@@ -57,6 +62,8 @@ impl Default for RouterConfig {
             seed: 0,
             max_message_bytes: 16 << 20,
             instance_id: uuid::Uuid::new_v4().simple().to_string(),
+            security: joust_security::ServerSecurity::default(),
+            client: joust_security::ClientSecurity::default(),
         }
     }
 }

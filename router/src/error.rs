@@ -21,6 +21,10 @@ pub enum RouterError {
     /// A node's answer, forwarded unchanged.
     #[error("{}", .0.message())]
     Node(tonic::Status),
+    /// The client's deadline (`grpc-timeout`) passed before a node
+    /// answered, or before one could be called.
+    #[error("the client's deadline passed before a serving node answered")]
+    DeadlineExceeded,
     /// Invalid configuration.
     #[error("configuration: {0}")]
     Config(String),
@@ -37,6 +41,7 @@ impl RouterError {
             RouterError::BadField { .. } | RouterError::Config(_) => Code::InvalidArgument,
             RouterError::NoNodes(_) => Code::Unavailable,
             RouterError::Node(s) => s.code(),
+            RouterError::DeadlineExceeded => Code::DeadlineExceeded,
             RouterError::Internal(_) => Code::Internal,
         }
     }

@@ -1,7 +1,9 @@
 //! Forwarding one request to the node pool with its version pinned: pick a
 //! node (power of two choices), call it, eject it on a connect error or
 //! UNAVAILABLE and retry once on another node. Any other answer of a node
-//! (including its errors) is returned unchanged.
+//! (including its errors) is returned unchanged. The client's deadline
+//! goes along: each node call gets what remains of it as `grpc-timeout`,
+//! and once it has passed the node is not called (DEADLINE_EXCEEDED).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,15 +12,19 @@ use joust_proto::inference as oip;
 use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use joust_proto::v1 as pb;
 use joust_proto::v1::inference_client::InferenceClient;
-use tonic::metadata::MetadataMap;
-use tonic::transport::Channel;
+use std::time::Duration;
+
+use joust_security::Deadline;
+use joust_security::SecureChannel as Channel;
+use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Status};
 
 use crate::error::RouterError;
 use crate::pool::Pool;
 
-/// Metadata passed through to the node (trace context and deadline).
-pub const PASS_THROUGH: [&str; 3] = ["traceparent", "tracestate", "grpc-timeout"];
+/// Metadata passed through to the node (trace context); the deadline is
+/// set per call from what remains of it.
+pub const PASS_THROUGH: [&str; 2] = ["traceparent", "tracestate"];
 
 type CallFuture<R> = Pin<Box<dyn Future<Output = Result<R, Status>> + Send>>;
 
@@ -158,50 +164,159 @@ pub fn pass_through(incoming: &MetadataMap) -> MetadataMap {
     out
 }
 
+/// What remains of `deadline` (`None`: no deadline), or
+/// DEADLINE_EXCEEDED when nothing does.
+pub fn remaining(deadline: Option<Deadline>) -> Result<Option<Duration>, RouterError> {
+    match deadline {
+        None => Ok(None),
+        Some(d) => {
+            let left = d.remaining();
+            if left.is_zero() {
+                Err(RouterError::DeadlineExceeded)
+            } else {
+                Ok(Some(left))
+            }
+        }
+    }
+}
+
+/// Puts `left` in `metadata` as the node call's `grpc-timeout`.
+pub fn set_timeout(metadata: &mut MetadataMap, left: Duration) {
+    if let Ok(v) = MetadataValue::try_from(joust_security::deadline::encode(left)) {
+        metadata.insert(joust_security::deadline::GRPC_TIMEOUT, v);
+    }
+}
+
+/// One node call bounded by what remains of `deadline`, which the node
+/// gets as `grpc-timeout`. Not made when the deadline has passed.
+async fn call_within<R: Forwardable>(
+    req: R,
+    channel: Channel,
+    mut metadata: MetadataMap,
+    max: usize,
+    deadline: Option<Deadline>,
+) -> Result<R::Response, RouterError> {
+    let Some(left) = remaining(deadline)? else {
+        return req
+            .call(channel, metadata, max)
+            .await
+            .map_err(RouterError::Node);
+    };
+    set_timeout(&mut metadata, left);
+    match tokio::time::timeout(left, req.call(channel, metadata, max)).await {
+        Ok(Ok(r)) => Ok(r),
+        // tonic's channel enforces the grpc-timeout it sends and answers
+        // CANCELLED when it passes: that is the client's deadline, not a
+        // failing node.
+        Ok(Err(status))
+            if status.code() == Code::Cancelled && deadline.is_some_and(Deadline::expired) =>
+        {
+            Err(RouterError::DeadlineExceeded)
+        }
+        Ok(Err(status)) => Err(RouterError::Node(status)),
+        Err(_) => Err(RouterError::DeadlineExceeded),
+    }
+}
+
 /// Sends `req` to a node of `pool`; on a node failure, once more to
-/// another node.
+/// another node (if the deadline leaves time for it).
 pub async fn forward<R: Forwardable>(
     pool: &Pool,
     req: R,
     metadata: MetadataMap,
     max: usize,
+    deadline: Option<Deadline>,
 ) -> Result<R::Response, RouterError> {
+    remaining(deadline)?;
     let first = pool
         .pick(None)
         .ok_or_else(|| RouterError::NoNodes("no member resolved; check --nodes".to_owned()))?;
     let result = {
         let _g = first.start();
-        req.clone()
-            .call(first.channel.clone(), metadata.clone(), max)
-            .await
+        call_within(
+            req.clone(),
+            first.channel.clone(),
+            metadata.clone(),
+            max,
+            deadline,
+        )
+        .await
     };
     match result {
         Ok(r) => {
             pool.success(&first);
             Ok(r)
         }
-        Err(status) if node_failed(&status) => {
+        Err(RouterError::Node(status)) if node_failed(&status) => {
             pool.failure(&first);
             let Some(second) = pool.pick(Some(first.address)) else {
                 return Err(RouterError::Node(status));
             };
             let _g = second.start();
-            match req.call(second.channel.clone(), metadata, max).await {
+            match call_within(req, second.channel.clone(), metadata, max, deadline).await {
                 Ok(r) => {
                     pool.success(&second);
                     Ok(r)
                 }
-                Err(status) => {
+                Err(RouterError::Node(status)) => {
                     if node_failed(&status) {
                         pool.failure(&second);
                     }
                     Err(RouterError::Node(status))
                 }
+                Err(other) => Err(other),
             }
         }
-        Err(status) => {
-            pool.success(&first);
-            Err(RouterError::Node(status))
+        // The node answered (an error of its own) or the deadline passed:
+        // nothing says the node is unwell.
+        Err(other) => {
+            if matches!(other, RouterError::Node(_)) {
+                pool.success(&first);
+            }
+            Err(other)
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_passed_deadline_leaves_nothing_to_forward() {
+        assert!(remaining(None).unwrap().is_none());
+        let now = tokio::time::Instant::now();
+        let past = Deadline(now.checked_sub(Duration::from_millis(1)).unwrap_or(now));
+        assert!(matches!(
+            remaining(Some(past)),
+            Err(RouterError::DeadlineExceeded)
+        ));
+        let left = remaining(Some(Deadline(now + Duration::from_secs(5))))
+            .unwrap()
+            .unwrap();
+        assert!(left <= Duration::from_secs(5) && left > Duration::from_secs(4));
+        assert_eq!(RouterError::DeadlineExceeded.code(), Code::DeadlineExceeded);
+        // The node is told what remains (never more).
+        let mut md = MetadataMap::new();
+        set_timeout(&mut md, left);
+        let sent = md
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(joust_security::deadline::parse)
+            .unwrap();
+        assert!(sent <= left && sent > Duration::from_secs(4), "{sent:?}");
+    }
+
+    #[test]
+    fn neither_the_callers_deadline_nor_its_token_is_copied() {
+        let mut incoming = MetadataMap::new();
+        incoming.insert("grpc-timeout", "5S".parse().unwrap());
+        incoming.insert("authorization", "Bearer caller".parse().unwrap());
+        incoming.insert("tracestate", "a=b".parse().unwrap());
+        let out = pass_through(&incoming);
+        assert!(out.get("grpc-timeout").is_none());
+        assert!(out.get("authorization").is_none());
+        assert_eq!(out.get("tracestate").unwrap(), "a=b");
     }
 }

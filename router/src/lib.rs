@@ -44,7 +44,6 @@ use joust_proto::v1::trials_client::TrialsClient;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Channel;
 use tonic_health::ServingStatus;
 use tracing::info;
 
@@ -65,9 +64,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RouterError> {
     config.validate()?;
-    let registry = Channel::from_shared(config.registry_url.clone())
-        .map_err(|e| RouterError::Config(format!("registry: {e}")))?
-        .connect_lazy();
+    let registry = config
+        .client
+        .connect_lazy(&config.registry_url)
+        .map_err(|e| RouterError::Config(format!("registry: {e}")))?;
     let metrics = Arc::new(metrics::Metrics::new());
     let (recorder, records_rx) = shipper::Recorder::new(
         config.record_capacity,
@@ -79,7 +79,8 @@ pub async fn run(
         config.eject_max,
         config.seed,
         metrics.node_ejections.clone(),
-    );
+    )
+    .with_client(config.client.clone());
     pool.refresh(&config.nodes).await;
     let router = Arc::new(Router {
         table: RouteTable::default(),
@@ -134,9 +135,22 @@ pub async fn run(
         .build_v1()
         .map_err(|e| RouterError::Internal(format!("reflection: {e}")))?;
     let addr = listener.local_addr().ok();
-    info!(?addr, nodes = ?router.config.nodes, registry = %router.config.registry_url, "router listening");
-    let server = tonic::transport::Server::builder()
+    info!(
+        ?addr,
+        nodes = ?router.config.nodes,
+        registry = %router.config.registry_url,
+        max_message_bytes = max,
+        security = %router.config.security.describe(),
+        client = %router.config.client.describe(),
+        "router listening"
+    );
+    let security = router.config.security.clone();
+    security.warn_if_open("router", addr);
+    let server = security
+        .server()
+        .map_err(|e| RouterError::Config(e.to_string()))?
         .layer(joust_telemetry::GrpcTraceLayer)
+        .layer(security.layer())
         .add_service(health)
         .add_service(reflection)
         .add_service(

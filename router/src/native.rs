@@ -29,6 +29,7 @@ impl Inference for NativeService {
         &self,
         request: Request<pb::PredictRequest>,
     ) -> Result<Response<pb::PredictResponse>, Status> {
+        let deadline = joust_security::Deadline::of(&request);
         let (metadata, _, req) = request.into_parts();
         let pin = Router::pin(&metadata)?;
         let key = Router::metadata_key(&metadata)
@@ -42,7 +43,7 @@ impl Inference for NativeService {
         };
         let mut answered = self
             .router
-            .handle(&model, &id, req, asked, &metadata)
+            .handle(&model, &id, req, asked, &metadata, deadline)
             .await?;
         if let Some(arm) = answered.arm {
             answered.response.arm = arm.as_str().to_owned();

@@ -72,7 +72,7 @@ impl OipService {
         &self,
     ) -> Result<
         joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient<
-            tonic::transport::Channel,
+            joust_security::SecureChannel,
         >,
         RouterError,
     > {
@@ -153,6 +153,7 @@ impl GrpcInferenceService for OipService {
         &self,
         request: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
+        let deadline = joust_security::Deadline::of(&request);
         let (metadata, _, req) = request.into_parts();
         let pin = Router::pin(&metadata)?;
         let version = Self::parse_version(&req.model_version)?;
@@ -175,7 +176,7 @@ impl GrpcInferenceService for OipService {
         };
         let answered = self
             .router
-            .handle(&model, &id, req, asked, &metadata)
+            .handle(&model, &id, req, asked, &metadata, deadline)
             .await?;
         Ok(answered.into_response())
     }

@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use joust_security::{ClientSecurity, SecureChannel};
 use prometheus_client::metrics::counter::Counter;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
 use tracing::{info, warn};
 
 use crate::error::RouterError;
@@ -26,10 +26,12 @@ pub fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
     initial.saturating_mul(1 << shift).min(max)
 }
 
-/// `host:port` (an optional `http://` prefix is dropped) → (host, port).
+/// `host:port` (an optional `http://` or `https://` prefix is dropped;
+/// TLS to nodes follows `--tls-ca`) → (host, port).
 pub fn split_host_port(text: &str) -> Result<(String, u16), RouterError> {
     let bare = text
         .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
         .unwrap_or(text)
         .trim_end_matches('/');
     let bad = || {
@@ -58,35 +60,38 @@ pub struct NodeHandle {
     pub address: SocketAddr,
     /// The configured name this address was resolved from.
     pub source: String,
-    pub channel: Channel,
+    pub channel: SecureChannel,
     in_flight: AtomicU64,
     ejections: AtomicU64,
     health: Mutex<Health>,
 }
 
 impl NodeHandle {
-    fn new(address: SocketAddr, source: String) -> Self {
-        let channel = Endpoint::from(
-            tonic::transport::Uri::builder()
-                .scheme("http")
-                .authority(address.to_string())
-                .path_and_query("/")
-                .build()
-                .unwrap_or_default(),
-        )
-        .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5))
-        .connect_lazy();
-        Self {
+    fn new(
+        address: SocketAddr,
+        source: String,
+        client: &ClientSecurity,
+    ) -> Result<Self, RouterError> {
+        let host = split_host_port(&source).map_or_else(|_| address.ip().to_string(), |(h, _)| h);
+        let endpoint = client
+            .endpoint_for(&host, address)
+            .map_err(|e| RouterError::Config(format!("node {source}: {e}")))?;
+        let channel = client.wrap(
+            endpoint
+                .connect_timeout(Duration::from_secs(1))
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(10))
+                .keep_alive_timeout(Duration::from_secs(5))
+                .connect_lazy(),
+        );
+        Ok(Self {
             address,
             source,
             channel,
             in_flight: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
             health: Mutex::new(Health::default()),
-        }
+        })
     }
 
     pub fn in_flight(&self) -> u64 {
@@ -134,6 +139,8 @@ pub struct Pool {
     eject_max: Duration,
     /// Incremented on every ejection (shared with the metrics).
     pub ejections: Counter,
+    /// TLS and token of the calls to nodes.
+    client: ClientSecurity,
 }
 
 impl Pool {
@@ -149,7 +156,15 @@ impl Pool {
             eject_initial,
             eject_max,
             ejections,
+            client: ClientSecurity::default(),
         }
+    }
+
+    /// Calls nodes with `client`'s TLS (`https://`, the certificate
+    /// checked for the configured host name) and token.
+    pub fn with_client(mut self, client: ClientSecurity) -> Self {
+        self.client = client;
+        self
     }
 
     pub fn members(&self) -> Arc<Vec<Arc<NodeHandle>>> {
@@ -162,13 +177,20 @@ impl Pool {
         let current = self.members.load_full();
         let mut next: BTreeMap<SocketAddr, Arc<NodeHandle>> = BTreeMap::new();
         for (addr, source) in addrs {
-            let existing = current.iter().find(|n| n.address == addr).cloned();
-            next.entry(addr).or_insert_with(|| {
-                existing.unwrap_or_else(|| {
+            if next.contains_key(&addr) {
+                continue;
+            }
+            if let Some(existing) = current.iter().find(|n| n.address == addr) {
+                next.insert(addr, existing.clone());
+                continue;
+            }
+            match NodeHandle::new(addr, source.clone(), &self.client) {
+                Ok(node) => {
                     info!(%addr, %source, "node joined the pool");
-                    Arc::new(NodeHandle::new(addr, source))
-                })
-            });
+                    next.insert(addr, Arc::new(node));
+                }
+                Err(error) => warn!(%addr, %source, %error, "node left out of the pool"),
+            }
         }
         for gone in current.iter().filter(|n| !next.contains_key(&n.address)) {
             info!(addr = %gone.address, source = %gone.source, "node left the pool");

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use joust_proto::v1 as pb;
+use joust_security::Deadline;
 use tokio::sync::oneshot;
 use tonic::metadata::{MetadataMap, MetadataValue};
 
@@ -98,7 +99,7 @@ impl Router {
         }
     }
 
-    /// Routes one request for `model`.
+    /// Routes one request for `model`, within the client's `deadline`.
     pub async fn handle<R: Forwardable>(
         self: &Arc<Self>,
         model: &str,
@@ -106,6 +107,7 @@ impl Router {
         mut req: R,
         asked: Asked<'_>,
         incoming: &MetadataMap,
+        deadline: Option<Deadline>,
     ) -> Result<Answered<R::Response>, RouterError> {
         let route = self.table.route(model);
         let decision: Decision = decide(
@@ -143,7 +145,7 @@ impl Router {
         };
         req.pin_version(decision.version);
         let started = Instant::now();
-        let result = forward(&self.pool, req, metadata, max).await;
+        let result = forward(&self.pool, req, metadata, max, deadline).await;
         let latency = started.elapsed();
         let arm_label = decision.arm.map_or("pinned", Arm::as_str);
         self.metrics
@@ -183,9 +185,11 @@ impl Router {
         tokio::spawn(async move {
             let started = Instant::now();
             let max = self.config.max_message_bytes;
+            // The copy has its own deadline: the client's is the champion's.
+            let deadline = Deadline(tokio::time::Instant::now() + self.config.shadow_timeout);
             let result = match tokio::time::timeout(
                 self.config.shadow_timeout,
-                forward(&self.pool, copy, metadata, max),
+                forward(&self.pool, copy, metadata, max, Some(deadline)),
             )
             .await
             {

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use joust_proto::v1 as pb;
 use joust_proto::v1::trials_client::TrialsClient;
+use joust_security::SecureChannel as Channel;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tonic::transport::Channel;
 use tracing::{debug, warn};
 
 use crate::pool::backoff;

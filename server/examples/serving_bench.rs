@@ -118,7 +118,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("node") {
         let cmd = NodeCmd::parse_from(args.iter().skip(1));
-        joust_server::cli::serve(cmd.args).await.unwrap();
+        joust_server::cli::serve(cmd.args, &Default::default())
+            .await
+            .unwrap();
         return;
     }
     let seconds: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(8.0);
@@ -211,6 +213,7 @@ async fn main() {
         duration: Duration::from_secs_f64(seconds),
         warmup: Duration::from_secs(1),
         connections: 4,
+        client: Default::default(),
     };
     let closed = Mode::Closed { concurrency: 32 };
     let mut results = Vec::new();

@@ -49,11 +49,26 @@ pub struct ServeArgs {
     /// Large batches scored at once; one more answers RESOURCE_EXHAUSTED.
     #[arg(long, env = "JOUST_MAX_BLOCKING_BATCHES", default_value_t = 4)]
     pub max_blocking_batches: usize,
+    #[command(flatten)]
+    pub security: joust_security::ServerArgs,
 }
 
 impl ServeArgs {
-    /// The node configuration, validated.
-    pub fn into_config(self) -> Result<NodeConfig, ServeError> {
+    /// The node configuration, validated; `credentials` are the process's
+    /// certificate, CA and token (global flags).
+    pub fn into_config(
+        self,
+        credentials: &joust_security::CredentialArgs,
+    ) -> Result<NodeConfig, ServeError> {
+        let security = self
+            .security
+            .config(credentials)
+            .load()
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        let client = credentials
+            .client()
+            .load()
+            .map_err(|e| ServeError::Config(e.to_string()))?;
         let config = NodeConfig {
             registry_url: self.registry,
             models: self.models,
@@ -63,6 +78,8 @@ impl ServeArgs {
             max_message_bytes: self.max_message_bytes,
             inline_rows: self.inline_rows,
             max_blocking_batches: self.max_blocking_batches,
+            security,
+            client,
             ..NodeConfig::default()
         };
         config.validate()?;
@@ -84,10 +101,13 @@ impl ServeArgs {
 
 /// `joust serve`: validates the flags, binds the listeners, and runs the
 /// node until SIGTERM or ctrl-c, then drains and returns.
-pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
+pub async fn serve(
+    args: ServeArgs,
+    credentials: &joust_security::CredentialArgs,
+) -> Result<(), ServeError> {
     let listen = args.listen;
     let metrics_addr = args.metrics_addr()?;
-    let config = args.into_config()?;
+    let config = args.into_config(credentials)?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
             .await

@@ -40,6 +40,10 @@ pub struct NodeConfig {
     pub max_blocking_batches: usize,
     /// Name reported by ServerMetadata.
     pub server_name: String,
+    /// TLS, authentication, roles and limits of the gRPC listener.
+    pub security: joust_security::ServerSecurity,
+    /// TLS and token of the calls to the registry.
+    pub client: joust_security::ClientSecurity,
 }
 
 impl Default for NodeConfig {
@@ -57,6 +61,8 @@ impl Default for NodeConfig {
             inline_rows: 64,
             max_blocking_batches: 4,
             server_name: "joust".to_owned(),
+            security: joust_security::ServerSecurity::default(),
+            client: joust_security::ClientSecurity::default(),
         }
     }
 }

@@ -77,9 +77,22 @@ pub async fn run(
         .map_err(|e| ServeError::Internal(format!("reflection: {e}")))?;
     let max = node.config.max_message_bytes;
     let addr = listener.local_addr().ok();
-    info!(?addr, models = ?node.config.models, registry = %node.config.registry_url, "serving node listening");
-    let server = tonic::transport::Server::builder()
+    info!(
+        ?addr,
+        models = ?node.config.models,
+        registry = %node.config.registry_url,
+        max_message_bytes = max,
+        security = %node.config.security.describe(),
+        client = %node.config.client.describe(),
+        "serving node listening"
+    );
+    let security = node.config.security.clone();
+    security.warn_if_open("serving node", addr);
+    let server = security
+        .server()
+        .map_err(|e| ServeError::Config(e.to_string()))?
         .layer(joust_telemetry::GrpcTraceLayer)
+        .layer(security.layer())
         .add_service(health)
         .add_service(reflection)
         .add_service(

@@ -13,9 +13,9 @@ use joust_proto::v1::{
     DownloadArtifactRequest, Event, GetVersionRequest, ListModelsRequest, ModelVersion,
     WatchRequest,
 };
+use joust_security::{ClientSecurity, SecureChannel};
 use ndarray::Array2;
 use sha2::{Digest, Sha256};
-use tonic::transport::{Channel, Endpoint};
 
 use crate::error::ServeError;
 use crate::table::LoadedModel;
@@ -23,17 +23,22 @@ use crate::table::LoadedModel;
 /// The node's view of the registry.
 #[derive(Debug, Clone)]
 pub struct Loader {
-    client: RegistryClient<Channel>,
+    client: RegistryClient<SecureChannel>,
 }
 
 impl Loader {
     /// A client for `url`; nothing is connected until the first call.
-    pub fn new(url: &str, max_message_bytes: usize) -> Result<Self, ServeError> {
-        let endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| ServeError::Config(format!("registry: {url:?}: {e}")))?
+    pub fn new(
+        url: &str,
+        max_message_bytes: usize,
+        security: &ClientSecurity,
+    ) -> Result<Self, ServeError> {
+        let endpoint = security
+            .endpoint(url)
+            .map_err(|e| ServeError::Config(format!("registry: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true);
-        let client = RegistryClient::new(endpoint.connect_lazy())
+        let client = RegistryClient::new(security.wrap(endpoint.connect_lazy()))
             .max_decoding_message_size(max_message_bytes)
             .max_encoding_message_size(max_message_bytes);
         Ok(Self { client })

@@ -15,10 +15,10 @@ use joust_proto::inference::model_infer_request::InferInputTensor;
 use joust_proto::inference::{InferTensorContents, ModelInferRequest};
 use joust_proto::v1::inference_client::InferenceClient;
 use joust_proto::v1::{FeatureRow, PredictRequest};
+use joust_security::{ClientSecurity, SecureChannel as Channel};
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::error::ServeError;
 
@@ -54,6 +54,9 @@ pub struct LoadConfig {
     pub warmup: Duration,
     /// HTTP/2 connections shared by the callers.
     pub connections: usize,
+    /// TLS and token of the calls.
+    #[serde(skip)]
+    pub client: ClientSecurity,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,13 +189,15 @@ impl Caller {
 async fn channels(config: &LoadConfig) -> Result<Vec<Channel>, ServeError> {
     let mut out = Vec::new();
     for _ in 0..config.connections.max(1) {
-        let ch = Endpoint::from_shared(config.target.clone())
+        let ch = config
+            .client
+            .endpoint(&config.target)
             .map_err(|e| ServeError::Config(format!("target: {e}")))?
             .tcp_nodelay(true)
             .connect()
             .await
             .map_err(|e| ServeError::Config(format!("cannot connect to {}: {e}", config.target)))?;
-        out.push(ch);
+        out.push(config.client.wrap(ch));
     }
     Ok(out)
 }
@@ -344,13 +349,19 @@ impl BenchArgs {
             duration: secs("seconds", self.seconds)?,
             warmup: secs("warmup-seconds", self.warmup_seconds)?,
             connections: self.connections,
+            client: ClientSecurity::default(),
         })
     }
 }
 
-/// `joust bench`: runs the load and prints the JSON report on stdout.
-pub async fn bench(args: BenchArgs) -> Result<LoadReport, ServeError> {
-    let report = run_load(args.into_config()?).await?;
+/// `joust bench`: runs the load (with `client`'s TLS and token) and
+/// prints the JSON report on stdout.
+pub async fn bench(args: BenchArgs, client: ClientSecurity) -> Result<LoadReport, ServeError> {
+    let report = run_load(LoadConfig {
+        client,
+        ..args.into_config()?
+    })
+    .await?;
     let json = serde_json::to_string_pretty(&report)
         .map_err(|e| ServeError::Internal(format!("report: {e}")))?;
     println!("{json}");

@@ -62,7 +62,11 @@ impl Node {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             table: ModelTable::new(refs).with_unbound_grace(config.unbound_grace),
-            loader: Loader::new(&config.registry_url, config.max_message_bytes)?,
+            loader: Loader::new(
+                &config.registry_url,
+                config.max_message_bytes,
+                &config.client,
+            )?,
             scorer: Scorer::new(config.inline_rows, config.max_blocking_batches),
             metrics: Arc::new(Metrics::new()),
             health,

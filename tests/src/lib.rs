@@ -12,6 +12,7 @@ pub mod node;
 pub mod pg;
 pub mod registry;
 pub mod router;
+pub mod security;
 pub mod up;
 
 pub use pg::TestDatabase;

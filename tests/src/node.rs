@@ -164,7 +164,7 @@ impl Drop for TestNode {
 /// Registry operations the node tests need, over the registry's gRPC API.
 #[derive(Debug, Clone)]
 pub struct RegistryOps {
-    pub client: RegistryClient<Channel>,
+    pub client: RegistryClient<joust_security::SecureChannel>,
 }
 
 impl RegistryOps {
@@ -173,7 +173,14 @@ impl RegistryOps {
             .expect("url")
             .connect_lazy();
         Self {
-            client: RegistryClient::new(channel),
+            client: RegistryClient::new(channel.into()),
+        }
+    }
+
+    /// Operations with `security`'s TLS and token (a protected registry).
+    pub fn secure(url: &str, security: &joust_security::ClientSecurity) -> Self {
+        Self {
+            client: RegistryClient::new(security.connect_lazy(url).expect("registry URL")),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use joust_registry::RegistryConfig;
+use joust_security::ServerSecurity;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -20,6 +21,8 @@ pub struct TestRegistry {
     task: Option<JoinHandle<()>>,
     pub dir: tempfile::TempDir,
     pub db: Option<TestDatabase>,
+    /// TLS, authentication and limits of the listener (default: none).
+    pub security: ServerSecurity,
 }
 
 impl TestRegistry {
@@ -46,6 +49,18 @@ impl TestRegistry {
         Self::start(config, dir, Some(db), "127.0.0.1:0".parse()?).await
     }
 
+    /// A registry on a SQLite file in a temp dir, its listener secured by
+    /// `security` (its URL is `https://` when `security` serves TLS).
+    pub async fn sqlite_secure(security: ServerSecurity) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = RegistryConfig {
+            database_url: format!("sqlite://{}/registry.db", dir.path().display()),
+            blobs_url: format!("file://{}/blobs", dir.path().display()),
+            ..Default::default()
+        };
+        Self::start_secure(config, dir, None, "127.0.0.1:0".parse()?, security).await
+    }
+
     /// Starts a registry with `config` on `addr` (port 0 for any).
     pub async fn start(
         config: RegistryConfig,
@@ -53,25 +68,39 @@ impl TestRegistry {
         db: Option<TestDatabase>,
         addr: SocketAddr,
     ) -> anyhow::Result<Self> {
+        Self::start_secure(config, dir, db, addr, ServerSecurity::default()).await
+    }
+
+    /// [`TestRegistry::start`] with a secured listener.
+    pub async fn start_secure(
+        config: RegistryConfig,
+        dir: tempfile::TempDir,
+        db: Option<TestDatabase>,
+        addr: SocketAddr,
+        security: ServerSecurity,
+    ) -> anyhow::Result<Self> {
         let registry = joust_registry::server::open(&config).await?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let max = config.max_message_bytes;
+        let serving = security.clone();
         let task = tokio::spawn(async move {
-            let _ = joust_registry::run(listener, registry, max, async {
+            let _ = joust_registry::run_secure(listener, registry, max, serving, async {
                 let _ = stopped.await;
             })
             .await;
         });
+        let scheme = if security.tls() { "https" } else { "http" };
         Ok(Self {
             addr,
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             config,
             stop: Some(stop),
             task: Some(task),
             dir,
             db,
+            security,
         })
     }
 
@@ -98,8 +127,9 @@ impl TestRegistry {
         let listener = TcpListener::bind(self.addr).await?;
         let (stop, stopped) = oneshot::channel::<()>();
         let max = self.config.max_message_bytes;
+        let security = self.security.clone();
         self.task = Some(tokio::spawn(async move {
-            let _ = joust_registry::run(listener, registry, max, async {
+            let _ = joust_registry::run_secure(listener, registry, max, security, async {
                 let _ = stopped.await;
             })
             .await;

@@ -17,6 +17,9 @@ pub struct Cli {
     /// metadata is continued either way.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
     pub otlp_endpoint: Option<String>,
+    /// TLS certificate, CA and token of this process (every command).
+    #[command(flatten)]
+    pub credentials: joust_security::CredentialArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -95,17 +98,19 @@ fn default_actor() -> String {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::security::init(&cli.credentials)?;
+    let credentials = &cli.credentials;
     match cli.command {
         Command::Registry(args) => registry_cmd::run(args).await,
         Command::Model(args) => model_cmd::run(args).await,
         Command::Data(args) => data_cmd::run(args).await,
         Command::Trial(args) => trial_cmd::run(args).await,
-        Command::Serve(args) => Ok(joust_server::cli::serve(args).await?),
+        Command::Serve(args) => Ok(joust_server::cli::serve(args, credentials).await?),
         Command::Route(args) => {
-            Ok(joust_router::cli::route(args, crate::shutdown::signal()).await?)
+            Ok(joust_router::cli::route(args, credentials, crate::shutdown::signal()).await?)
         }
         Command::Bench(args) => {
-            joust_server::loadgen::bench(args).await?;
+            joust_server::loadgen::bench(args, crate::security::client()).await?;
             Ok(())
         }
         Command::Up(args) => up_cmd::run(args).await,

@@ -25,10 +25,10 @@ use joust_models::{ModelKind, TrainConfig};
 use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use joust_proto::inference::model_infer_request::InferInputTensor;
 use joust_proto::inference::{InferTensorContents, ModelInferRequest};
+use joust_security::SecureChannel as Channel;
 use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::flows::Progress;
 use crate::flows::evaluate::{self, EvaluateArgs, EvaluateReport, Gates};
@@ -151,6 +151,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 router_listen: "127.0.0.1:0".parse()?,
                 router_metrics_listen: "off".to_owned(),
                 ui_listen: args.ui_listen,
+                security: Default::default(),
             };
             let platform = Platform::start(&up).await?;
             let registry = format!("http://{}", platform.registry);
@@ -194,11 +195,12 @@ async fn tell(
     router_url: &str,
     dashboard: Option<String>,
 ) -> anyhow::Result<()> {
-    let registry = RegistryClient::connect(registry_url)
+    let security = crate::security::client();
+    let registry = RegistryClient::connect_with(registry_url, &security)
         .await
         .with_context(|| format!("connecting to the registry at {registry_url}"))?
         .with_actor(ACTOR);
-    let trials = TrialsClient::connect(registry_url)
+    let trials = TrialsClient::connect_with(registry_url, &security)
         .await
         .with_context(|| format!("connecting to the registry at {registry_url}"))?
         .with_actor(ACTOR);
@@ -296,10 +298,13 @@ async fn tell(
 
     // 4. Promote the champion; wait until the router serves it.
     let traffic_rows = Arc::new(traffic_rows());
-    let channel = Endpoint::from_shared(router_url.to_owned())
-        .with_context(|| format!("router URL {router_url:?}"))?
-        .tcp_nodelay(true)
-        .connect_lazy();
+    let channel = security.wrap(
+        security
+            .endpoint(router_url)
+            .with_context(|| format!("router URL {router_url:?}"))?
+            .tcp_nodelay(true)
+            .connect_lazy(),
+    );
     let oip = GrpcInferenceServiceClient::new(channel.clone());
     let started = Instant::now();
     registry

@@ -8,7 +8,7 @@ use anyhow::Context;
 use joust_detect::{DetectConfig, ScorerConfig};
 use joust_proto::v1 as pb;
 use joust_proto::v1::detection_client::DetectionClient;
-use tonic::transport::Channel;
+use joust_security::SecureChannel as Channel;
 
 use crate::backfill_cmd;
 use crate::registry_cmd::redact;
@@ -22,7 +22,7 @@ pub struct DetectArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum DetectCommand {
     /// Run the detection service (joust.v1.Detection).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Store OHLCV bars from a CSV file or the synthetic market.
     Ingest(IngestArgs),
     /// Detect anomalies in the bars of a series not detected yet.
@@ -82,6 +82,14 @@ pub struct ServeArgs {
         default_value = "sqlite://./joust-data/detect.db"
     )]
     pub database_url: String,
+    /// Read the database URL from this file instead (keeps the password out
+    /// of the process list and the environment).
+    #[arg(
+        long,
+        env = "JOUST_DETECT_DATABASE_URL_FILE",
+        conflicts_with = "database_url"
+    )]
+    pub database_url_file: Option<std::path::PathBuf>,
     /// The router's (or a serving node's) Open Inference Protocol address.
     #[arg(long, env = "JOUST_ROUTER", default_value = "http://127.0.0.1:7072")]
     pub router: String,
@@ -114,6 +122,8 @@ pub struct ServeArgs {
     pub purge_every_seconds: u64,
     #[command(flatten)]
     pub jobs: backfill_cmd::JobsFlags,
+    #[command(flatten)]
+    pub security: joust_security::ServerArgs,
 }
 
 /// Address of the detection service, for client commands.
@@ -207,7 +217,7 @@ pub struct RunsArgs {
 }
 
 pub(crate) async fn client(target: &Target) -> anyhow::Result<DetectionClient<Channel>> {
-    let channel = joust_client::channel(&target.detect)
+    let channel = joust_client::connect(&target.detect, &crate::security::client())
         .await
         .with_context(|| format!("connecting to the detection service at {}", target.detect))?;
     Ok(DetectionClient::new(channel)
@@ -217,7 +227,7 @@ pub(crate) async fn client(target: &Target) -> anyhow::Result<DetectionClient<Ch
 
 pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
     match args.command {
-        DetectCommand::Serve(a) => serve(a).await,
+        DetectCommand::Serve(a) => serve(*a).await,
         DetectCommand::Ingest(a) => ingest(a).await,
         DetectCommand::Run(a) => detect(a).await,
         DetectCommand::Anomalies(a) => anomalies(a).await,
@@ -233,8 +243,16 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let security = a.security.config(&crate::security::credentials()).load()?;
+    let database_url = match &a.database_url_file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("--database-url-file {}", p.display()))?
+            .trim()
+            .to_owned(),
+        None => a.database_url.clone(),
+    };
     let config = DetectConfig {
-        database_url: a.database_url,
+        database_url,
         registry_url: Some(a.registry),
         scorer: ScorerConfig {
             router_url: a.router,
@@ -242,6 +260,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             model_version: a.model_version,
             batch_rows: a.batch_rows,
             concurrency: a.scoring_concurrency,
+            client: crate::security::client(),
             ..ScorerConfig::default()
         },
         retention: joust_detect::Retention {
@@ -258,6 +277,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         model = %config.scorer.model,
         backfill = ?config.jobs,
         listen = %a.listen,
+        max_message_bytes = config.max_message_bytes,
+        security = %security.describe(),
+        client = %config.scorer.client.describe(),
         "starting detection service"
     );
     let detector = joust_detect::server::open(&config)
@@ -269,9 +291,10 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "detection service listening");
     println!("joust detect listening on {addr}");
-    joust_detect::serve(
+    joust_detect::server::serve_secure(
         detector,
         config.max_message_bytes,
+        security,
         listener,
         crate::shutdown::signal(),
     )

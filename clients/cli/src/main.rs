@@ -12,6 +12,7 @@ mod flows;
 mod model_cmd;
 mod output;
 mod registry_cmd;
+mod security;
 mod shutdown;
 mod trial_cmd;
 mod trial_output;

@@ -109,10 +109,12 @@ pub fn parse_kv(s: &str) -> Result<(String, String), String> {
 }
 
 pub async fn connect(opts: &ClientOpts) -> anyhow::Result<RegistryClient> {
-    Ok(RegistryClient::connect(&opts.registry)
-        .await
-        .context("is the registry running? (joust registry, or joust up)")?
-        .with_actor(opts.actor.clone()))
+    Ok(
+        RegistryClient::connect_with(&opts.registry, &crate::security::client())
+            .await
+            .context("is the registry running? (joust registry, or joust up)")?
+            .with_actor(opts.actor.clone()),
+    )
 }
 
 fn show_version(json: bool, v: pb::ModelVersion) -> anyhow::Result<()> {

@@ -37,6 +37,8 @@ pub struct RegistryArgs {
     /// '' or 'off' turns it off.
     #[arg(long, env = "JOUST_UI_LISTEN", default_value = joust_registry::dashboard::DEFAULT_LISTEN)]
     pub ui_listen: UiListen,
+    #[command(flatten)]
+    pub security: joust_security::ServerArgs,
 }
 
 /// The dashboard's listen address, or none when it is turned off.
@@ -105,13 +107,7 @@ impl S3Args {
 
 /// A URL with its password replaced, for logs.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("REDACTED"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
+    joust_security::redact_url(url)
 }
 
 impl RegistryArgs {
@@ -142,14 +138,21 @@ impl RegistryArgs {
 
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let UiListen(ui_listen) = args.ui_listen;
+    let security = args
+        .security
+        .config(&crate::security::credentials())
+        .load()?;
     let (listen, config) = args.into_config()?;
     tracing::info!(
         database_url = %redact(&config.database_url),
-        blobs = %config.blobs_url,
+        blobs = %redact(&config.blobs_url),
         s3_endpoint = ?config.s3.endpoint,
         s3_secret = if config.s3.secret_access_key.is_some() { "set (redacted)" } else { "unset" },
         %listen,
         ui_listen = ?ui_listen,
+        max_message_bytes = config.max_message_bytes,
+        max_artifact_bytes = config.limits.max_artifact_bytes,
+        security = %security.describe(),
         "starting registry"
     );
     let registry = joust_registry::server::open(&config)
@@ -179,10 +182,11 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
         None => None,
     };
     let shutdown = futures::FutureExt::shared(Box::pin(crate::shutdown::signal()));
-    let grpc = joust_registry::run(
+    let grpc = joust_registry::run_secure(
         listener,
         registry.clone(),
         config.max_message_bytes,
+        security,
         shutdown.clone(),
     );
     match ui {

@@ -257,10 +257,12 @@ pub enum TrialCommand {
 }
 
 async fn connect(opts: &ClientOpts) -> anyhow::Result<TrialsClient> {
-    Ok(TrialsClient::connect(&opts.registry)
-        .await
-        .context("is the registry running? (joust registry, or joust up)")?
-        .with_actor(opts.actor.clone()))
+    Ok(
+        TrialsClient::connect_with(&opts.registry, &crate::security::client())
+            .await
+            .context("is the registry running? (joust registry, or joust up)")?
+            .with_actor(opts.actor.clone()),
+    )
 }
 
 /// (id, model) for GetTrial / GetTrialReport.

@@ -56,6 +56,12 @@ pub struct UpArgs {
     /// disables it.
     #[arg(long, env = "JOUST_UP_UI_LISTEN", default_value = joust_registry::dashboard::DEFAULT_LISTEN)]
     pub ui_listen: UiListen,
+    /// Listener security of every role (authentication is OFF unless a
+    /// tokens file or a JWT key is given). With authentication on, give
+    /// the roles a token for their calls to each other (--token-file,
+    /// roles reader,operator,predictor or admin); with TLS, --tls-ca.
+    #[command(flatten)]
+    pub security: joust_security::ServerArgs,
 }
 
 /// Parses a metrics address flag: `ADDR:PORT` or `off`.
@@ -115,6 +121,10 @@ pub struct Platform {
     pub router_metrics: Option<SocketAddr>,
     /// The dashboard (HTTP), unless turned off.
     pub ui: Option<SocketAddr>,
+    /// `https` when the roles serve TLS, else `http`.
+    pub scheme: &'static str,
+    /// Whether the roles require a token.
+    pub auth: bool,
     stop: watch::Sender<bool>,
     roles: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
 }
@@ -145,6 +155,15 @@ impl Platform {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
         let registry_config = args.registry_config();
+        let credentials = crate::security::credentials();
+        let security = args.security.config(&credentials).load()?;
+        let client = crate::security::client();
+        if security.tls() && !client.tls() {
+            anyhow::bail!(
+                "--tls-cert: the roles of joust up call each other over TLS: give --tls-ca too (the CA of --tls-cert)"
+            );
+        }
+        let scheme = if security.tls() { "https" } else { "http" };
         let registry_listener = bind("registry", args.registry_listen).await?;
         let node_listener = bind("node", args.node_listen).await?;
         let metrics_listener = match metrics_addr {
@@ -173,18 +192,22 @@ impl Platform {
         let router_addr = reachable(router_listener.local_addr()?);
         let node_addr = reachable(node_listener.local_addr()?);
         let node_config = NodeConfig {
-            registry_url: format!("http://{registry_addr}"),
+            registry_url: format!("{scheme}://{registry_addr}"),
             follow_all: true,
             // The router learns of a promotion a moment after the node:
             // the old champion keeps answering what the router still pins
             // to it (no failed request during the swap).
             unbound_grace: std::time::Duration::from_secs(10),
+            security: security.clone(),
+            client: client.clone(),
             ..NodeConfig::default()
         };
         node_config.validate()?;
         let router_config = RouterConfig {
             registry_url: node_config.registry_url.clone(),
             nodes: vec![node_addr.to_string()],
+            security: security.clone(),
+            client,
             ..RouterConfig::default()
         };
         router_config.validate()?;
@@ -195,10 +218,11 @@ impl Platform {
         let (stop, stop_rx) = watch::channel(false);
         let mut roles = vec![spawn_role(
             "registry",
-            joust_registry::run(
+            joust_registry::run_secure(
                 registry_listener,
                 registry.clone(),
                 registry_config.max_message_bytes,
+                security.clone(),
                 stopped(stop_rx.clone()),
             ),
         )];
@@ -228,6 +252,7 @@ impl Platform {
         ));
         tracing::info!(
             router = %router_addr,
+            security = %security.describe(),
             data_dir = %args.data_dir.display(),
             registry = %registry_addr,
             node = %node_addr,
@@ -241,6 +266,8 @@ impl Platform {
             node_metrics,
             router_metrics,
             ui,
+            scheme,
+            auth: security.auth(),
             stop,
             roles,
         })
@@ -294,13 +321,14 @@ fn flatten(
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let platform = Platform::start(&args).await?;
     println!("joust up: data in {}", args.data_dir.display());
-    println!("joust up: registry http://{}", platform.registry);
+    let scheme = platform.scheme;
+    println!("joust up: registry {scheme}://{}", platform.registry);
     println!(
-        "joust up: node http://{} (follows every champion and challenger)",
+        "joust up: node {scheme}://{} (follows every champion and challenger)",
         platform.node
     );
     println!(
-        "joust up: router http://{} (in front of the node: champion, split or shadow per trial)",
+        "joust up: router {scheme}://{} (in front of the node: champion, split or shadow per trial)",
         platform.router
     );
     if let Some(a) = platform.ui {
@@ -311,6 +339,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = platform.router_metrics {
         println!("joust up: router metrics http://{a}/metrics");
+    }
+    if !platform.auth {
+        println!(
+            "joust up: authentication is OFF: anyone who can reach these ports may promote, roll back or reload (see SECURITY.md)"
+        );
     }
     println!("joust up: ready (Ctrl-C stops)");
     platform.run_until(crate::shutdown::signal()).await?;

@@ -10,8 +10,21 @@ mod trials;
 
 pub use error::ClientError;
 pub use joust_proto::v1 as pb;
+pub use joust_security::{ClientSecurity, SecureChannel};
 pub use registry::{RegistryClient, sha256_hex};
 pub use trials::TrialsClient;
+
+/// Opens a gRPC channel to `url` (`http://` or `https://host:port`) with
+/// `security`'s TLS, and its token on every call.
+pub async fn connect(
+    url: &str,
+    security: &joust_security::ClientSecurity,
+) -> Result<joust_security::SecureChannel, ClientError> {
+    security.connect(url).await.map_err(|e| match e {
+        joust_security::ConnectError::Config(e) => ClientError::Connect(e.to_string()),
+        joust_security::ConnectError::Connect(reason) => ClientError::Connect(reason),
+    })
+}
 
 /// Opens a gRPC channel to `url` (`http://host:port`).
 pub async fn channel(url: &str) -> Result<tonic::transport::Channel, ClientError> {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use joust_proto::v1 as pb;
 use joust_proto::v1::registry_client::RegistryClient as Raw;
+use joust_security::{ClientSecurity, SecureChannel as Channel};
 use sha2::{Digest, Sha256};
-use tonic::transport::Channel;
 use tonic::{Request, Streaming};
 
 use crate::error::ClientError;
@@ -31,9 +31,16 @@ impl RegistryClient {
         Ok(Self::new(crate::channel(url).await?))
     }
 
-    pub fn new(channel: Channel) -> Self {
+    /// Connects to `url` with `security`'s TLS and token.
+    pub async fn connect_with(url: &str, security: &ClientSecurity) -> Result<Self, ClientError> {
+        Ok(Self::new(crate::connect(url, security).await?))
+    }
+
+    /// A client on `channel`: a tonic `Channel` (no token) or a
+    /// [`joust_security::SecureChannel`].
+    pub fn new(channel: impl Into<Channel>) -> Self {
         Self {
-            raw: Raw::new(channel)
+            raw: Raw::new(channel.into())
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
             actor: None,

@@ -3,8 +3,8 @@
 
 use joust_proto::v1 as pb;
 use joust_proto::v1::trials_client::TrialsClient as Raw;
+use joust_security::{ClientSecurity, SecureChannel as Channel};
 use tonic::Request;
-use tonic::transport::Channel;
 
 use crate::error::ClientError;
 
@@ -24,9 +24,16 @@ impl TrialsClient {
         Ok(Self::new(crate::channel(url).await?))
     }
 
-    pub fn new(channel: Channel) -> Self {
+    /// Connects to `url` with `security`'s TLS and token.
+    pub async fn connect_with(url: &str, security: &ClientSecurity) -> Result<Self, ClientError> {
+        Ok(Self::new(crate::connect(url, security).await?))
+    }
+
+    /// A client on `channel`: a tonic `Channel` (no token) or a
+    /// [`joust_security::SecureChannel`].
+    pub fn new(channel: impl Into<Channel>) -> Self {
         Self {
-            raw: Raw::new(channel)
+            raw: Raw::new(channel.into())
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
             actor: None,

@@ -94,7 +94,8 @@ pub async fn open(url: &str) -> Result<Arc<dyn DetectStore>> {
         Ok(Arc::new(SqliteDetectStore::connect(url).await?))
     } else {
         Err(DetectError::Config(format!(
-            "database URL {url:?}: expected postgres://… or sqlite://PATH"
+            "database URL {:?}: expected postgres://… or sqlite://PATH",
+            joust_security::redact_url(url)
         )))
     }
 }

@@ -92,9 +92,10 @@ file:///data/blobs
 {{- end -}}
 {{- end -}}
 
-{{/* In-cluster addresses. */}}
+{{/* In-cluster addresses (https:// when the roles serve TLS). */}}
 {{- define "joust.registryUrl" -}}
-{{- printf "http://%s-registry.%s.svc.%s:%d" (include "joust.fullname" .) .Release.Namespace .Values.clusterDomain (int .Values.registry.port) -}}
+{{- $scheme := ternary "https" "http" (ne .Values.security.tls.existingSecret "") -}}
+{{- printf "%s://%s-registry.%s.svc.%s:%d" $scheme (include "joust.fullname" .) .Release.Namespace .Values.clusterDomain (int .Values.registry.port) -}}
 {{- end -}}
 
 {{/* The headless Service name: one DNS A record per ready node pod. */}}
@@ -125,13 +126,19 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* grpc.health.v1 probe: (dict "port" 7071 "probe" .Values.node.probes.readiness). */}}
+{{/* grpc.health.v1 probe: (dict "port" 7071 "probe" .Values.node.probes.readiness
+     "tls" bool). Kubernetes gRPC probes cannot speak TLS: with TLS on, a TCP probe. */}}
 {{- define "joust.grpcProbe" -}}
+{{- if .tls }}
+tcpSocket:
+  port: {{ .port }}
+{{- else }}
 grpc:
   port: {{ .port }}
   {{- if .probe.service }}
   service: {{ .probe.service | quote }}
   {{- end }}
+{{- end }}
 initialDelaySeconds: {{ .probe.initialDelaySeconds }}
 periodSeconds: {{ .probe.periodSeconds }}
 timeoutSeconds: {{ .probe.timeoutSeconds }}
@@ -155,5 +162,94 @@ affinity:
 {{- with .topologySpreadConstraints }}
 topologySpreadConstraints:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+
+{{/* Security flags of every role: TLS files, authentication, the service
+     token (files mounted by joust.securityVolumeMounts). */}}
+{{- define "joust.securityArgs" -}}
+{{- $s := .Values.security -}}
+{{- if $s.tls.existingSecret }}
+- --tls-cert=/etc/joust/tls/tls.crt
+- --tls-key=/etc/joust/tls/tls.key
+- --tls-ca=/etc/joust/tls/ca.crt
+{{- if $s.tls.mutual }}
+- --tls-client-ca=/etc/joust/tls/ca.crt
+{{- end }}
+{{- end }}
+{{- if $s.auth.tokensSecret }}
+- --auth-tokens-file=/etc/joust/auth/tokens
+{{- end }}
+{{- if $s.auth.jwt.existingSecret }}
+{{- if eq $s.auth.jwt.algorithm "HS256" }}
+- --auth-jwt-secret-file=/etc/joust/jwt/key
+{{- else }}
+- --auth-jwt-public-key-file=/etc/joust/jwt/key
+{{- end }}
+- --auth-jwt-issuer={{ required "security.auth.jwt.issuer is required with a JWT key" $s.auth.jwt.issuer }}
+- --auth-jwt-audience={{ required "security.auth.jwt.audience is required with a JWT key" $s.auth.jwt.audience }}
+- --auth-jwt-roles-claim={{ $s.auth.jwt.rolesClaim }}
+{{- end }}
+{{- if $s.auth.serviceTokenSecret }}
+- --token-file=/etc/joust/token/token
+{{- end }}
+{{- end -}}
+
+{{- define "joust.securityVolumeMounts" -}}
+{{- $s := .Values.security -}}
+{{- if $s.tls.existingSecret }}
+- name: tls
+  mountPath: /etc/joust/tls
+  readOnly: true
+{{- end }}
+{{- if $s.auth.tokensSecret }}
+- name: auth-tokens
+  mountPath: /etc/joust/auth
+  readOnly: true
+{{- end }}
+{{- if $s.auth.jwt.existingSecret }}
+- name: jwt-key
+  mountPath: /etc/joust/jwt
+  readOnly: true
+{{- end }}
+{{- if $s.auth.serviceTokenSecret }}
+- name: service-token
+  mountPath: /etc/joust/token
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "joust.securityVolumes" -}}
+{{- $s := .Values.security -}}
+{{- if $s.tls.existingSecret }}
+- name: tls
+  secret:
+    secretName: {{ $s.tls.existingSecret }}
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+      - {key: ca.crt, path: ca.crt}
+{{- end }}
+{{- if $s.auth.tokensSecret }}
+- name: auth-tokens
+  secret:
+    secretName: {{ $s.auth.tokensSecret }}
+    items:
+      - {key: {{ $s.auth.tokensKey }}, path: tokens}
+{{- end }}
+{{- if $s.auth.jwt.existingSecret }}
+- name: jwt-key
+  secret:
+    secretName: {{ $s.auth.jwt.existingSecret }}
+    items:
+      - {key: {{ $s.auth.jwt.key }}, path: key}
+{{- end }}
+{{- if $s.auth.serviceTokenSecret }}
+- name: service-token
+  secret:
+    secretName: {{ $s.auth.serviceTokenSecret }}
+    items:
+      - {key: {{ $s.auth.serviceTokenKey }}, path: token}
 {{- end }}
 {{- end -}}

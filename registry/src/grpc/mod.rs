@@ -13,8 +13,13 @@ use tonic::Request;
 /// The metadata key naming the acting user in audit events.
 pub const ACTOR_HEADER: &str = "x-joust-actor";
 
-/// The actor of a request: `x-joust-actor` metadata, else "anonymous".
+/// The actor of a request: the authenticated subject when authentication
+/// is on (a client cannot claim another name), else `x-joust-actor`
+/// metadata, else "anonymous".
 pub fn actor_of<T>(req: &Request<T>) -> String {
+    if let Some(subject) = joust_security::subject(req) {
+        return subject.to_owned();
+    }
     req.metadata()
         .get(ACTOR_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -108,7 +108,8 @@ pub async fn open(url: &str) -> Result<Arc<dyn MetadataStore>> {
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else {
         Err(RegistryError::Config(format!(
-            "database URL {url:?}: expected postgres://… or sqlite://PATH"
+            "database URL {:?}: expected postgres://… or sqlite://PATH",
+            joust_security::redact_url(url)
         )))
     }
 }

@@ -85,7 +85,8 @@ pub async fn open(url: &str) -> Result<(Arc<dyn MetadataStore>, Arc<dyn TrialSto
         Ok((s.clone(), s))
     } else {
         Err(RegistryError::Config(format!(
-            "database URL {url:?}: expected postgres://… or sqlite://PATH"
+            "database URL {:?}: expected postgres://… or sqlite://PATH",
+            joust_security::redact_url(url)
         )))
     }
 }
