@@ -234,6 +234,12 @@ impl ServerSecurity {
         self.layer.policy().auth.is_some()
     }
 
+    /// The token checker, when authentication is on (for HTTP endpoints
+    /// such as the dashboard that admit the same tokens).
+    pub fn authenticator(&self) -> Option<crate::Authenticator> {
+        self.layer.policy().auth.clone()
+    }
+
     /// Logs a warning when authentication is off: anyone who reaches the
     /// listener may call every RPC, promotions and reloads included.
     pub fn warn_if_open(&self, role: &str, addr: Option<std::net::SocketAddr>) {

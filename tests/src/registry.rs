@@ -162,14 +162,16 @@ pub struct TestDashboard {
 }
 
 impl TestRegistry {
-    /// Starts the dashboard for this registry.
+    /// Starts the dashboard for this registry (behind the registry's
+    /// authentication, when it has one).
     pub async fn dashboard(&self) -> anyhow::Result<TestDashboard> {
         let registry = joust_registry::server::open(&self.config).await?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
+        let door = self.security.authenticator().map(std::sync::Arc::new);
         let task = tokio::spawn(async move {
-            let _ = joust_registry::dashboard::serve(listener, registry, async {
+            let _ = joust_registry::dashboard::serve_with(listener, registry, door, async {
                 let _ = stopped.await;
             })
             .await;

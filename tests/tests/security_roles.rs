@@ -686,3 +686,73 @@ async fn protected_health_needs_a_token() {
     );
     health.check(authed(req(), PREDICTOR.1)).await.unwrap();
 }
+
+/// The dashboard (HTTP) admits the registry's tokens: no token → 401,
+/// a token without `reader` → 403, a reader's header or the cookie set by
+/// `/login` → the page.
+#[tokio::test]
+async fn dashboard_needs_reader() {
+    let (_auth, registry) = protected_registry(ServerSecurityConfig::default()).await;
+    let ui = registry.dashboard().await.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str, auth: Option<(&str, String)>| {
+        let mut r = http.get(format!("{}{path}", ui.url));
+        if let Some((k, v)) = auth {
+            r = r.header(k, v);
+        }
+        r.send()
+    };
+
+    let r = get("/api/models", None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.text().await.unwrap().contains("missing credentials"));
+    let r = get("/models", None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.text().await.unwrap().contains("action=\"/login\""));
+    let r = get("/api/models", Some(("authorization", "Bearer wrong-token-0000000000".into())))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = get("/api/models", Some(("authorization", format!("Bearer {}", PREDICTOR.1))))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().await.unwrap().contains("needs role reader"));
+    for token in [READER.1, OPERATOR.1, ADMIN.1] {
+        let r = get("/api/models", Some(("authorization", format!("Bearer {token}"))))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "token {token}");
+    }
+
+    // Browser sign-in: the form is open, a predictor is refused, a reader
+    // gets the cookie, and the cookie opens the pages.
+    let r = get("/login", None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let post = |token: &str| {
+        http.post(format!("{}/login", ui.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let r = post(PREDICTOR.1).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = post(READER.1).await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let r = get("/models", Some(("cookie", pair))).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("Models"));
+}

@@ -182,6 +182,7 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
         None => None,
     };
     let shutdown = futures::FutureExt::shared(Box::pin(crate::shutdown::signal()));
+    let door = security.authenticator().map(std::sync::Arc::new);
     let grpc = joust_registry::run_secure(
         listener,
         registry.clone(),
@@ -191,7 +192,7 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     );
     match ui {
         Some(l) => {
-            let ui = joust_registry::dashboard::serve(l, registry, shutdown);
+            let ui = joust_registry::dashboard::serve_with(l, registry, door, shutdown);
             tokio::try_join!(grpc, ui)?;
         }
         None => grpc.await?,

@@ -229,7 +229,12 @@ impl Platform {
         if let Some(l) = ui_listener {
             roles.push(spawn_role(
                 "dashboard",
-                joust_registry::dashboard::serve(l, registry, stopped(stop_rx.clone())),
+                joust_registry::dashboard::serve_with(
+                    l,
+                    registry,
+                    security.authenticator().map(std::sync::Arc::new),
+                    stopped(stop_rx.clone()),
+                ),
             ));
         }
         roles.push(spawn_role(

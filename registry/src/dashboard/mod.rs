@@ -9,6 +9,7 @@
 //! router (to embed it), [`serve`] runs it on a bound listener.
 
 mod api;
+pub mod auth;
 mod charts;
 mod html;
 pub mod json;
@@ -50,8 +51,18 @@ impl Ui {
     }
 }
 
-/// The dashboard's routes: HTML pages under `/`, JSON under `/api/`.
+/// The dashboard's routes: HTML pages under `/`, JSON under `/api/`;
+/// open (authentication off).
 pub fn router(registry: Registry) -> Router {
+    router_with(registry, None)
+}
+
+/// [`router`] behind `door`: with an authenticator every request needs a
+/// token granting `reader` (header or the `/login` cookie; see [`auth`]).
+pub fn router_with(registry: Registry, door: auth::Door) -> Router {
+    let login = Router::new()
+        .route("/login", get(auth::login_form).post(auth::login))
+        .with_state(door.clone());
     Router::new()
         .route("/", get(pages::models))
         .route("/models", get(pages::models))
@@ -68,15 +79,30 @@ pub fn router(registry: Registry) -> Router {
         .route("/api/trials/{id}/timeseries", get(api::timeseries))
         .fallback(pages::not_found)
         .with_state(Ui { registry })
+        .merge(login)
+        .layer(axum::middleware::from_fn_with_state(
+            door,
+            auth::require_reader,
+        ))
 }
 
-/// Serves the dashboard on `listener` until `shutdown` resolves.
+/// Serves the dashboard on `listener` until `shutdown` resolves (open).
 pub async fn serve(
     listener: TcpListener,
     registry: Registry,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router(registry))
+    serve_with(listener, registry, None, shutdown).await
+}
+
+/// [`serve`] behind `door` (see [`router_with`]).
+pub async fn serve_with(
+    listener: TcpListener,
+    registry: Registry,
+    door: auth::Door,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, router_with(registry, door))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| RegistryError::Config(format!("dashboard HTTP server: {e}")))
