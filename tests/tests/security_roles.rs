@@ -712,19 +712,28 @@ async fn dashboard_needs_reader() {
     let r = get("/models", None).await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
     assert!(r.text().await.unwrap().contains("action=\"/login\""));
-    let r = get("/api/models", Some(("authorization", "Bearer wrong-token-0000000000".into())))
-        .await
-        .unwrap();
+    let r = get(
+        "/api/models",
+        Some(("authorization", "Bearer wrong-token-0000000000".into())),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let r = get("/api/models", Some(("authorization", format!("Bearer {}", PREDICTOR.1))))
-        .await
-        .unwrap();
+    let r = get(
+        "/api/models",
+        Some(("authorization", format!("Bearer {}", PREDICTOR.1))),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.text().await.unwrap().contains("needs role reader"));
     for token in [READER.1, OPERATOR.1, ADMIN.1] {
-        let r = get("/api/models", Some(("authorization", format!("Bearer {token}"))))
-            .await
-            .unwrap();
+        let r = get(
+            "/api/models",
+            Some(("authorization", format!("Bearer {token}"))),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.status().as_u16(), 200, "token {token}");
     }
 

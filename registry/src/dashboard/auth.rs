@@ -99,8 +99,10 @@ fn login_page(error: Option<&str>) -> Html<String> {
 /// `GET /login`: the sign-in form.
 pub async fn login_form(State(door): State<Door>) -> Response {
     if door.is_none() {
-        return login_page(Some("authentication is off on this registry: nothing to sign in to"))
-            .into_response();
+        return login_page(Some(
+            "authentication is off on this registry: nothing to sign in to",
+        ))
+        .into_response();
     }
     login_page(None).into_response()
 }
@@ -145,12 +147,17 @@ pub async fn login(State(door): State<Door>, Form(form): Form<LoginForm>) -> Res
             match HeaderValue::from_str(&cookie) {
                 Ok(value) => (
                     StatusCode::SEE_OTHER,
-                    [(header::SET_COOKIE, value), (header::LOCATION, HeaderValue::from_static("/"))],
+                    [
+                        (header::SET_COOKIE, value),
+                        (header::LOCATION, HeaderValue::from_static("/")),
+                    ],
                 )
                     .into_response(),
                 Err(_) => (
                     StatusCode::BAD_REQUEST,
-                    login_page(Some("token: not usable in a cookie; send it in an Authorization header")),
+                    login_page(Some(
+                        "token: not usable in a cookie; send it in an Authorization header",
+                    )),
                 )
                     .into_response(),
             }
