@@ -37,6 +37,11 @@ pub struct RouterConfig {
     pub max_message_bytes: usize,
     /// Prefix of record ids; unique per router process.
     pub instance_id: String,
+    /// On shutdown, how long in-flight requests may take to finish; then
+    /// connections still open (idle clients that never go away would
+    /// otherwise hold the drain forever) are closed and the buffered
+    /// records are shipped.
+    pub drain_timeout: Duration,
 }
 
 impl Default for RouterConfig {
@@ -57,6 +62,7 @@ impl Default for RouterConfig {
             seed: 0,
             max_message_bytes: 16 << 20,
             instance_id: uuid::Uuid::new_v4().simple().to_string(),
+            drain_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod dashboard;
 pub mod detect;
 pub mod node;
 pub mod pg;
+pub mod pg_cluster;
+pub mod process;
 pub mod registry;
 pub mod router;
 pub mod up;
