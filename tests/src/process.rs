@@ -69,6 +69,27 @@ impl JoustProcess {
         })
     }
 
+    /// Polls `grpc.health.v1.Health/Check` (overall status, service "")
+    /// until it answers SERVING; for a node, every ref it follows is loaded.
+    pub async fn wait_serving(&self, timeout: Duration) -> anyhow::Result<()> {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        let channel = tonic::transport::Channel::from_shared(self.url.clone())?.connect_lazy();
+        let health = tonic_health::pb::health_client::HealthClient::new(channel);
+        crate::node::eventually(timeout, || {
+            let mut h = health.clone();
+            async move {
+                h.check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
+            }
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{} not SERVING: {e}", self.url))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -34,8 +34,6 @@ use joust_tests::router::{TrialOps, two_versions};
 use joust_tests::{TestRegistry, TestRouter};
 use tokio::io::AsyncWriteExt;
 use tonic::transport::Channel;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 /// Sends `n` native requests through the router, 16 at a time; returns how
 /// many failed (each failure is printed).
@@ -140,6 +138,10 @@ async fn postgres_stopped_mid_trial_fails_no_prediction_and_counts_dropped_recor
     .unwrap();
     let stats = router.stats().await.unwrap();
     let report = trials.report(trial.id).await.unwrap();
+    eprintln!(
+        "{total} compared requests: {} records shipped, {} dropped and counted, {} stored",
+        stats.records_sent, stats.records_dropped, report.records
+    );
     assert!(
         report.records >= stats.records_sent && report.records <= total,
         "stored {} records, router sent {} of {total}",
@@ -451,22 +453,6 @@ async fn a_thousand_idle_connections_do_not_starve_real_clients() {
 
 // --- a 100 MB request ------------------------------------------------------
 
-async fn wait_serving(url: &str) {
-    let health = HealthClient::new(Channel::from_shared(url.to_owned()).unwrap().connect_lazy());
-    eventually(Duration::from_secs(60), || {
-        let mut h = health.clone();
-        async move {
-            h.check(tonic_health::pb::HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
-        }
-    })
-    .await
-    .unwrap();
-}
-
 /// An OIP request of `bytes` raw FP32 bytes, shape `[N, FIXTURE_FEATURES]`.
 fn oip_request(bytes: usize) -> ModelInferRequest {
     let rows = bytes / (4 * FIXTURE_FEATURES);
@@ -502,7 +488,7 @@ async fn a_100_mb_request_is_refused_without_a_memory_spike() {
         "joust serve listening on",
     )
     .unwrap();
-    wait_serving(&node.url).await;
+    node.wait_serving(Duration::from_secs(60)).await.unwrap();
     let channel = Channel::from_shared(node.url.clone())
         .unwrap()
         .connect_lazy();

@@ -121,18 +121,21 @@ async fn a_node_process_killed_under_load_fails_no_request() {
     two_versions(&registry.url).await.unwrap();
     let a = spawn_node(&registry.url);
     let mut b = spawn_node(&registry.url);
+    for node in [&a, &b] {
+        node.wait_serving(Duration::from_secs(60)).await.unwrap();
+    }
     let router = TestRouter::start_ready(TestRouter::config(&registry.url, &[a.addr, b.addr]))
         .await
         .unwrap();
-    // Both nodes answer before the drill starts.
+    // Both nodes answer through the router before the drill starts.
     eventually(Duration::from_secs(60), || async {
-        let _ = router
+        let ok = router
             .native()
             .predict(predict_request("m", FIXTURE_FEATURES, 1))
-            .await;
+            .await
+            .is_ok();
         let stats = router.stats().await.unwrap();
-        stats.arms.iter().any(|a| a.requests > 0)
-            && stats.nodes.iter().all(|n| n.consecutive_failures == 0 && !n.ejected)
+        ok && stats.nodes.iter().all(|n| n.consecutive_failures == 0 && !n.ejected)
     })
     .await
     .unwrap();
