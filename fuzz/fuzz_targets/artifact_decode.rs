@@ -31,7 +31,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = Model::from_bytes(data);
         return;
     };
-    let bytes = if mode % 2 == 0 { rest.to_vec() } else { seal(rest) };
+    let bytes = if mode % 2 == 0 {
+        rest.to_vec()
+    } else {
+        seal(rest)
+    };
     let Ok(model) = Model::from_bytes(&bytes) else {
         return;
     };

@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     let registry = VersionRef::parse("ref", &text);
     if let Ok(r) = &registry {
         let printed = r.to_string();
-        assert_eq!(VersionRef::parse("ref", &printed).as_ref(), Ok(r), "{printed:?}");
+        assert_eq!(
+            VersionRef::parse("ref", &printed).as_ref(),
+            Ok(r),
+            "{printed:?}"
+        );
         assert!(validate_name("name", &r.name).is_ok());
     }
     let node = joust_server::ModelRef::parse(&text);

@@ -26,7 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // artifact_decode: first byte 0 = whole artifact, 1 = body to seal.
     let features = 4;
-    let x = Array2::from_shape_fn((64, features), |(i, j)| ((i * 7 + j * 13) % 31) as f32 / 3.0);
+    let x = Array2::from_shape_fn((64, features), |(i, j)| {
+        ((i * 7 + j * 13) % 31) as f32 / 3.0
+    });
     let schema: Vec<String> = (0..features).map(|i| format!("f{i}")).collect();
     for kind in ModelKind::ALL {
         let config = match kind {

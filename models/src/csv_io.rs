@@ -262,12 +262,21 @@ mod tests {
             assert_eq!((&a.ticker, &a.bars), (&b.ticker, &b.bars));
         }
         // Plain tickers are written as before, unquoted.
-        assert!(write_csv(&back).starts_with(b"ticker,timestamp,open,high,low,close,volume,label\n\"A,B\",1,"));
+        assert!(
+            write_csv(&back)
+                .starts_with(b"ticker,timestamp,open,high,low,close,volume,label\n\"A,B\",1,")
+        );
     }
 
     fn bars() -> impl Strategy<Value = Vec<Bar>> {
         let price = prop_oneof![1e-300f64..1e300, 0.01f64..1000.0];
-        let bar = (price.clone(), price.clone(), price.clone(), price, 0f64..1e12)
+        let bar = (
+            price.clone(),
+            price.clone(),
+            price.clone(),
+            price,
+            0f64..1e12,
+        )
             .prop_map(|(a, b, open, close, volume)| (a.min(b), a.max(b), open, close, volume));
         (
             prop::collection::btree_set(-10_000_000_000i64..10_000_000_000, 1..6),

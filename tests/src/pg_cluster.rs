@@ -66,15 +66,7 @@ impl PrivatePostgres {
         let data = pg.data_dir();
         pg.run(
             "initdb",
-            &[
-                "-D",
-                &data,
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "--no-sync",
-            ],
+            &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync"],
         )
         .await?;
         pg.resume().await?;
@@ -115,7 +107,18 @@ impl PrivatePostgres {
         let log = self.dir.path().join("pg.log").display().to_string();
         self.run(
             "pg_ctl",
-            &["-D", &self.data_dir(), "-o", &opts, "-l", &log, "-w", "-t", "120", "start"],
+            &[
+                "-D",
+                &self.data_dir(),
+                "-o",
+                &opts,
+                "-l",
+                &log,
+                "-w",
+                "-t",
+                "120",
+                "start",
+            ],
         )
         .await
     }
@@ -125,7 +128,16 @@ impl PrivatePostgres {
     pub async fn stop(&self) -> anyhow::Result<()> {
         self.run(
             "pg_ctl",
-            &["-D", &self.data_dir(), "-m", "fast", "-w", "-t", "120", "stop"],
+            &[
+                "-D",
+                &self.data_dir(),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "120",
+                "stop",
+            ],
         )
         .await
     }

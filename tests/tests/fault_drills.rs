@@ -111,7 +111,10 @@ async fn postgres_stopped_mid_trial_fails_no_prediction_and_counts_dropped_recor
         stats.records_dropped > 0,
         "the buffer (200) overflowed, drops are counted: {stats:?}"
     );
-    assert!(stats.records_buffered <= stats.records_capacity, "{stats:?}");
+    assert!(
+        stats.records_buffered <= stats.records_capacity,
+        "{stats:?}"
+    );
     let text = router.metrics_text().await.unwrap();
     let dropped_metric = metric(&text, "joust_router_records_dropped_total");
     assert!(dropped_metric >= 1.0, "{text}");
@@ -148,7 +151,10 @@ async fn postgres_stopped_mid_trial_fails_no_prediction_and_counts_dropped_recor
         report.records,
         stats.records_sent
     );
-    assert!(report.records > BEFORE as u64, "records after the outage stored");
+    assert!(
+        report.records > BEFORE as u64,
+        "records after the outage stored"
+    );
 
     // Writes work and their events reach the router through Watch (the
     // LISTEN connection was re-established).
@@ -281,7 +287,11 @@ async fn registry_killed_and_restarted_node_and_router_miss_no_event() {
     })
     .await
     .unwrap();
-    assert_eq!(drive(&router, 200).await, 0, "serving while the registry is down");
+    assert_eq!(
+        drive(&router, 200).await,
+        0,
+        "serving while the registry is down"
+    );
 
     // While it is down the database changes (another replica's write).
     let offline = joust_registry::server::open(&RegistryConfig {
@@ -292,7 +302,12 @@ async fn registry_killed_and_restarted_node_and_router_miss_no_event() {
     .await
     .unwrap();
     offline
-        .transition("m:2", Status::Champion, "promoted during the outage", "drill")
+        .transition(
+            "m:2",
+            Status::Champion,
+            "promoted during the outage",
+            "drill",
+        )
         .await
         .unwrap();
     drop(offline);
@@ -506,7 +521,11 @@ async fn a_100_mb_request_is_refused_without_a_memory_spike() {
     let huge = oip_request(100 * MB);
     for _ in 0..3 {
         let status = oip.model_infer(huge.clone()).await.unwrap_err();
-        eprintln!("100 MB OIP request: {:?} {}", status.code(), status.message());
+        eprintln!(
+            "100 MB OIP request: {:?} {}",
+            status.code(),
+            status.message()
+        );
         assert!(
             matches!(
                 status.code(),

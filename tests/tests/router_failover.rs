@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use joust_tests::node::{FIXTURE_FEATURES, Partition, TestNode, eventually, predict_request};
-use joust_tests::router::two_versions;
 use joust_tests::process::JoustProcess;
+use joust_tests::router::two_versions;
 use joust_tests::{TestRegistry, TestRouter};
 
 const REQUESTS: usize = 4000;
@@ -135,7 +135,10 @@ async fn a_node_process_killed_under_load_fails_no_request() {
             .await
             .is_ok();
         let stats = router.stats().await.unwrap();
-        ok && stats.nodes.iter().all(|n| n.consecutive_failures == 0 && !n.ejected)
+        ok && stats
+            .nodes
+            .iter()
+            .all(|n| n.consecutive_failures == 0 && !n.ejected)
     })
     .await
     .unwrap();
