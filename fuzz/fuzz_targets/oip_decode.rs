@@ -49,10 +49,13 @@ struct Structured {
     max_rows: u16,
 }
 
+/// One native row: positional values and named features.
+type Row = (Vec<f32>, Vec<(String, f32)>);
+
 #[derive(Arbitrary, Debug)]
 struct Rows {
     schema: Vec<String>,
-    rows: Vec<(Vec<f32>, Vec<(String, f32)>)>,
+    rows: Vec<Row>,
 }
 
 #[derive(Arbitrary, Debug)]
