@@ -6,6 +6,7 @@
 //! ≥ 0, `high ≥ low`, and a ticker may not repeat a timestamp. Every error
 //! names the line (the header is line 1) and the column.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -189,7 +190,8 @@ fn parse_label(raw: &str) -> Result<bool, String> {
 /// Writes series as CSV with a `label` column (false where a series has no
 /// labels), timestamps in unix seconds and numbers in shortest round-trip
 /// form, so the bytes are deterministic and `read_csv` gives back the same
-/// values.
+/// values. A ticker holding a comma, a quote or a line break (which
+/// `read_csv` accepts in a quoted field) is written quoted.
 pub fn write_csv(series: &[Series]) -> Vec<u8> {
     let mut out = String::from("ticker,timestamp,open,high,low,close,volume,label\n");
     for s in series {
@@ -199,16 +201,35 @@ pub fn write_csv(series: &[Series]) -> Vec<u8> {
             let _ = writeln!(
                 out,
                 "{},{},{},{},{},{},{},{}",
-                s.ticker, b.timestamp, b.open, b.high, b.low, b.close, b.volume, label
+                quoted(&s.ticker),
+                b.timestamp,
+                b.open,
+                b.high,
+                b.low,
+                b.close,
+                b.volume,
+                label
             );
         }
     }
     out.into_bytes()
 }
 
+/// `field` as one CSV field: as is, or in double quotes (inner quotes
+/// doubled) when it holds a separator, a quote or a line break.
+fn quoted(field: &str) -> Cow<'_, str> {
+    if field.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(format!("\"{}\"", field.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(field)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use proptest::prelude::*;
+
     use super::*;
     use crate::synthetic::{SyntheticConfig, generate};
 
@@ -222,6 +243,100 @@ mod tests {
         let bytes = write_csv(&series);
         assert_eq!(read_csv(&bytes).unwrap(), series);
         assert_eq!(write_csv(&read_csv(&bytes).unwrap()), bytes);
+    }
+
+    // Found by the csv_ingest fuzz target: a quoted ticker holding a comma
+    // was accepted, then written unquoted into the normalised dataset blob,
+    // which no longer parsed (training from it failed).
+    #[test]
+    fn tickers_with_separators_and_quotes_round_trip() {
+        let csv = "ticker,timestamp,open,high,low,close,volume\n\
+                   \"A,B\",1,10,11,9,10,5\n\
+                   \"say \"\"hi\"\"\",1,10,11,9,10,5\n\
+                   \"two\nlines\",1,10,11,9,10,5\n";
+        let series = read_csv(csv.as_bytes()).unwrap();
+        let tickers: Vec<&str> = series.iter().map(|s| s.ticker.as_str()).collect();
+        assert_eq!(tickers, ["A,B", "say \"hi\"", "two\nlines"]);
+        let back = read_csv(&write_csv(&series)).unwrap();
+        for (a, b) in series.iter().zip(&back) {
+            assert_eq!((&a.ticker, &a.bars), (&b.ticker, &b.bars));
+        }
+        // Plain tickers are written as before, unquoted.
+        assert!(
+            write_csv(&back)
+                .starts_with(b"ticker,timestamp,open,high,low,close,volume,label\n\"A,B\",1,")
+        );
+    }
+
+    fn bars() -> impl Strategy<Value = Vec<Bar>> {
+        let price = prop_oneof![1e-300f64..1e300, 0.01f64..1000.0];
+        let bar = (
+            price.clone(),
+            price.clone(),
+            price.clone(),
+            price,
+            0f64..1e12,
+        )
+            .prop_map(|(a, b, open, close, volume)| (a.min(b), a.max(b), open, close, volume));
+        (
+            prop::collection::btree_set(-10_000_000_000i64..10_000_000_000, 1..6),
+            prop::collection::vec(bar, 6),
+        )
+            .prop_map(|(times, bars)| {
+                times
+                    .into_iter()
+                    .zip(bars)
+                    .map(|(timestamp, (low, high, open, close, volume))| Bar {
+                        timestamp,
+                        open,
+                        high,
+                        low,
+                        close,
+                        volume,
+                    })
+                    .collect()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_parse_or_fail_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let mut with_header = b"ticker,timestamp,open,high,low,close,volume,label\n".to_vec();
+            with_header.extend_from_slice(&bytes);
+            for input in [&bytes, &with_header] {
+                if let Ok(series) = read_csv(input) {
+                    let _ = crate::dataset::feature_matrix(&series);
+                }
+            }
+        }
+
+        #[test]
+        fn written_series_read_back_unchanged(
+            tickers in prop::collection::btree_set("[A-Za-z0-9][A-Za-z0-9 ,\"'.^=_-]{0,6}[A-Za-z0-9\"]", 1..4),
+            bars in prop::collection::vec(bars(), 4),
+            labelled in any::<bool>(),
+        ) {
+            let series: Vec<Series> = tickers
+                .into_iter()
+                .zip(bars)
+                .map(|(ticker, bars)| Series {
+                    labels: if labelled { bars.iter().map(|b| b.timestamp % 2 == 0).collect() } else { Vec::new() },
+                    ticker,
+                    bars,
+                })
+                .collect();
+            let bytes = write_csv(&series);
+            let back = read_csv(&bytes).unwrap();
+            prop_assert_eq!(back.len(), series.len());
+            for (a, b) in series.iter().zip(&back) {
+                prop_assert_eq!(&a.ticker, &b.ticker);
+                prop_assert_eq!(&a.bars, &b.bars);
+                if labelled {
+                    prop_assert_eq!(&a.labels, &b.labels);
+                }
+            }
+            prop_assert_eq!(write_csv(&back), bytes);
+        }
     }
 
     #[test]

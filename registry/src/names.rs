@@ -186,6 +186,48 @@ mod tests {
         assert!(e.to_string().contains("at most 128"), "{e}");
     }
 
+    fn name() -> impl proptest::strategy::Strategy<Value = String> {
+        "[A-Za-z0-9][A-Za-z0-9_.-]{0,30}"
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_without_panic(text in ".{0,60}") {
+            let _ = validate_name("name", &text);
+            let _ = validate_custom_alias("alias", &text);
+            if let Ok(r) = VersionRef::parse("ref", &text) {
+                // Whatever parses prints back to a ref that parses the same.
+                proptest::prop_assert_eq!(VersionRef::parse("ref", &r.to_string()), Ok(r));
+            }
+        }
+
+        #[test]
+        fn valid_refs_round_trip(name in name(), alias in name(), v in 1u64..) {
+            for r in [
+                VersionRef { name: name.clone(), selector: Selector::Default },
+                VersionRef { name: name.clone(), selector: Selector::Version(v) },
+                VersionRef { name: name.clone(), selector: Selector::Alias(alias.clone()) },
+            ] {
+                let text = r.to_string();
+                proptest::prop_assert_eq!(VersionRef::parse("ref", &text), Ok(r));
+            }
+        }
+
+        #[test]
+        fn names_outside_the_rule_are_refused(
+            prefix in "[_.-]",
+            rest in "[A-Za-z0-9_.-]{0,10}",
+            bad in "[^A-Za-z0-9_.:@-]",
+        ) {
+            let leading = format!("{prefix}{rest}");
+            let inner = format!("a{rest}{bad}");
+            let in_ref = format!("a{bad}:1");
+            proptest::prop_assert!(validate_name("name", &leading).is_err());
+            proptest::prop_assert!(validate_name("name", &inner).is_err());
+            proptest::prop_assert!(VersionRef::parse("ref", &in_ref).is_err());
+        }
+    }
+
     #[test]
     fn custom_aliases_exclude_reserved_and_numbers() {
         assert!(validate_custom_alias("alias", "prod").is_ok());

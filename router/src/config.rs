@@ -42,6 +42,11 @@ pub struct RouterConfig {
     /// TLS and token of the calls to the registry and the nodes (with a
     /// CA, nodes are called over TLS).
     pub client: joust_security::ClientSecurity,
+    /// On shutdown, how long in-flight requests may take to finish; then
+    /// connections still open (idle clients that never go away would
+    /// otherwise hold the drain forever) are closed and the buffered
+    /// records are shipped.
+    pub drain_timeout: Duration,
 }
 
 impl Default for RouterConfig {
@@ -64,6 +69,7 @@ impl Default for RouterConfig {
             instance_id: uuid::Uuid::new_v4().simple().to_string(),
             security: joust_security::ServerSecurity::default(),
             client: joust_security::ClientSecurity::default(),
+            drain_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -45,7 +45,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use arm::{Arm, Chooser};
 pub use cli::RouteArgs;
@@ -174,7 +174,11 @@ pub async fn run(
             info!("shutdown: draining in-flight requests");
             health_reporter.set_service_status("", ServingStatus::NotServing).await;
             let _ = stop_tx.send(true);
-            server.await
+            let drain = router.config.drain_timeout;
+            tokio::time::timeout(drain, &mut server).await.unwrap_or_else(|_| {
+                warn!(?drain, "shutdown: connections still open after the drain timeout; closing them");
+                Ok(())
+            })
         }
     };
     let _ = stop_tx.send(true);

@@ -44,6 +44,10 @@ pub struct NodeConfig {
     pub security: joust_security::ServerSecurity,
     /// TLS and token of the calls to the registry.
     pub client: joust_security::ClientSecurity,
+    /// On shutdown, how long in-flight requests may take to finish; then
+    /// connections still open (idle clients that never go away would
+    /// otherwise hold the drain forever) are closed.
+    pub drain_timeout: Duration,
 }
 
 impl Default for NodeConfig {
@@ -63,6 +67,7 @@ impl Default for NodeConfig {
             server_name: "joust".to_owned(),
             security: joust_security::ServerSecurity::default(),
             client: joust_security::ClientSecurity::default(),
+            drain_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -110,12 +115,20 @@ pub struct ModelRef {
     pub pinned: Option<u64>,
 }
 
+/// Longest model name or alias, in characters (as in the registry).
+pub const MAX_NAME_LEN: usize = 128;
+
 impl ModelRef {
     /// Parses `name`, `name:N` or `name@alias`.
     pub fn parse(text: &str) -> Result<ModelRef, ServeError> {
         let bad = || ServeError::BadRef(text.to_owned());
+        // The registry's naming rule (joust-registry `names`): 1 to 128
+        // characters from `A-Z a-z 0-9 _ - .`, starting with a letter or a
+        // digit. A ref the registry would refuse is refused here, at start-up
+        // or in `Reload`, instead of being retried forever.
         let valid_name = |s: &str| {
-            !s.is_empty()
+            s.len() <= MAX_NAME_LEN
+                && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
                 && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         };
@@ -150,6 +163,8 @@ impl ModelRef {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -161,6 +176,44 @@ mod tests {
         assert_eq!(ModelRef::parse("fraud").unwrap().model, "fraud");
         for bad in ["", "a:0", "a:x", "a@", "@b", "a:1@b", "a b"] {
             assert!(ModelRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    // Found by the ref_parse fuzz target: the node took refs the registry
+    // refuses (a name starting with `_`, `-` or `.`, or longer than 128
+    // characters) and would have retried them forever.
+    #[test]
+    fn refuses_refs_the_registry_refuses() {
+        let long = "a".repeat(MAX_NAME_LEN + 1);
+        let long_alias = format!("m@{long}");
+        for bad in ["_a", "-a", ".a", "m@_x", "m@.x", "_m:1", &long, &long_alias] {
+            assert!(ModelRef::parse(bad).is_err(), "{bad}");
+        }
+        let longest = "a".repeat(MAX_NAME_LEN);
+        assert_eq!(ModelRef::parse(&longest).unwrap().model, longest);
+        assert!(ModelRef::parse("9lives@prod_2").is_ok());
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9][A-Za-z0-9_.-]{0,20}"
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_without_panic(text in ".{0,40}") {
+            let _ = ModelRef::parse(&text);
+        }
+
+        #[test]
+        fn valid_refs_parse_to_their_parts(model in name(), alias in name(), v in 1u64..) {
+            let bare = ModelRef::parse(&model).unwrap();
+            prop_assert_eq!((bare.model.as_str(), bare.pinned), (model.as_str(), None));
+            let (pinned_text, aliased_text) = (format!("{model}:{v}"), format!("{model}@{alias}"));
+            let pinned = ModelRef::parse(&pinned_text).unwrap();
+            prop_assert_eq!((pinned.model.as_str(), pinned.pinned), (model.as_str(), Some(v)));
+            let aliased = ModelRef::parse(&aliased_text).unwrap();
+            prop_assert_eq!((aliased.model.as_str(), aliased.pinned), (model.as_str(), None));
+            prop_assert_eq!(aliased.text, aliased_text);
         }
     }
 

@@ -198,3 +198,94 @@ fn refuses_bad_rows_with_the_expected_schema() {
         InputError::MixedRow { row: 0 }
     );
 }
+
+mod properties {
+    //! The OIP and native decoders on arbitrary input (the `oip_decode`
+    //! fuzz target runs the same properties for longer; docs/fuzzing.md).
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn bits(x: &Array2<f32>) -> Vec<u32> {
+        x.iter().map(|v| v.to_bits()).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn raw_contents_round_trip_bit_for_bit(
+            (rows, cols, values) in (1usize..8, 1usize..8)
+                .prop_flat_map(|(r, c)| (Just(r), Just(c), prop::collection::vec(any::<u32>(), r * c)))
+        ) {
+            let mut req = tensor("FP32", vec![rows as i64, cols as i64], None);
+            req.raw_input_contents = vec![values.iter().flat_map(|v| v.to_le_bytes()).collect()];
+            let x = decode_input(&req).unwrap();
+            prop_assert_eq!(x.shape(), [rows, cols]);
+            prop_assert_eq!(bits(&x), values);
+        }
+
+        #[test]
+        fn typed_contents_round_trip_bit_for_bit(
+            (rows, cols, values) in (1usize..8, 1usize..8)
+                .prop_flat_map(|(r, c)| (Just(r), Just(c), prop::collection::vec(any::<u32>(), r * c)))
+        ) {
+            let fp32: Vec<f32> = values.iter().map(|b| f32::from_bits(*b)).collect();
+            let x = decode_input(&tensor("FP32", vec![rows as i64, cols as i64], Some(fp32))).unwrap();
+            prop_assert_eq!(bits(&x), values);
+        }
+
+        #[test]
+        fn arbitrary_tensors_decode_or_are_refused_without_panic(
+            datatype in prop_oneof![Just("FP32".to_owned()), ".{0,6}"],
+            shape in prop_oneof![
+                prop::collection::vec(any::<i64>(), 0..4),
+                prop::collection::vec(-2i64..6, 0..4),
+            ],
+            fp32 in prop::option::of(prop::collection::vec(any::<f32>(), 0..40)),
+            raw in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..120), 0..3),
+            max_rows in 1usize..8,
+        ) {
+            let mut req = tensor(&datatype, shape.clone(), fp32);
+            req.raw_input_contents = raw;
+            if let Ok(x) = decode_input(&req) {
+                prop_assert_eq!(vec![x.nrows() as i64, x.ncols() as i64], shape);
+                let schema: Vec<String> = (0..x.ncols()).map(|i| format!("f{i}")).collect();
+                if check_batch(&x, "inputs[0]", "m", &schema, max_rows).is_ok() {
+                    prop_assert!(x.nrows() <= max_rows);
+                    prop_assert!(x.iter().all(|v| v.is_finite()));
+                }
+            }
+        }
+
+        #[test]
+        fn raw_length_other_than_four_bytes_per_value_is_refused(
+            rows in 1i64..50, cols in 1i64..50, len in 0usize..10_000,
+        ) {
+            prop_assume!(len != (rows * cols * 4) as usize);
+            let mut req = tensor("FP32", vec![rows, cols], None);
+            req.raw_input_contents = vec![vec![0; len]];
+            let refused = matches!(decode_input(&req), Err(InputError::RawLength { .. }));
+            prop_assert!(refused);
+        }
+
+        #[test]
+        fn arbitrary_native_rows_decode_or_are_refused_without_panic(
+            schema in prop::collection::vec("[a-c]{1,2}", 0..4),
+            rows in prop::collection::vec(
+                (
+                    prop::collection::vec(any::<f32>(), 0..4),
+                    prop::collection::hash_map("[a-c]{1,2}", any::<f32>(), 0..4),
+                ),
+                0..5,
+            ),
+        ) {
+            let rows: Vec<FeatureRow> = rows
+                .into_iter()
+                .map(|(values, features)| FeatureRow { values, features })
+                .collect();
+            if let Ok(x) = decode_rows(&rows, "m", &schema) {
+                prop_assert_eq!(x.shape(), [rows.len(), schema.len()]);
+            }
+        }
+    }
+}

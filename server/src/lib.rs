@@ -40,7 +40,7 @@ use joust_proto::v1::serving_admin_server::ServingAdminServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use cli::ServeArgs;
 pub use config::{ModelRef, NodeConfig};
@@ -115,7 +115,11 @@ pub async fn run(
         _ = shutdown => {
             info!("shutdown: draining in-flight requests");
             let _ = stop_tx.send(true);
-            server.await
+            let drain = node.config.drain_timeout;
+            tokio::time::timeout(drain, &mut server).await.unwrap_or_else(|_| {
+                warn!(?drain, "shutdown: connections still open after the drain timeout; closing them");
+                Ok(())
+            })
         }
     };
     let _ = stop_tx.send(true);

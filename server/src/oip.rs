@@ -75,7 +75,7 @@ pub fn parse_version(text: &str) -> Result<Option<u64>, ServeError> {
 }
 
 /// Which of `score` and `label` the request wants (both when unspecified).
-fn requested_outputs(req: &pb::ModelInferRequest) -> Result<(bool, bool), ServeError> {
+pub fn requested_outputs(req: &pb::ModelInferRequest) -> Result<(bool, bool), ServeError> {
     if req.outputs.is_empty() {
         return Ok((true, true));
     }

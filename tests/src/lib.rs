@@ -10,6 +10,8 @@ pub mod detect;
 pub mod detect_process;
 pub mod node;
 pub mod pg;
+pub mod pg_cluster;
+pub mod process;
 pub mod registry;
 pub mod router;
 pub mod security;
