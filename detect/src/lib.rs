@@ -2,7 +2,9 @@
 //! OHLCV series store, incremental anomaly detection that scores only new
 //! bars through the router's Open Inference Protocol endpoint, the
 //! anomalies found and the audit trail of detection runs, in PostgreSQL or
-//! SQLite.
+//! SQLite; the rules and whitelist that decide which scored bars are
+//! anomalies; and a deterministic evidence artifact per run in object
+//! storage.
 //!
 //! It must not know how models are trained, loaded or routed: features
 //! come from `joust_models::features`, scores from any OIP endpoint (the
@@ -11,15 +13,22 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 pub mod detector;
 pub mod domain;
 mod error;
+pub mod evidence;
 pub mod grpc;
+mod grpc_rules;
+pub mod rules;
 pub mod scorer;
 pub mod server;
 pub mod store;
 
+pub use admin::Evidence;
 pub use detector::{Detection, Detector, HISTORY_BARS, Ingested, Retention};
+pub use domain::Clock;
+pub use evidence::EvidenceConfig;
 pub use error::{DetectError, Result};
 pub use scorer::{Scorer, ScorerConfig};
 pub use server::{DetectConfig, run, serve};

@@ -8,7 +8,9 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::detector::{Detector, Retention};
+use crate::domain::Clock;
 use crate::error::{DetectError, Result};
+use crate::evidence::{EvidenceConfig, EvidenceStore};
 use crate::grpc::DetectionService;
 use crate::scorer::{Scorer, ScorerConfig};
 
@@ -25,6 +27,10 @@ pub struct DetectConfig {
     pub retention: Retention,
     /// Largest gRPC message accepted or sent by this service, in bytes.
     pub max_message_bytes: usize,
+    /// Where each run's evidence artifact goes (`None`: none written).
+    pub evidence: Option<EvidenceConfig>,
+    /// Where run times come from (a fixed clock makes runs reproducible).
+    pub clock: Clock,
 }
 
 impl Default for DetectConfig {
@@ -35,6 +41,8 @@ impl Default for DetectConfig {
             scorer: ScorerConfig::default(),
             retention: Retention::default(),
             max_message_bytes: 64 << 20,
+            evidence: Some(EvidenceConfig::default()),
+            clock: Clock::System,
         }
     }
 }
@@ -46,7 +54,14 @@ pub async fn open(config: &DetectConfig) -> Result<Detector> {
         tracing::warn!("no registry configured: anomalies will not record the model's SHA-256");
     }
     let scorer = Scorer::new(config.scorer.clone(), config.registry_url.as_deref())?;
-    Ok(Detector::new(store, scorer).with_retention(config.retention))
+    let mut detector = Detector::new(store, scorer)
+        .with_retention(config.retention)
+        .with_clock(config.clock);
+    match &config.evidence {
+        Some(evidence) => detector = detector.with_evidence(EvidenceStore::open(evidence)?),
+        None => tracing::warn!("no evidence store configured: runs write no evidence"),
+    }
+    Ok(detector)
 }
 
 /// The gRPC service with the configured message limits.

@@ -104,6 +104,11 @@ async fn main() -> anyhow::Result<()> {
             model: MODEL.to_owned(),
             ..ScorerConfig::default()
         },
+        // Evidence is part of every run: written to a local directory.
+        evidence: Some(joust_detect::EvidenceConfig {
+            url: format!("file://{}/evidence-store", dir.path().display()),
+            ..Default::default()
+        }),
         ..DetectConfig::default()
     };
     let detector = joust_detect::server::open(&config).await?;

@@ -151,6 +151,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 router_listen: "127.0.0.1:0".parse()?,
                 router_metrics_listen: "off".to_owned(),
                 ui_listen: args.ui_listen,
+                detect_listen: "off".to_owned(),
             };
             let platform = Platform::start(&up).await?;
             let registry = format!("http://{}", platform.registry);

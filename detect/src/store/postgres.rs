@@ -32,3 +32,4 @@ impl PgDetectStore {
 }
 
 impl_detect_store!(PgDetectStore, Postgres);
+impl_rule_store!(PgDetectStore, Postgres);

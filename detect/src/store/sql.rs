@@ -25,6 +25,76 @@ macro_rules! impl_detect_store {
                     })?;
                 row.try_into()
             }
+
+            /// Reads the rule matches of `anomalies` and attaches them.
+            async fn load_matches(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                anomalies: &mut [$crate::domain::Anomaly],
+            ) -> $crate::error::Result<()> {
+                let mut rows = Vec::new();
+                for chunk in anomalies.chunks($crate::store::INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                        "SELECT {} FROM anomaly_matches WHERE anomaly_id IN (",
+                        $crate::store::rows::MATCH_COLUMNS
+                    ));
+                    let mut ids = qb.separated(", ");
+                    for a in chunk {
+                        ids.push_bind(a.id);
+                    }
+                    qb.push(")");
+                    rows.extend(
+                        qb.build_query_as::<$crate::store::rows::MatchRow>()
+                            .fetch_all(&mut *conn)
+                            .await?,
+                    );
+                }
+                $crate::store::rows::attach_matches(anomalies, rows)
+            }
+
+            /// ` AND …` conditions of `filter` on table alias `a` of
+            /// `anomalies`.
+            fn push_stats_filter(
+                qb: &mut sqlx::QueryBuilder<$db>,
+                filter: &$crate::domain::StatsFilter,
+                time_column: &str,
+                time_scale: i64,
+            ) {
+                if let Some(t) = &filter.ticker {
+                    qb.push(" AND ticker = ").push_bind(t.clone());
+                }
+                if let Some(from) = filter.from {
+                    qb.push(format!(" AND {time_column} >= "))
+                        .push_bind(from.saturating_mul(time_scale));
+                }
+                if let Some(to) = filter.to {
+                    qb.push(format!(" AND {time_column} <= "))
+                        .push_bind(to.saturating_add(1).saturating_mul(time_scale) - 1);
+                }
+            }
+
+            /// `(key, count)` rows of a `SELECT key, COUNT(*) … WHERE 1 = 1`
+            /// prefix with the stats filter, grouped and ordered by key.
+            async fn count_by<K>(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                select: &str,
+                filter: &$crate::domain::StatsFilter,
+                time_column: &str,
+                time_scale: i64,
+            ) -> $crate::error::Result<Vec<(K, u64)>>
+            where
+                K: Send + Unpin + for<'r> sqlx::Decode<'r, $db> + sqlx::Type<$db>,
+            {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(select);
+                Self::push_stats_filter(&mut qb, filter, time_column, time_scale);
+                qb.push(" GROUP BY 1 ORDER BY 1");
+                Ok(qb
+                    .build_query_as::<(K, i64)>()
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .into_iter()
+                    .map(|(k, n)| (k, $crate::store::rows::u(n)))
+                    .collect())
+            }
         }
 
         #[async_trait::async_trait]
@@ -144,6 +214,7 @@ macro_rules! impl_detect_store {
                 ticker: &str,
                 interval: &str,
                 model_name: &str,
+                at_ms: i64,
             ) -> $crate::error::Result<$crate::domain::Run> {
                 let mut conn = self.pool.acquire().await?;
                 let id: i64 = sqlx::query_scalar(
@@ -154,7 +225,7 @@ macro_rules! impl_detect_store {
                 .bind(ticker)
                 .bind(interval)
                 .bind(model_name)
-                .bind($crate::domain::now_ms())
+                .bind(at_ms)
                 .bind($crate::domain::RunStatus::InProgress.as_str())
                 .fetch_one(&mut *conn)
                 .await?;
@@ -168,9 +239,10 @@ macro_rules! impl_detect_store {
                 detected_to: Option<i64>,
                 outcome: &$crate::domain::RunOutcome,
                 anomalies: &[$crate::domain::NewAnomaly],
+                at_ms: i64,
             ) -> $crate::error::Result<($crate::domain::Run, Vec<$crate::domain::Anomaly>)> {
                 use $crate::store::rows::{features_json, i};
-                let now = $crate::domain::now_ms();
+                let now = at_ms;
                 let mut tx = self.begin_write().await?;
                 let moved = sqlx::query(
                     "UPDATE series SET last_detected_ts = $1, model_version = $2
@@ -193,7 +265,7 @@ macro_rules! impl_detect_store {
                 for chunk in anomalies.chunks($crate::store::INSERT_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO anomalies (run_id, ticker, bar_interval, ts, close, volume, features, \
-                         score, label, model_name, model_version, model_sha256, created_at_ms) ",
+                         score, label, model_name, model_version, model_sha256, created_at_ms, whitelisted) ",
                     );
                     qb.push_values(chunk, |mut b, a| {
                         b.push_bind(run_id)
@@ -208,7 +280,8 @@ macro_rules! impl_detect_store {
                             .push_bind(a.model_name.clone())
                             .push_bind(a.model_version.clone())
                             .push_bind(a.model_sha256.clone())
-                            .push_bind(now);
+                            .push_bind(now)
+                            .push_bind(a.whitelisted);
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
@@ -217,7 +290,8 @@ macro_rules! impl_detect_store {
                 sqlx::query(
                     "UPDATE detection_runs SET model_version = $1, model_sha256 = $2, completed_at_ms = $3,
                      rows_loaded = $4, rows_preprocessed = $5, rows_scored = $6, anomalies_found = $7,
-                     status = $8, warnings = $9 WHERE id = $10",
+                     status = $8, warnings = $9, rules_applied = $10, whitelist_entries = $11,
+                     anomalies_whitelisted = $12 WHERE id = $13",
                 )
                 .bind(&outcome.model_version)
                 .bind(&outcome.model_sha256)
@@ -228,6 +302,9 @@ macro_rules! impl_detect_store {
                 .bind(i(anomalies.len() as u64))
                 .bind($crate::domain::RunStatus::Complete.as_str())
                 .bind(warnings)
+                .bind($crate::store::rows::rules_json(&outcome.rules_applied))
+                .bind(i(outcome.whitelist_entries))
+                .bind(i(anomalies.iter().filter(|a| a.whitelisted).count() as u64))
                 .bind(run_id)
                 .execute(&mut *tx)
                 .await?;
@@ -236,25 +313,54 @@ macro_rules! impl_detect_store {
                     "SELECT {} FROM anomalies WHERE run_id = $1 ORDER BY id",
                     $crate::store::rows::ANOMALY_COLUMNS
                 );
-                let stored = sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
+                let mut stored = sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
                     .bind(run_id)
                     .fetch_all(&mut *tx)
                     .await?
                     .into_iter()
                     .map(TryInto::try_into)
-                    .collect::<$crate::error::Result<Vec<_>>>()?;
+                    .collect::<$crate::error::Result<Vec<$crate::domain::Anomaly>>>()?;
+                // One series per run: the bar time identifies the anomaly.
+                let ids: std::collections::HashMap<i64, i64> =
+                    stored.iter().map(|a| (a.timestamp, a.id)).collect();
+                let matches: Vec<(i64, &$crate::rules::RuleMatch)> = anomalies
+                    .iter()
+                    .filter_map(|a| ids.get(&a.timestamp).map(|id| (*id, &a.matches)))
+                    .flat_map(|(id, ms)| ms.iter().map(move |m| (id, m)))
+                    .collect();
+                for chunk in matches.chunks($crate::store::INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO anomaly_matches (anomaly_id, anomaly_type, measured, operator, threshold) ",
+                    );
+                    qb.push_values(chunk, |mut b, (id, m)| {
+                        b.push_bind(*id)
+                            .push_bind(m.anomaly_type.as_str())
+                            .push_bind(m.value)
+                            .push_bind(m.operator.as_str())
+                            .push_bind(m.threshold);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                if !stored.is_empty() {
+                    Self::load_matches(&mut tx, &mut stored).await?;
+                }
                 tx.commit().await?;
                 Ok((run, stored))
             }
 
-            async fn fail_run(&self, run_id: i64, error: &str) -> $crate::error::Result<$crate::domain::Run> {
+            async fn fail_run(
+                &self,
+                run_id: i64,
+                error: &str,
+                at_ms: i64,
+            ) -> $crate::error::Result<$crate::domain::Run> {
                 let mut conn = self.pool.acquire().await?;
                 sqlx::query(
                     "UPDATE detection_runs SET status = $1, error = $2, completed_at_ms = $3 WHERE id = $4",
                 )
                 .bind($crate::domain::RunStatus::Failed.as_str())
                 .bind(error)
-                .bind($crate::domain::now_ms())
+                .bind(at_ms)
                 .bind(run_id)
                 .execute(&mut *conn)
                 .await?;
@@ -319,13 +425,28 @@ macro_rules! impl_detect_store {
                 if let Some(v) = &filter.model_version {
                     qb.push(" AND model_version = ").push_bind(v.clone());
                 }
+                if let Some(t) = filter.anomaly_type {
+                    qb.push(
+                        " AND EXISTS (SELECT 1 FROM anomaly_matches m WHERE m.anomaly_id = anomalies.id \
+                         AND m.anomaly_type = ",
+                    )
+                    .push_bind(t.as_str())
+                    .push(")");
+                }
+                if let Some(w) = filter.whitelisted {
+                    qb.push(" AND whitelisted = ").push_bind(w);
+                }
                 qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(filter.limit));
-                qb.build_query_as::<$crate::store::rows::AnomalyRow>()
-                    .fetch_all(&self.pool)
+                let mut conn = self.pool.acquire().await?;
+                let mut list = qb
+                    .build_query_as::<$crate::store::rows::AnomalyRow>()
+                    .fetch_all(&mut *conn)
                     .await?
                     .into_iter()
                     .map(TryInto::try_into)
-                    .collect()
+                    .collect::<$crate::error::Result<Vec<$crate::domain::Anomaly>>>()?;
+                Self::load_matches(&mut conn, &mut list).await?;
+                Ok(list)
             }
 
             async fn get_anomaly(&self, id: i64) -> $crate::error::Result<$crate::domain::Anomaly> {
@@ -333,16 +454,22 @@ macro_rules! impl_detect_store {
                     "SELECT {} FROM anomalies WHERE id = $1",
                     $crate::store::rows::ANOMALY_COLUMNS
                 );
-                sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or_else(|| {
-                        $crate::error::DetectError::NotFound(format!(
-                            "anomaly_id: anomaly {id} not found"
-                        ))
-                    })?
-                    .try_into()
+                let mut conn = self.pool.acquire().await?;
+                let anomaly: $crate::domain::Anomaly =
+                    sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .ok_or_else(|| {
+                            $crate::error::DetectError::NotFound(format!(
+                                "anomaly_id: anomaly {id} not found"
+                            ))
+                        })?
+                        .try_into()?;
+                let mut one = [anomaly];
+                Self::load_matches(&mut conn, &mut one).await?;
+                let [anomaly] = one;
+                Ok(anomaly)
             }
 
             async fn bars_until(
@@ -364,35 +491,87 @@ macro_rules! impl_detect_store {
                 Ok(rows.into_iter().map(joust_models::features::Bar::from).collect())
             }
 
-            async fn stats(&self, ticker: Option<&str>) -> $crate::error::Result<$crate::domain::Stats> {
-                use $crate::store::rows::u;
+            async fn stats(
+                &self,
+                filter: &$crate::domain::StatsFilter,
+            ) -> $crate::error::Result<$crate::domain::Stats> {
                 let mut conn = self.pool.acquire().await?;
-                let by_ticker: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT ticker, COUNT(*) FROM anomalies WHERE ($1 = '' OR ticker = $1)
-                     GROUP BY ticker ORDER BY ticker",
+                // Anomalies are filtered on the bar time (seconds), runs on
+                // their start (milliseconds).
+                let (bar, run) = (("ts", 1), ("started_at_ms", 1000));
+                let by_ticker: Vec<(String, u64)> = Self::count_by(
+                    &mut conn,
+                    "SELECT ticker, COUNT(*) FROM anomalies WHERE 1 = 1",
+                    filter,
+                    bar.0,
+                    bar.1,
                 )
-                .bind(ticker.unwrap_or(""))
-                .fetch_all(&mut *conn)
                 .await?;
-                let by_day: Vec<(i64, i64)> = sqlx::query_as(
-                    "SELECT (ts - ((ts % 86400) + 86400) % 86400) / 86400 AS day, COUNT(*) FROM anomalies
-                     WHERE ($1 = '' OR ticker = $1) GROUP BY day ORDER BY day",
+                let by_day: Vec<(i64, u64)> = Self::count_by(
+                    &mut conn,
+                    "SELECT (ts - ((ts % 86400) + 86400) % 86400) / 86400, COUNT(*) FROM anomalies WHERE 1 = 1",
+                    filter,
+                    bar.0,
+                    bar.1,
                 )
-                .bind(ticker.unwrap_or(""))
-                .fetch_all(&mut *conn)
                 .await?;
-                let by_status: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT status, COUNT(*) FROM detection_runs WHERE ($1 = '' OR ticker = $1)
-                     GROUP BY status ORDER BY status",
+                let by_type: Vec<(String, u64)> = Self::count_by(
+                    &mut conn,
+                    "SELECT m.anomaly_type, COUNT(*) FROM anomaly_matches m \
+                     JOIN anomalies ON anomalies.id = m.anomaly_id WHERE 1 = 1",
+                    filter,
+                    bar.0,
+                    bar.1,
                 )
-                .bind(ticker.unwrap_or(""))
-                .fetch_all(&mut *conn)
                 .await?;
+                let by_whitelist: Vec<(bool, u64)> = Self::count_by(
+                    &mut conn,
+                    "SELECT whitelisted, COUNT(*) FROM anomalies WHERE 1 = 1",
+                    filter,
+                    bar.0,
+                    bar.1,
+                )
+                .await?;
+                let by_status: Vec<(String, u64)> = Self::count_by(
+                    &mut conn,
+                    "SELECT status, COUNT(*) FROM detection_runs WHERE 1 = 1",
+                    filter,
+                    run.0,
+                    run.1,
+                )
+                .await?;
+                let by_trigger: Vec<(String, u64)> = Self::count_by(
+                    &mut conn,
+                    "SELECT run_trigger, COUNT(*) FROM detection_runs WHERE 1 = 1",
+                    filter,
+                    run.0,
+                    run.1,
+                )
+                .await?;
+                let runs_by_day: Vec<(i64, u64)> = Self::count_by(
+                    &mut conn,
+                    "SELECT (started_at_ms - ((started_at_ms % 86400000) + 86400000) % 86400000) / 86400000, \
+                     COUNT(*) FROM detection_runs WHERE 1 = 1",
+                    filter,
+                    run.0,
+                    run.1,
+                )
+                .await?;
+                let whitelist_key = |w: bool| if w { "whitelisted" } else { "not_whitelisted" };
+                let mut by_whitelist: Vec<(String, u64)> = by_whitelist
+                    .into_iter()
+                    .map(|(w, n)| (whitelist_key(w).to_owned(), n))
+                    .collect();
+                by_whitelist.sort();
                 Ok($crate::domain::Stats {
-                    total_anomalies: by_ticker.iter().map(|(_, n)| u(*n)).sum(),
-                    anomalies_by_ticker: by_ticker.into_iter().map(|(k, n)| (k, u(n))).collect(),
-                    anomalies_by_day: by_day.into_iter().map(|(k, n)| (k, u(n))).collect(),
-                    runs_by_status: by_status.into_iter().map(|(k, n)| (k, u(n))).collect(),
+                    total_anomalies: by_ticker.iter().map(|(_, n)| *n).sum(),
+                    anomalies_by_ticker: by_ticker,
+                    anomalies_by_day: by_day,
+                    runs_by_status: by_status,
+                    anomalies_by_type: by_type,
+                    anomalies_by_whitelist: by_whitelist,
+                    runs_by_trigger: by_trigger,
+                    runs_by_day,
                 })
             }
 

@@ -58,3 +58,4 @@ impl SqliteDetectStore {
 }
 
 impl_detect_store!(SqliteDetectStore, Sqlite);
+impl_rule_store!(SqliteDetectStore, Sqlite);
