@@ -170,6 +170,7 @@ async fn stats_and_purge(backend: Backend) {
     let one = c
         .stats(pb::StatsRequest {
             ticker: "SYN001".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -148,14 +148,20 @@ impl ServeArgs {
     }
 }
 
-/// Address of the detection service, for client commands.
+/// Address of the detection service, for client commands (global: also
+/// accepted before the subcommand of `rules` and `whitelist`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
     /// Detection service address.
-    #[arg(long, env = "JOUST_DETECT", default_value = "http://127.0.0.1:7073")]
+    #[arg(
+        long,
+        env = "JOUST_DETECT",
+        default_value = "http://127.0.0.1:7073",
+        global = true
+    )]
     pub detect: String,
     /// Print JSON instead of text.
-    #[arg(long, env = "JOUST_JSON")]
+    #[arg(long, env = "JOUST_JSON", global = true)]
     pub json: bool,
 }
 

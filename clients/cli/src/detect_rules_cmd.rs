@@ -9,6 +9,8 @@ use crate::detect_cmd::{Target, client};
 
 #[derive(Debug, clap::Args)]
 pub struct RulesArgs {
+    #[command(flatten)]
+    pub target: Target,
     #[command(subcommand)]
     pub command: RulesCommand,
 }
@@ -16,7 +18,7 @@ pub struct RulesArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum RulesCommand {
     /// Every rule (enabled or not) and every anomaly type.
-    List(RulesListArgs),
+    List,
     /// Create or replace the rule of an anomaly type: a bar is an anomaly
     /// when `measured OPERATOR threshold` for an enabled rule.
     Set(RuleSetArgs),
@@ -25,15 +27,7 @@ pub enum RulesCommand {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct RulesListArgs {
-    #[command(flatten)]
-    pub target: Target,
-}
-
-#[derive(Debug, clap::Args)]
 pub struct RuleSetArgs {
-    #[command(flatten)]
-    pub target: Target,
     /// Anomaly type: model_label, model_score, price_spike, volume_spike or
     /// volatility.
     pub anomaly_type: String,
@@ -52,14 +46,14 @@ pub struct RuleSetArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct RuleDeleteArgs {
-    #[command(flatten)]
-    pub target: Target,
     /// Anomaly type whose rule goes.
     pub anomaly_type: String,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct WhitelistArgs {
+    #[command(flatten)]
+    pub target: Target,
     #[command(subcommand)]
     pub command: WhitelistCommand,
 }
@@ -77,8 +71,6 @@ pub enum WhitelistCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct WhitelistListArgs {
-    #[command(flatten)]
-    pub target: Target,
     /// Only entries of this ticker.
     #[arg(long, env = "JOUST_DETECT_TICKER")]
     pub ticker: Option<String>,
@@ -86,8 +78,6 @@ pub struct WhitelistListArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct WhitelistAddArgs {
-    #[command(flatten)]
-    pub target: Target,
     /// Ticker to whitelist.
     pub ticker: String,
     /// Only this bar interval (default: every interval of the ticker).
@@ -103,8 +93,6 @@ pub struct WhitelistAddArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct WhitelistRemoveArgs {
-    #[command(flatten)]
-    pub target: Target,
     /// Ticker of the entry.
     pub ticker: String,
     /// Interval of the entry (default: the every-interval entry).
@@ -182,14 +170,15 @@ fn print_entry(e: &pb::WhitelistEntry, json: bool) {
 }
 
 pub async fn rules(args: RulesArgs) -> anyhow::Result<()> {
+    let target = args.target;
     match args.command {
-        RulesCommand::List(a) => {
-            let r = client(&a.target)
+        RulesCommand::List => {
+            let r = client(&target)
                 .await?
                 .list_rules(pb::ListRulesRequest {})
                 .await?
                 .into_inner();
-            if a.target.json {
+            if target.json {
                 let types: Vec<_> = r
                     .types
                     .iter()
@@ -208,7 +197,7 @@ pub async fn rules(args: RulesArgs) -> anyhow::Result<()> {
             }
         }
         RulesCommand::Set(a) => {
-            let rule = client(&a.target)
+            let rule = client(&target)
                 .await?
                 .set_rule(pb::SetRuleRequest {
                     anomaly_type: a.anomaly_type,
@@ -219,16 +208,16 @@ pub async fn rules(args: RulesArgs) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            print_rule(&rule, a.target.json);
+            print_rule(&rule, target.json);
         }
         RulesCommand::Delete(a) => {
-            client(&a.target)
+            client(&target)
                 .await?
                 .delete_rule(pb::DeleteRuleRequest {
                     anomaly_type: a.anomaly_type.clone(),
                 })
                 .await?;
-            if a.target.json {
+            if target.json {
                 println!("{}", serde_json::json!({"deleted": a.anomaly_type}));
             } else {
                 println!("rule of {} deleted", a.anomaly_type);
@@ -239,9 +228,10 @@ pub async fn rules(args: RulesArgs) -> anyhow::Result<()> {
 }
 
 pub async fn whitelist(args: WhitelistArgs) -> anyhow::Result<()> {
+    let target = args.target;
     match args.command {
         WhitelistCommand::List(a) => {
-            let r = client(&a.target)
+            let r = client(&target)
                 .await?
                 .list_whitelist(pb::ListWhitelistRequest {
                     ticker: a.ticker.unwrap_or_default(),
@@ -249,11 +239,11 @@ pub async fn whitelist(args: WhitelistArgs) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             for e in &r.entries {
-                print_entry(e, a.target.json);
+                print_entry(e, target.json);
             }
         }
         WhitelistCommand::Add(a) => {
-            let e = client(&a.target)
+            let e = client(&target)
                 .await?
                 .add_whitelist(pb::AddWhitelistRequest {
                     ticker: a.ticker,
@@ -263,17 +253,17 @@ pub async fn whitelist(args: WhitelistArgs) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            print_entry(&e, a.target.json);
+            print_entry(&e, target.json);
         }
         WhitelistCommand::Remove(a) => {
-            client(&a.target)
+            client(&target)
                 .await?
                 .remove_whitelist(pb::RemoveWhitelistRequest {
                     ticker: a.ticker.clone(),
                     interval: a.interval.clone(),
                 })
                 .await?;
-            if a.target.json {
+            if target.json {
                 println!(
                     "{}",
                     serde_json::json!({"removed": {"ticker": a.ticker, "interval": a.interval}})
@@ -290,7 +280,8 @@ pub async fn whitelist(args: WhitelistArgs) -> anyhow::Result<()> {
 /// byte-identical), or writes them to `--output`.
 pub async fn evidence(a: EvidenceArgs) -> anyhow::Result<()> {
     use std::io::Write;
-    let e = client(&a.target)
+    let target = a.target;
+    let e = client(&target)
         .await?
         .get_evidence(pb::GetEvidenceRequest { run_id: a.run_id })
         .await?
@@ -304,7 +295,7 @@ pub async fn evidence(a: EvidenceArgs) -> anyhow::Result<()> {
     if let Some(path) = &a.output {
         std::fs::write(path, &e.document).with_context(|| format!("--output {}", path.display()))?;
     }
-    if a.target.json {
+    if target.json {
         let document: serde_json::Value =
             serde_json::from_slice(&e.document).context("the evidence is not JSON")?;
         println!(
