@@ -28,7 +28,7 @@ pub mod store;
 pub use admin::Evidence;
 pub use detector::{Detection, Detector, HISTORY_BARS, Ingested, Retention};
 pub use domain::Clock;
-pub use evidence::EvidenceConfig;
 pub use error::{DetectError, Result};
+pub use evidence::EvidenceConfig;
 pub use scorer::{Scorer, ScorerConfig};
 pub use server::{DetectConfig, run, serve};

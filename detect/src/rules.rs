@@ -239,14 +239,12 @@ impl RuleSet {
             .iter()
             .filter_map(|r| {
                 let value = r.anomaly_type.value(score, label, features);
-                r.operator
-                    .holds(value, r.threshold)
-                    .then_some(RuleMatch {
-                        anomaly_type: r.anomaly_type,
-                        value,
-                        operator: r.operator,
-                        threshold: r.threshold,
-                    })
+                r.operator.holds(value, r.threshold).then_some(RuleMatch {
+                    anomaly_type: r.anomaly_type,
+                    value,
+                    operator: r.operator,
+                    threshold: r.threshold,
+                })
             })
             .collect()
     }
@@ -304,14 +302,22 @@ mod tests {
             assert_eq!(Operator::parse("operator", o.as_str()).unwrap(), o);
         }
         let e = AnomalyType::parse("anomaly_type", "spike").unwrap_err();
-        assert!(e.to_string().starts_with("anomaly_type: expected one of model_label"));
+        assert!(
+            e.to_string()
+                .starts_with("anomaly_type: expected one of model_label")
+        );
         let e = Operator::parse("operator", ">").unwrap_err();
         assert_eq!(
             e.to_string(),
             "operator: expected one of gt, gte, lt, lte, eq, got \">\""
         );
         let r = rule(AnomalyType::ModelScore, Operator::Gt, f64::NAN, true);
-        assert!(r.validate().unwrap_err().to_string().starts_with("threshold:"));
+        assert!(
+            r.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("threshold:")
+        );
     }
 
     #[test]

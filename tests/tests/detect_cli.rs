@@ -133,7 +133,10 @@ async fn detect_commands_end_to_end() {
     assert_eq!(rules[0]["types"].as_array().unwrap().len(), 5);
     let (ok, _, err) = p.run("rules", &["set", "price_spike", "above", "0.05"]);
     assert!(!ok);
-    assert!(err.contains("operator: expected one of gt, gte, lt, lte, eq"), "{err}");
+    assert!(
+        err.contains("operator: expected one of gt, gte, lt, lte, eq"),
+        "{err}"
+    );
     let entry = p.ok("whitelist", &["add", "SYN001", "--reason", "known split"]);
     assert_eq!(entry[0]["ticker"], "SYN001");
     assert_eq!(p.ok("whitelist", &["list"]).len(), 1);
@@ -148,7 +151,9 @@ async fn detect_commands_end_to_end() {
     assert_eq!(evidence[0]["document"]["run"]["id"], second[0]["id"]);
     let file = p._dir.path().join("evidence.json");
     let out = Command::new(joust_tests::joust_bin())
-        .args(["detect", "evidence", "--detect", &p.url, &run_id, "--output"])
+        .args([
+            "detect", "evidence", "--detect", &p.url, &run_id, "--output",
+        ])
         .arg(&file)
         .output()
         .unwrap();

@@ -194,10 +194,10 @@ async fn local_changes_are_reported(backend: Backend) {
     let d = service(&stack, backend, Store::Local).await;
     let runs = history(&d).await;
     let e = evidence(&d, runs[0]).await;
-    let path = d
-        .dir
-        .path()
-        .join(format!("evidence-store/evidence/joust/{}/detection.json", runs[0]));
+    let path = d.dir.path().join(format!(
+        "evidence-store/evidence/joust/{}/detection.json",
+        runs[0]
+    ));
     assert_eq!(std::fs::read(&path).unwrap(), e.document);
     let mut changed = e.document.clone();
     changed.extend_from_slice(b" ");
@@ -262,7 +262,9 @@ mod s3 {
                 !joust_tests::require_all(),
                 "JOUST_TEST_S3_ENDPOINT is unset but this run requires the S3 suite"
             );
-            eprintln!("S3 evidence test skipped: JOUST_TEST_S3_ENDPOINT unset (scripts/test sets it)");
+            eprintln!(
+                "S3 evidence test skipped: JOUST_TEST_S3_ENDPOINT unset (scripts/test sets it)"
+            );
             return;
         }
         byte_identical(Backend::Sqlite, Store::S3).await;

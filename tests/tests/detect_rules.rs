@@ -295,9 +295,18 @@ async fn invalid_rules_and_entries(backend: Backend) {
         .unwrap();
     let mut c = d.client();
     let refused = [
-        (rule("spike", "gt", 1.0, true), "anomaly_type: expected one of model_label"),
-        (rule("price_spike", ">", 1.0, true), "operator: expected one of gt, gte, lt, lte, eq"),
-        (rule("price_spike", "gt", f64::NAN, true), "threshold: expected a finite number"),
+        (
+            rule("spike", "gt", 1.0, true),
+            "anomaly_type: expected one of model_label",
+        ),
+        (
+            rule("price_spike", ">", 1.0, true),
+            "operator: expected one of gt, gte, lt, lte, eq",
+        ),
+        (
+            rule("price_spike", "gt", f64::NAN, true),
+            "threshold: expected a finite number",
+        ),
         (rule("price_spike", "gt", f64::INFINITY, true), "threshold:"),
     ];
     for (request, message) in refused {

@@ -239,7 +239,12 @@ async fn stats_by_type_and_over_time(backend: Backend) {
     let b = detect(&d, "SYN001").await;
     let scored = a.run.as_ref().unwrap().rows_scored + b.run.as_ref().unwrap().rows_scored;
     assert_eq!(scored, 2 * (250 - 33));
-    let labelled = a.anomalies.iter().chain(&b.anomalies).filter(|x| x.label).count() as u64;
+    let labelled = a
+        .anomalies
+        .iter()
+        .chain(&b.anomalies)
+        .filter(|x| x.label)
+        .count() as u64;
     assert!(labelled > 0);
     c.verify(pb::VerifyRequest {
         anomaly_id: a.anomalies[0].id,
@@ -257,7 +262,10 @@ async fn stats_by_type_and_over_time(backend: Backend) {
     assert_eq!(s.total_anomalies, scored);
     assert_eq!(
         map(&s.anomalies_by_type),
-        [("model_label".to_owned(), labelled), ("price_spike".to_owned(), scored)]
+        [
+            ("model_label".to_owned(), labelled),
+            ("price_spike".to_owned(), scored)
+        ]
     );
     let whitelisted = b.anomalies.len() as u64;
     assert_eq!(
@@ -300,7 +308,10 @@ async fn stats_by_type_and_over_time(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(map(&one.anomalies_by_whitelist), [("whitelisted".to_owned(), whitelisted)]);
+    assert_eq!(
+        map(&one.anomalies_by_whitelist),
+        [("whitelisted".to_owned(), whitelisted)]
+    );
     let e = c
         .stats(pb::StatsRequest {
             ticker: String::new(),

@@ -331,7 +331,13 @@ async fn up_serves_detection_through_its_router() {
         "{run}"
     );
     let out = Command::new(joust_tests::joust_bin())
-        .args(["detect", "evidence", "--detect", &up.detect, &id.to_string()])
+        .args([
+            "detect",
+            "evidence",
+            "--detect",
+            &up.detect,
+            &id.to_string(),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());

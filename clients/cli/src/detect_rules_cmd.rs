@@ -293,7 +293,8 @@ pub async fn evidence(a: EvidenceArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(path) = &a.output {
-        std::fs::write(path, &e.document).with_context(|| format!("--output {}", path.display()))?;
+        std::fs::write(path, &e.document)
+            .with_context(|| format!("--output {}", path.display()))?;
     }
     if target.json {
         let document: serde_json::Value =

@@ -87,7 +87,11 @@ impl UpArgs {
 
     /// The detection role: SQLite and evidence under the data folder,
     /// scoring through the router, SHA-256 from the registry.
-    fn detect_config(&self, registry: SocketAddr, router: SocketAddr) -> joust_detect::DetectConfig {
+    fn detect_config(
+        &self,
+        registry: SocketAddr,
+        router: SocketAddr,
+    ) -> joust_detect::DetectConfig {
         let dir = self.data_dir.display();
         joust_detect::DetectConfig {
             database_url: format!("sqlite://{dir}/detect.db"),

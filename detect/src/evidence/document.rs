@@ -156,7 +156,11 @@ fn types(matches: &[RuleMatch]) -> BTreeMap<&'static str, MatchDoc> {
 }
 
 fn features(values: &[f32]) -> BTreeMap<&'static str, f32> {
-    FEATURE_NAMES.iter().copied().zip(values.iter().copied()).collect()
+    FEATURE_NAMES
+        .iter()
+        .copied()
+        .zip(values.iter().copied())
+        .collect()
 }
 
 fn anomaly_doc(run: &Run, a: &Anomaly) -> AnomalyDoc {
@@ -351,7 +355,12 @@ mod tests {
         assert_eq!(doc["detected_anomalies"][0]["event_type"], "model_label");
         assert_eq!(
             doc["detected_anomalies"][0]["evidence_refs"],
-            serde_json::json!(["run:3", "anomaly:1", "bar:SYN000/1d/86400", "model:m:1@sha256:ab"])
+            serde_json::json!([
+                "run:3",
+                "anomaly:1",
+                "bar:SYN000/1d/86400",
+                "model:m:1@sha256:ab"
+            ])
         );
         assert_eq!(
             doc["metadata"]["thresholds_applied"]["model_label"]["operator"],
@@ -364,6 +373,9 @@ mod tests {
         let text = String::from_utf8(a).unwrap();
         // Fixed field order: the run comes first, created_at last.
         assert!(text.find("\"run\"").unwrap() < text.find("\"metadata\"").unwrap());
-        assert!(text.trim_end().ends_with("\"created_at\": \"2024-01-01T00:00:00.123Z\"\n}"));
+        assert!(
+            text.trim_end()
+                .ends_with("\"created_at\": \"2024-01-01T00:00:00.123Z\"\n}")
+        );
     }
 }

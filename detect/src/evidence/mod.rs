@@ -154,6 +154,9 @@ mod tests {
         assert!(uri.ends_with("/evidence/team/7/detection.json"), "{uri}");
         let on_disk = dir.path().join("evidence/team/7/detection.json");
         assert_eq!(std::fs::read(on_disk).unwrap(), b"{}\n");
-        assert_eq!(store.get(7).await.unwrap().unwrap(), Bytes::from_static(b"{}\n"));
+        assert_eq!(
+            store.get(7).await.unwrap().unwrap(),
+            Bytes::from_static(b"{}\n")
+        );
     }
 }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use joust_models::features::Bar;
 
 use crate::domain::{
-    Anomaly, AnomalyFilter, NewAnomaly, Run, RunFilter, RunOutcome, SeriesMeta, Stats,
-    StatsFilter, Trigger,
+    Anomaly, AnomalyFilter, NewAnomaly, Run, RunFilter, RunOutcome, SeriesMeta, Stats, StatsFilter,
+    Trigger,
 };
 use crate::error::{DetectError, Result};
 
