@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use joust_models::features::Bar;
 
 use crate::domain::{
-    Anomaly, AnomalyFilter, NewAnomaly, Run, RunFilter, RunOutcome, SeriesMeta, Stats, StatsFilter,
-    Trigger,
+    Anomaly, AnomalyFilter, NewAnomaly, Run, RunFilter, RunOutcome, SeriesMeta, Trigger,
 };
 use crate::error::{DetectError, Result};
 
@@ -17,11 +16,14 @@ use crate::error::{DetectError, Result};
 mod sql;
 #[macro_use]
 mod rules_sql;
+#[macro_use]
+mod stats_sql;
 mod postgres;
 pub(crate) mod rows;
 mod sqlite;
 
 pub use rules_sql::RuleStore;
+pub use stats_sql::StatsStore;
 
 pub use postgres::PgDetectStore;
 pub use sqlite::SqliteDetectStore;
@@ -31,9 +33,9 @@ pub use sqlite::SqliteDetectStore;
 pub const INSERT_CHUNK: usize = 1000;
 
 /// Everything the detection service persists (rules, whitelist and
-/// evidence bookkeeping: [`RuleStore`]).
+/// evidence bookkeeping: [`RuleStore`]; statistics: [`StatsStore`]).
 #[async_trait]
-pub trait DetectStore: RuleStore + Send + Sync + 'static {
+pub trait DetectStore: RuleStore + StatsStore + Send + Sync + 'static {
     /// Stores bars of one series (created if new), ignoring timestamps
     /// already stored. Returns how many were new.
     async fn insert_bars(&self, ticker: &str, interval: &str, bars: &[Bar]) -> Result<u64>;
@@ -80,7 +82,6 @@ pub trait DetectStore: RuleStore + Send + Sync + 'static {
     async fn get_anomaly(&self, id: i64) -> Result<Anomaly>;
     /// Up to `count` bars ending at `ts` (inclusive), in time order.
     async fn bars_until(&self, series_id: i64, ts: i64, count: usize) -> Result<Vec<Bar>>;
-    async fn stats(&self, filter: &StatsFilter) -> Result<Stats>;
     /// Deletes finished runs completed before `before_ms` that stored no
     /// anomaly (those stay as the anomalies' provenance). Returns how many.
     async fn purge_runs(&self, before_ms: i64) -> Result<u64>;

@@ -33,3 +33,4 @@ impl PgDetectStore {
 
 impl_detect_store!(PgDetectStore, Postgres);
 impl_rule_store!(PgDetectStore, Postgres);
+impl_stats_store!(PgDetectStore, Postgres);
