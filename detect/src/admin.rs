@@ -6,7 +6,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::detector::Detector;
-use crate::domain::{Anomaly, Interval, Run, check_ticker};
+use crate::domain::{Anomaly, Interval, Run, RunStatus, check_ticker};
 use crate::error::{DetectError, Result};
 use crate::rules::{AnomalyType, Rule, WhitelistEntry};
 
@@ -156,6 +156,11 @@ impl Detector {
         };
         let run = self.store().get_run(run_id).await?;
         let Some(document) = store.get(run_id).await? else {
+            if run.status == RunStatus::Complete && run.rows_loaded == 0 {
+                return Err(DetectError::NotFound(format!(
+                    "run_id: run {run_id} found nothing new; such runs write no evidence"
+                )));
+            }
             return Err(DetectError::NotFound(format!(
                 "run_id: run {run_id} ({}) has no evidence: it is still running, or the write \
                  failed (see the run's warnings)",

@@ -190,7 +190,8 @@ impl Detector {
     /// when the series is whitelisted) and moves the last detected bar, in
     /// one transaction, then writes the run's evidence. Every call records
     /// a run; a failed one is marked `failed` with its error and stores
-    /// nothing.
+    /// nothing. A run that finds nothing new loads nothing, applies no rule
+    /// and writes no evidence (the hot path of a scheduler's polling).
     #[instrument(skip_all, fields(ticker, interval, trigger = trigger.as_str()))]
     pub async fn detect(
         &self,
@@ -212,10 +213,11 @@ impl Detector {
             )
             .await?;
         match self.detect_in_run(run.id, &series).await {
-            Ok(mut d) => {
+            Ok(mut d) if d.run.rows_loaded > 0 => {
                 d.run = self.write_evidence(d.run, &d.anomalies, None).await;
                 Ok(d)
             }
+            Ok(nothing_new) => Ok(nothing_new),
             Err(error) => Err(self.fail(run.id, error).await),
         }
     }
@@ -254,10 +256,6 @@ impl Detector {
         series: &crate::domain::SeriesMeta,
     ) -> Result<Detection> {
         let last = series.last_detected_ts;
-        // Read once, at the start: a rule edit applies to the next run.
-        let (rules, whitelist_entries) = self
-            .noise_controls(&series.ticker, &series.interval)
-            .await?;
         let newest = self.store.newest_bar(series.id).await?;
         let nothing_new = match (newest, last) {
             (None, _) => true,
@@ -267,8 +265,6 @@ impl Detector {
         if nothing_new {
             let outcome = RunOutcome {
                 model_version: series.model_version.clone(),
-                rules_applied: rules.rules().to_vec(),
-                whitelist_entries,
                 ..RunOutcome::default()
             };
             let (run, anomalies) = self
@@ -277,6 +273,10 @@ impl Detector {
                 .await?;
             return Ok(Detection { run, anomalies });
         }
+        // Read once, before scoring: a rule edit applies to the next run.
+        let (rules, whitelist_entries) = self
+            .noise_controls(&series.ticker, &series.interval)
+            .await?;
         let bars = self
             .store
             .load_window(series.id, last, HISTORY_BARS)

@@ -38,8 +38,8 @@ async fn service(stack: &ScoringStack, backend: Backend, store: Store) -> TestDe
 }
 
 /// The same history in a service: ingest, a rule edit, a whitelist
-/// entry, detections (one growing series) and a verification. Returns the
-/// ids of the runs.
+/// entry, detections (one growing series, one call with nothing new) and a
+/// verification. Returns the ids of the runs; the third found nothing new.
 async fn history(d: &TestDetect) -> Vec<u64> {
     let mut c = d.client();
     let csv = |rows| {
@@ -131,7 +131,15 @@ async fn byte_identical(backend: Backend, store: Store) {
     let runs_a = history(&a).await;
     let runs_b = history(&b).await;
     assert_eq!(runs_a, runs_b);
-    for id in &runs_a {
+    // A run that found nothing new writes no evidence.
+    let e = a
+        .client()
+        .get_evidence(pb::GetEvidenceRequest { run_id: runs_a[2] })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
+    assert!(e.message().contains("found nothing new"), "{e:?}");
+    for id in [runs_a[0], runs_a[1], runs_a[3], runs_a[4]].iter() {
         let ea = evidence(&a, *id).await;
         let eb = evidence(&b, *id).await;
         assert!(ea.consistent && eb.consistent, "run {id}");

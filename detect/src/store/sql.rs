@@ -171,20 +171,22 @@ macro_rules! impl_detect_store {
                 model_name: &str,
                 at_ms: i64,
             ) -> $crate::error::Result<$crate::domain::Run> {
-                let mut conn = self.pool.acquire().await?;
-                let id: i64 = sqlx::query_scalar(
+                // One round trip: the new row comes back with RETURNING.
+                let sql = format!(
                     "INSERT INTO detection_runs (run_trigger, ticker, bar_interval, model_name, started_at_ms, status)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                )
-                .bind(trigger.as_str())
-                .bind(ticker)
-                .bind(interval)
-                .bind(model_name)
-                .bind(at_ms)
-                .bind($crate::domain::RunStatus::InProgress.as_str())
-                .fetch_one(&mut *conn)
-                .await?;
-                Self::run_row(&mut conn, id).await
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {}",
+                    $crate::store::rows::RUN_COLUMNS
+                );
+                sqlx::query_as::<_, $crate::store::rows::RunRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(trigger.as_str())
+                    .bind(ticker)
+                    .bind(interval)
+                    .bind(model_name)
+                    .bind(at_ms)
+                    .bind($crate::domain::RunStatus::InProgress.as_str())
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_into()
             }
 
             async fn complete_run(
@@ -268,13 +270,17 @@ macro_rules! impl_detect_store {
                     "SELECT {} FROM anomalies WHERE run_id = $1 ORDER BY id",
                     $crate::store::rows::ANOMALY_COLUMNS
                 );
-                let mut stored = sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(run_id)
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .map(TryInto::try_into)
-                    .collect::<$crate::error::Result<Vec<$crate::domain::Anomaly>>>()?;
+                let mut stored = if anomalies.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
+                        .bind(run_id)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .map(TryInto::try_into)
+                        .collect::<$crate::error::Result<Vec<$crate::domain::Anomaly>>>()?
+                };
                 // One series per run: the bar time identifies the anomaly.
                 let ids: std::collections::HashMap<i64, i64> =
                     stored.iter().map(|a| (a.timestamp, a.id)).collect();
