@@ -53,7 +53,8 @@ pub enum Command {
     /// request, and a rollback.
     Demo(demo_cmd::DemoArgs),
     /// Detection service: run the role (`serve`), ingest OHLCV bars,
-    /// detect anomalies, list anomalies and runs.
+    /// detect anomalies, list anomalies and runs, rules, whitelists,
+    /// evidence and statistics.
     Detect(detect_cmd::DetectArgs),
 }
 
