@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "joust/v1/trials.proto",
     "joust/v1/router_admin.proto",
     "joust/v1/detection.proto",
+    "joust/v1/detection_rules.proto",
     "inference/grpc_predict_v2.proto",
 ];
 

@@ -122,6 +122,7 @@ impl Detector {
                 &job.ticker,
                 &job.interval,
                 self.scorer().model(),
+                self.clock.now_ms(),
             )
             .await?;
         progress.run_id.store(run.id, Ordering::Relaxed);
@@ -132,7 +133,11 @@ impl Detector {
             Ok(done) => Ok(done),
             Err(error) => {
                 tracing::warn!(%error, run = run.id, "backfill attempt failed");
-                if let Err(e) = self.store().fail_run(run.id, &error.to_string()).await {
+                if let Err(e) = self
+                    .store()
+                    .fail_run(run.id, &error.to_string(), self.clock.now_ms())
+                    .await
+                {
                     tracing::warn!(error = %e, run = run.id, "could not mark the run failed");
                 }
                 Err(error)
@@ -149,8 +154,15 @@ impl Detector {
         progress: &AttemptProgress,
     ) -> Result<(Run, Job)> {
         let store = self.store();
+        // Read once, before scoring: a rule edit applies to the next run.
+        let (rules, whitelist_entries) = self
+            .noise_controls(&series.ticker, &series.interval)
+            .await?;
+        let whitelisted = whitelist_entries > 0;
         let mut outcome = RunOutcome {
             model_version: series.model_version.clone(),
+            rules_applied: rules.rules().to_vec(),
+            whitelist_entries,
             ..RunOutcome::default()
         };
         let newest = store.newest_bar(series.id).await?;
@@ -199,13 +211,27 @@ impl Detector {
             Vec::new()
         } else if keep.len() == frame.len() {
             let rows = &bars[frame.first_bar..frame.first_bar + frame.len()];
-            self.score_rows(rows, frame.values.view(), &mut outcome, &report)
-                .await?
+            self.score_rows(
+                rows,
+                frame.values.view(),
+                &mut outcome,
+                &rules,
+                whitelisted,
+                &report,
+            )
+            .await?
         } else {
             let rows: Vec<Bar> = keep.iter().map(|r| bars[frame.first_bar + r]).collect();
             let values = frame.values.select(Axis(0), &keep);
-            self.score_rows(&rows, values.view(), &mut outcome, &report)
-                .await?
+            self.score_rows(
+                &rows,
+                values.view(),
+                &mut outcome,
+                &rules,
+                whitelisted,
+                &report,
+            )
+            .await?
         };
         // The detected range grows to cover the period (it stays one
         // interval: the period always reaches the newest bar).
@@ -225,7 +251,7 @@ impl Detector {
             (true, Some(first), Some(newest)) => Some((first.timestamp, newest)),
             _ => None,
         };
-        let (run, job) = store
+        let (run, job, stored) = store
             .complete_backfill(&BackfillCommit {
                 job_id: job.id,
                 token: &job.lease_token,
@@ -245,6 +271,7 @@ impl Detector {
             anomalies = run.anomalies_found,
             "backfill complete"
         );
+        let run = self.write_evidence(run, &stored, None).await;
         Ok((run, job))
     }
 }

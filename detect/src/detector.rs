@@ -9,11 +9,13 @@ use ndarray::ArrayView2;
 use tracing::instrument;
 
 use crate::domain::{
-    Anomaly, AnomalyFilter, Interval, NewAnomaly, Run, RunFilter, RunOutcome, Stats, Trigger,
-    Verification, check_ticker, now_ms,
+    Anomaly, AnomalyFilter, Clock, Interval, NewAnomaly, Run, RunFilter, RunOutcome, Stats,
+    StatsFilter, Trigger, Verification, VerifiedResult, check_ticker,
 };
 use crate::error::{DetectError, Result};
+use crate::evidence::EvidenceStore;
 use crate::jobs::JobsConfig;
+use crate::rules::RuleSet;
 use crate::scorer::Scorer;
 use crate::store::DetectStore;
 
@@ -70,6 +72,8 @@ pub struct Detector {
     scorer: Scorer,
     retention: Retention,
     jobs: JobsConfig,
+    pub(crate) clock: Clock,
+    pub(crate) evidence: Option<EvidenceStore>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -87,7 +91,21 @@ impl Detector {
             scorer,
             retention: Retention::default(),
             jobs: JobsConfig::default(),
+            clock: Clock::System,
+            evidence: None,
         }
+    }
+
+    /// Where run and anomaly times come from (default: the system clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Writes an evidence artifact for every finished run.
+    pub fn with_evidence(mut self, evidence: EvidenceStore) -> Self {
+        self.evidence = Some(evidence);
+        self
     }
 
     /// Settings of the backfill job queue and workers.
@@ -186,9 +204,12 @@ impl Detector {
 
     /// Incremental detection: scores the bars newer than the series' last
     /// detected bar (features computed with [`HISTORY_BARS`] of history),
-    /// stores the anomalies (label = true) and moves the last detected bar,
-    /// in one transaction. Every call records a run; a failed one is marked
-    /// `failed` with its error and stores nothing.
+    /// stores the anomalies (bars for which an enabled rule fires, flagged
+    /// when the series is whitelisted) and moves the last detected bar, in
+    /// one transaction, then writes the run's evidence. Every call records
+    /// a run; a failed one is marked `failed` with its error and stores
+    /// nothing. A run that finds nothing new loads nothing, applies no rule
+    /// and writes no evidence (the hot path of a scheduler's polling).
     #[instrument(skip_all, fields(ticker, interval, trigger = trigger.as_str()))]
     pub async fn detect(
         &self,
@@ -201,18 +222,54 @@ impl Detector {
         let series = self.store.series(ticker, interval.as_str()).await?;
         let run = self
             .store
-            .start_run(trigger, ticker, interval.as_str(), self.scorer.model())
+            .start_run(
+                trigger,
+                ticker,
+                interval.as_str(),
+                self.scorer.model(),
+                self.clock.now_ms(),
+            )
             .await?;
         match self.detect_in_run(run.id, &series).await {
-            Ok(d) => Ok(d),
-            Err(error) => {
-                tracing::warn!(%error, run = run.id, "detection failed");
-                if let Err(e) = self.store.fail_run(run.id, &error.to_string()).await {
-                    tracing::warn!(error = %e, run = run.id, "could not mark the run failed");
-                }
-                Err(error)
+            Ok(mut d) if d.run.rows_loaded > 0 => {
+                d.run = self.write_evidence(d.run, &d.anomalies, None).await;
+                Ok(d)
             }
+            Ok(nothing_new) => Ok(nothing_new),
+            Err(error) => Err(self.fail(run.id, error).await),
         }
+    }
+
+    /// Marks run `run_id` failed with `error` and writes its evidence
+    /// (best effort), and returns the error.
+    async fn fail(&self, run_id: i64, error: DetectError) -> DetectError {
+        tracing::warn!(%error, run = run_id, "detection failed");
+        let at = self.clock.now_ms();
+        match self.store.fail_run(run_id, &error.to_string(), at).await {
+            Ok(run) => {
+                self.write_evidence(run, &[], None).await;
+            }
+            Err(e) => tracing::warn!(error = %e, run = run_id, "could not mark the run failed"),
+        }
+        error
+    }
+
+    /// The enabled rules and the number of whitelist entries covering the
+    /// series (`ticker`, `interval`) now.
+    pub(crate) async fn noise_controls(
+        &self,
+        ticker: &str,
+        interval: &str,
+    ) -> Result<(RuleSet, u64)> {
+        let rules = RuleSet::new(self.store.list_rules().await?);
+        let covering = self
+            .store
+            .list_whitelist(Some(ticker))
+            .await?
+            .iter()
+            .filter(|e| e.covers(ticker, interval))
+            .count() as u64;
+        Ok((rules, covering))
     }
 
     async fn detect_in_run(
@@ -234,10 +291,14 @@ impl Detector {
             };
             let (run, anomalies) = self
                 .store
-                .complete_run(run_id, series, last, &outcome, &[])
+                .complete_run(run_id, series, last, &outcome, &[], self.clock.now_ms())
                 .await?;
             return Ok(Detection { run, anomalies });
         }
+        // Read once, before scoring: a rule edit applies to the next run.
+        let (rules, whitelist_entries) = self
+            .noise_controls(&series.ticker, &series.interval)
+            .await?;
         let bars = self
             .store
             .load_window(series.id, last, HISTORY_BARS)
@@ -248,6 +309,8 @@ impl Detector {
             model_version: series.model_version.clone(),
             rows_loaded: bars.len() as u64,
             rows_preprocessed: frame.len() as u64,
+            rules_applied: rules.rules().to_vec(),
+            whitelist_entries,
             ..RunOutcome::default()
         };
         let first_new = bars.partition_point(|b| b.timestamp < since);
@@ -262,12 +325,20 @@ impl Detector {
         if !frame.is_empty() {
             let rows = &bars[frame.first_bar..frame.first_bar + frame.len()];
             anomalies = self
-                .score_rows(rows, frame.values.view(), &mut outcome, &|_| {})
+                .score_rows(
+                    rows,
+                    frame.values.view(),
+                    &mut outcome,
+                    &rules,
+                    whitelist_entries > 0,
+                    &|_| {},
+                )
                 .await?;
         }
+        let at = self.clock.now_ms();
         let (run, anomalies) = self
             .store
-            .complete_run(run_id, series, detected_to, &outcome, &anomalies)
+            .complete_run(run_id, series, detected_to, &outcome, &anomalies, at)
             .await?;
         tracing::info!(
             run = run.id,
@@ -279,8 +350,9 @@ impl Detector {
     }
 
     /// Scores feature rows through the router (row `r` of `values` holds
-    /// the features of `bars[r]`) and returns the anomalies (label = true),
-    /// recording the rows scored and the model in `outcome`. Shared by
+    /// the features of `bars[r]`) and returns the anomalies (the rows some
+    /// enabled rule of `rules` matches, flagged `whitelisted` when the
+    /// series is whitelisted), recording the rows scored and the model in `outcome`. Shared by
     /// incremental detection and backfill jobs; `progress` is told the rows
     /// scored so far after each OIP request.
     pub(crate) async fn score_rows(
@@ -288,6 +360,8 @@ impl Detector {
         bars: &[Bar],
         values: ArrayView2<'_, f32>,
         outcome: &mut RunOutcome,
+        rules: &RuleSet,
+        whitelisted: bool,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Vec<NewAnomaly>> {
         debug_assert_eq!(bars.len(), values.nrows());
@@ -298,11 +372,17 @@ impl Detector {
         outcome.model_sha256 = sha.clone();
         let mut anomalies = Vec::new();
         for (r, (score, label)) in scored.scores.iter().zip(&scored.labels).enumerate() {
-            if !label {
+            let view = values.row(r);
+            let row: std::borrow::Cow<'_, [f32]> = match view.as_slice() {
+                Some(s) => s.into(),
+                None => view.to_vec().into(),
+            };
+            let matches = rules.evaluate(*score, *label, &row);
+            if matches.is_empty() {
                 continue;
             }
             let bar: &Bar = &bars[r];
-            let features: Vec<f32> = values.row(r).iter().copied().collect();
+            let features = row.into_owned();
             debug_assert_eq!(features.len(), N_FEATURES);
             anomalies.push(NewAnomaly {
                 timestamp: bar.timestamp,
@@ -314,6 +394,8 @@ impl Detector {
                 model_name: self.scorer.model().to_owned(),
                 model_version: scored.model_version.clone(),
                 model_sha256: sha.clone(),
+                matches,
+                whitelisted,
             });
         }
         Ok(anomalies)
@@ -356,7 +438,9 @@ impl Detector {
 impl Detector {
     /// Re-scores the bar of stored anomaly `id` with the current model:
     /// features are recomputed from the stored bars ([`HISTORY_BARS`] of
-    /// history) and scored through the same OIP endpoint.
+    /// history), scored through the same OIP endpoint and checked against
+    /// the current rules. Records a `verification` run (with its evidence)
+    /// that stores no anomaly and leaves the series' detection state alone.
     #[instrument(skip_all, fields(anomaly = id))]
     pub async fn verify(&self, id: i64) -> Result<Verification> {
         let original = self.store.get_anomaly(id).await?;
@@ -364,14 +448,43 @@ impl Detector {
             .store
             .series(&original.ticker, &original.interval)
             .await?;
+        let run = self
+            .store
+            .start_run(
+                Trigger::Verification,
+                &original.ticker,
+                &original.interval,
+                self.scorer.model(),
+                self.clock.now_ms(),
+            )
+            .await?;
+        match self.verify_in_run(run.id, series.id, original).await {
+            Ok(mut v) => {
+                v.run = self.write_evidence(v.run, &[], Some(&v.original)).await;
+                Ok(v)
+            }
+            Err(error) => Err(self.fail(run.id, error).await),
+        }
+    }
+
+    async fn verify_in_run(
+        &self,
+        run_id: i64,
+        series_id: i64,
+        original: Anomaly,
+    ) -> Result<Verification> {
+        let (rules, whitelist_entries) = self
+            .noise_controls(&original.ticker, &original.interval)
+            .await?;
         let bars = self
             .store
-            .bars_until(series.id, original.timestamp, HISTORY_BARS + 1)
+            .bars_until(series_id, original.timestamp, HISTORY_BARS + 1)
             .await?;
         let frame = compute_features_since(&bars, original.timestamp);
         if frame.len() != 1 {
             return Err(DetectError::Corrupt(format!(
-                "anomaly {id}: expected its bar at {} with {WARMUP_BARS} bars of history, found {} bars",
+                "anomaly {}: expected its bar at {} with {WARMUP_BARS} bars of history, found {} bars",
+                original.id,
                 original.timestamp,
                 bars.len()
             )));
@@ -383,28 +496,62 @@ impl Detector {
                 "ModelInfer response: expected one score".to_owned(),
             ));
         };
+        let features: Vec<f32> = frame.values.row(0).iter().copied().collect();
+        let matches = rules.evaluate(*score, *label, &features);
+        let outcome = RunOutcome {
+            model_version: scored.model_version.clone(),
+            model_sha256: sha.clone(),
+            rows_loaded: bars.len() as u64,
+            rows_preprocessed: 1,
+            rows_scored: 1,
+            warnings: Vec::new(),
+            rules_applied: rules.rules().to_vec(),
+            whitelist_entries,
+            verification: Some(VerifiedResult {
+                anomaly_id: original.id,
+                score: *score,
+                label: *label,
+                features: features.clone(),
+                matches: matches.clone(),
+            }),
+        };
+        let run = self
+            .store
+            .finish_run(run_id, &outcome, self.clock.now_ms())
+            .await?;
         Ok(Verification {
             current_score: *score,
             current_label: *label,
-            current_features: frame.values.row(0).iter().copied().collect(),
+            current_features: features,
             current_model_version: scored.model_version,
             current_model_sha256: sha,
+            current_matches: matches,
+            run,
             original,
         })
     }
 
-    pub async fn stats(&self, ticker: Option<&str>) -> Result<Stats> {
-        if let Some(t) = ticker {
+    /// Counts of anomalies (by ticker, type, whitelist status, bar day) and
+    /// runs (by status, trigger, start day).
+    pub async fn stats(&self, filter: StatsFilter) -> Result<Stats> {
+        if let Some(t) = &filter.ticker {
             check_ticker("ticker", t)?;
         }
-        self.store.stats(ticker).await
+        if let (Some(from), Some(to)) = (filter.from, filter.to)
+            && from > to
+        {
+            return Err(DetectError::InvalidArgument(format!(
+                "from: expected at most `to` ({to}), got {from}"
+            )));
+        }
+        self.store.stats(&filter).await
     }
 
     /// Purges finished runs without anomalies completed before
     /// `before_ms` (`None`: now minus the retention).
     pub async fn purge_runs(&self, before_ms: Option<i64>) -> Result<u64> {
         let keep = i64::try_from(self.retention.keep.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = before_ms.unwrap_or_else(|| now_ms().saturating_sub(keep));
+        let cutoff = before_ms.unwrap_or_else(|| self.clock.now_ms().saturating_sub(keep));
         let purged = self.store.purge_runs(cutoff).await?;
         tracing::info!(purged, cutoff, "purged detection runs");
         Ok(purged)

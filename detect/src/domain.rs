@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::error::{DetectError, Result};
+use crate::rules::{AnomalyType, Rule, RuleMatch};
 
 /// A bar interval: one of [`Interval::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -172,9 +173,31 @@ pub struct Run {
     pub status: RunStatus,
     pub error: String,
     pub warnings: Vec<String>,
+    /// The enabled rules the run applied, by type.
+    pub rules_applied: Vec<Rule>,
+    /// Whitelist entries covering the series when the run ran.
+    pub whitelist_entries: u64,
+    /// Anomalies stored flagged `whitelisted`.
+    pub anomalies_whitelisted: u64,
+    /// The run's evidence artifact ("" = none written).
+    pub evidence_uri: String,
+    /// What a verification run found (`None` for other triggers).
+    pub verification: Option<VerifiedResult>,
 }
 
-/// The counts and model of a finished run.
+/// What a `verification` run recorded: the anomaly it re-scored and the
+/// bar's current score, label, features and matching rules (the model
+/// version and SHA-256 are the run's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedResult {
+    pub anomaly_id: i64,
+    pub score: f32,
+    pub label: bool,
+    pub features: Vec<f32>,
+    pub matches: Vec<RuleMatch>,
+}
+
+/// The counts, model and rules of a finished run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunOutcome {
     pub model_version: String,
@@ -183,6 +206,9 @@ pub struct RunOutcome {
     pub rows_preprocessed: u64,
     pub rows_scored: u64,
     pub warnings: Vec<String>,
+    pub rules_applied: Vec<Rule>,
+    pub whitelist_entries: u64,
+    pub verification: Option<VerifiedResult>,
 }
 
 /// An anomaly to store (the run and creation time are the store's).
@@ -197,6 +223,9 @@ pub struct NewAnomaly {
     pub model_name: String,
     pub model_version: String,
     pub model_sha256: String,
+    /// The rules that fired (at least one).
+    pub matches: Vec<RuleMatch>,
+    pub whitelisted: bool,
 }
 
 /// A stored anomaly.
@@ -216,6 +245,10 @@ pub struct Anomaly {
     pub model_sha256: String,
     pub run_id: i64,
     pub created_at_ms: i64,
+    /// The rules that fired, by type.
+    pub matches: Vec<RuleMatch>,
+    /// The series was whitelisted when the anomaly was found.
+    pub whitelisted: bool,
 }
 
 /// Which anomalies to list, ordered by id; `after_id` pages.
@@ -227,6 +260,9 @@ pub struct AnomalyFilter {
     pub to: Option<i64>,
     pub min_score: Option<f32>,
     pub model_version: Option<String>,
+    /// Only anomalies one of whose matched rules has this type.
+    pub anomaly_type: Option<AnomalyType>,
+    pub whitelisted: Option<bool>,
     pub after_id: i64,
     pub limit: u32,
 }
@@ -248,6 +284,35 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Where the times of runs and anomalies come from: the system clock, or
+/// a fixed instant (reproducible runs: the same inputs then give
+/// byte-identical evidence, like `SOURCE_DATE_EPOCH` for builds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    #[default]
+    System,
+    /// Every reading is this unix ms.
+    Fixed(i64),
+}
+
+impl Clock {
+    pub fn now_ms(self) -> i64 {
+        match self {
+            Clock::System => now_ms(),
+            Clock::Fixed(ms) => ms,
+        }
+    }
+}
+
+/// What `Stats` counts: one ticker or all, anomalies of bars in a time
+/// range (unix seconds, inclusive) or all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsFilter {
+    pub ticker: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
 /// Counts of anomalies and runs (keys sorted).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
@@ -256,6 +321,14 @@ pub struct Stats {
     /// Key: the bar's UTC day as unix seconds / 86,400.
     pub anomalies_by_day: Vec<(i64, u64)>,
     pub runs_by_status: Vec<(String, u64)>,
+    /// Anomalies per matched rule type (an anomaly matching two types
+    /// counts under both).
+    pub anomalies_by_type: Vec<(String, u64)>,
+    /// Keys `whitelisted` and `not_whitelisted`.
+    pub anomalies_by_whitelist: Vec<(String, u64)>,
+    pub runs_by_trigger: Vec<(String, u64)>,
+    /// Key: the UTC day the run started, as unix ms / 86,400,000.
+    pub runs_by_day: Vec<(i64, u64)>,
 }
 
 /// A stored anomaly re-scored now.
@@ -267,6 +340,11 @@ pub struct Verification {
     pub current_features: Vec<f32>,
     pub current_model_version: String,
     pub current_model_sha256: String,
+    /// The current rules that fire for the re-scored bar (empty: no
+    /// longer an anomaly).
+    pub current_matches: Vec<RuleMatch>,
+    /// The `verification` run recorded for this check.
+    pub run: Run,
 }
 
 #[cfg(test)]

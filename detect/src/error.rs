@@ -18,6 +18,9 @@ pub enum DetectError {
     /// The registry could not tell the model version's SHA-256.
     #[error("registry: {0}")]
     Registry(String),
+    /// The evidence store (local directory or S3) failed.
+    #[error("evidence store: {0}")]
+    Evidence(String),
     #[error("detection store: {0}")]
     Database(#[from] sqlx::Error),
     #[error("detection store migration: {0}")]
@@ -45,6 +48,7 @@ impl DetectError {
             DetectError::Aborted(_) => tonic::Code::Aborted,
             DetectError::Scoring(_) => tonic::Code::Unavailable,
             DetectError::Registry(_) => tonic::Code::Unavailable,
+            DetectError::Evidence(_) => tonic::Code::Unavailable,
             DetectError::Database(_) => tonic::Code::Internal,
             DetectError::Migration(_) => tonic::Code::Internal,
             DetectError::Corrupt(_) => tonic::Code::Internal,
@@ -61,7 +65,8 @@ impl DetectError {
             DetectError::Aborted(_)
             | DetectError::Scoring(_)
             | DetectError::Registry(_)
-            | DetectError::Database(_) => true,
+            | DetectError::Database(_)
+            | DetectError::Evidence(_) => true,
             DetectError::InvalidArgument(_)
             | DetectError::NotFound(_)
             | DetectError::Migration(_)

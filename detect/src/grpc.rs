@@ -7,8 +7,12 @@ use joust_proto::v1::detection_server::Detection;
 use tonic::{Request, Response, Status};
 
 use crate::detector::{Detector, Ingested};
-use crate::domain::{Anomaly, AnomalyFilter, Run, RunFilter, RunStatus, Trigger, Verification};
+use crate::domain::{
+    Anomaly, AnomalyFilter, Run, RunFilter, RunStatus, StatsFilter, Trigger, Verification,
+};
 use crate::grpc_jobs;
+use crate::grpc_rules::{self, match_to_pb, rule_to_pb};
+use crate::rules::AnomalyType;
 use crate::workers::Workers;
 
 #[derive(Debug, Clone)]
@@ -101,6 +105,11 @@ pub fn run_to_pb(r: Run) -> pb::DetectionRun {
         status,
         error,
         warnings,
+        rules_applied,
+        whitelist_entries,
+        anomalies_whitelisted,
+        evidence_uri,
+        verification,
     } = r;
     pb::DetectionRun {
         id: id.max(0) as u64,
@@ -119,6 +128,11 @@ pub fn run_to_pb(r: Run) -> pb::DetectionRun {
         status: status_to_pb(status) as i32,
         error,
         warnings,
+        rules_applied: rules_applied.into_iter().map(rule_to_pb).collect(),
+        whitelist_entries,
+        anomalies_whitelisted,
+        evidence_uri,
+        verified_anomaly_id: verification.map_or(0, |v| v.anomaly_id.max(0) as u64),
     }
 }
 
@@ -138,6 +152,8 @@ pub fn anomaly_to_pb(a: Anomaly) -> pb::Anomaly {
         model_sha256,
         run_id,
         created_at_ms,
+        matches,
+        whitelisted,
     } = a;
     pb::Anomaly {
         id: id.max(0) as u64,
@@ -154,6 +170,8 @@ pub fn anomaly_to_pb(a: Anomaly) -> pb::Anomaly {
         model_sha256,
         run_id: run_id.max(0) as u64,
         created_at_ms,
+        types: matches.into_iter().map(match_to_pb).collect(),
+        whitelisted,
     }
 }
 
@@ -241,6 +259,8 @@ impl Detection for DetectionService {
             model_version,
             limit,
             page_token: token,
+            anomaly_type,
+            whitelisted,
         } = request.into_inner();
         if min_score.is_some_and(|m| !m.is_finite()) {
             return Err(Status::invalid_argument(
@@ -254,6 +274,11 @@ impl Detection for DetectionService {
             to: (to != 0).then_some(to),
             min_score,
             model_version: non_empty(model_version),
+            anomaly_type: match non_empty(anomaly_type) {
+                Some(t) => Some(AnomalyType::parse("anomaly_type", &t)?),
+                None => None,
+            },
+            whitelisted,
             after_id: page_token("page_token", &token)?,
             limit,
         };
@@ -326,6 +351,8 @@ impl Detection for DetectionService {
             current_features,
             current_model_version,
             current_model_sha256,
+            current_matches,
+            run,
         } = v;
         Ok(Response::new(pb::VerifyResponse {
             original: Some(anomaly_to_pb(original)),
@@ -334,7 +361,9 @@ impl Detection for DetectionService {
             current_features,
             current_model_version,
             current_model_sha256,
-            still_anomaly: current_label,
+            still_anomaly: !current_matches.is_empty(),
+            current_types: current_matches.into_iter().map(match_to_pb).collect(),
+            run: Some(run_to_pb(run)),
         }))
     }
 
@@ -342,22 +371,79 @@ impl Detection for DetectionService {
         &self,
         request: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::StatsResponse>, Status> {
-        let pb::StatsRequest { ticker } = request.into_inner();
-        let s = self.detector.stats(non_empty(ticker).as_deref()).await?;
+        let pb::StatsRequest { ticker, from, to } = request.into_inner();
+        let s = self
+            .detector
+            .stats(StatsFilter {
+                ticker: non_empty(ticker),
+                from: (from != 0).then_some(from),
+                to: (to != 0).then_some(to),
+            })
+            .await?;
         let count = |(key, count): (String, u64)| pb::StatCount { key, count };
+        let day = |(day, count): (i64, u64)| pb::StatCount {
+            key: day_key(day),
+            count,
+        };
         Ok(Response::new(pb::StatsResponse {
             total_anomalies: s.total_anomalies,
             anomalies_by_ticker: s.anomalies_by_ticker.into_iter().map(count).collect(),
-            anomalies_by_day: s
-                .anomalies_by_day
-                .into_iter()
-                .map(|(day, n)| pb::StatCount {
-                    key: day_key(day),
-                    count: n,
-                })
-                .collect(),
+            anomalies_by_day: s.anomalies_by_day.into_iter().map(day).collect(),
             runs_by_status: s.runs_by_status.into_iter().map(count).collect(),
+            anomalies_by_type: s.anomalies_by_type.into_iter().map(count).collect(),
+            anomalies_by_whitelist: s.anomalies_by_whitelist.into_iter().map(count).collect(),
+            runs_by_trigger: s.runs_by_trigger.into_iter().map(count).collect(),
+            runs_by_day: s.runs_by_day.into_iter().map(day).collect(),
         }))
+    }
+
+    async fn list_rules(
+        &self,
+        request: Request<pb::ListRulesRequest>,
+    ) -> Result<Response<pb::ListRulesResponse>, Status> {
+        grpc_rules::list_rules(&self.detector, request).await
+    }
+
+    async fn set_rule(
+        &self,
+        request: Request<pb::SetRuleRequest>,
+    ) -> Result<Response<pb::Rule>, Status> {
+        grpc_rules::set_rule(&self.detector, request).await
+    }
+
+    async fn delete_rule(
+        &self,
+        request: Request<pb::DeleteRuleRequest>,
+    ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
+        grpc_rules::delete_rule(&self.detector, request).await
+    }
+
+    async fn list_whitelist(
+        &self,
+        request: Request<pb::ListWhitelistRequest>,
+    ) -> Result<Response<pb::ListWhitelistResponse>, Status> {
+        grpc_rules::list_whitelist(&self.detector, request).await
+    }
+
+    async fn add_whitelist(
+        &self,
+        request: Request<pb::AddWhitelistRequest>,
+    ) -> Result<Response<pb::WhitelistEntry>, Status> {
+        grpc_rules::add_whitelist(&self.detector, request).await
+    }
+
+    async fn remove_whitelist(
+        &self,
+        request: Request<pb::RemoveWhitelistRequest>,
+    ) -> Result<Response<pb::RemoveWhitelistResponse>, Status> {
+        grpc_rules::remove_whitelist(&self.detector, request).await
+    }
+
+    async fn get_evidence(
+        &self,
+        request: Request<pb::GetEvidenceRequest>,
+    ) -> Result<Response<pb::GetEvidenceResponse>, Status> {
+        grpc_rules::get_evidence(&self.detector, request).await
     }
 
     async fn purge_runs(

@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::detector::{Detector, Retention};
+use crate::domain::Clock;
 use crate::error::{DetectError, Result};
+use crate::evidence::{EvidenceConfig, EvidenceStore};
 use crate::grpc::DetectionService;
 use crate::jobs::JobsConfig;
 use crate::scorer::{Scorer, ScorerConfig};
@@ -29,6 +31,10 @@ pub struct DetectConfig {
     pub retention: Retention,
     /// Largest gRPC message accepted or sent by this service, in bytes.
     pub max_message_bytes: usize,
+    /// Where each run's evidence artifact goes (`None`: none written).
+    pub evidence: Option<EvidenceConfig>,
+    /// Where run times come from (a fixed clock makes runs reproducible).
+    pub clock: Clock,
     /// The backfill job queue and this service's workers.
     pub jobs: JobsConfig,
 }
@@ -45,6 +51,8 @@ impl std::fmt::Debug for DetectConfig {
             .field("retention", &self.retention)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("jobs", &self.jobs)
+            .field("evidence", &self.evidence)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -58,6 +66,8 @@ impl Default for DetectConfig {
             retention: Retention::default(),
             max_message_bytes: 64 << 20,
             jobs: JobsConfig::default(),
+            evidence: Some(EvidenceConfig::default()),
+            clock: Clock::System,
         }
     }
 }
@@ -70,9 +80,15 @@ pub async fn open(config: &DetectConfig) -> Result<Detector> {
         tracing::warn!("no registry configured: anomalies will not record the model's SHA-256");
     }
     let scorer = Scorer::new(config.scorer.clone(), config.registry_url.as_deref())?;
-    Ok(Detector::new(store, scorer)
+    let mut detector = Detector::new(store, scorer)
         .with_retention(config.retention)
-        .with_jobs(config.jobs.clone()))
+        .with_clock(config.clock)
+        .with_jobs(config.jobs.clone());
+    match &config.evidence {
+        Some(evidence) => detector = detector.with_evidence(EvidenceStore::open(evidence)?),
+        None => tracing::warn!("no evidence store configured: runs write no evidence"),
+    }
+    Ok(detector)
 }
 
 /// The gRPC service with the configured message limits.

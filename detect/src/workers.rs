@@ -411,7 +411,11 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
 
 async fn fail_run(ctx: &Ctx, run_id: Option<i64>, error: &str) {
     if let Some(run_id) = run_id
-        && let Err(e) = ctx.detector.store().fail_run(run_id, error).await
+        && let Err(e) = ctx
+            .detector
+            .store()
+            .fail_run(run_id, error, ctx.detector.clock.now_ms())
+            .await
     {
         tracing::warn!(error = %e, run = run_id, "could not mark the run failed");
     }

@@ -70,13 +70,33 @@ impl std::fmt::Debug for BlobStore {
     }
 }
 
-impl BlobStore {
+/// An opened object store and the key prefix and URI base its URL named.
+/// Other services that keep objects (the detection service's evidence)
+/// open their store through this, so every URL scheme means the same.
+#[derive(Clone)]
+pub struct ObjectLocation {
+    pub store: Arc<dyn ObjectStore>,
+    /// Key prefix inside the store (empty for a directory or bucket root).
+    pub prefix: Path,
+    /// The URL of the prefix, for the URIs recorded for objects.
+    pub uri_base: String,
+}
+
+impl std::fmt::Debug for ObjectLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectLocation")
+            .field("uri_base", &self.uri_base)
+            .finish()
+    }
+}
+
+impl ObjectLocation {
     /// Opens `file://DIR` (created if missing), `memory://` or
-    /// `s3://bucket[/prefix]`.
-    pub fn open(url: &str, s3: &S3Options) -> Result<Self> {
+    /// `s3://bucket[/prefix]`; errors name `what` (the flag or setting).
+    pub fn open(what: &str, url: &str, s3: &S3Options) -> Result<Self> {
         let bad = |why: &str| {
             RegistryError::Config(format!(
-                "blobs URL {:?}: {why}",
+                "{what} URL {:?}: {why}",
                 joust_security::redact_url(url)
             ))
         };
@@ -135,6 +155,23 @@ impl BlobStore {
         Err(bad(
             "expected file://DIR, memory:// or s3://bucket[/prefix]",
         ))
+    }
+}
+
+impl BlobStore {
+    /// Opens `file://DIR` (created if missing), `memory://` or
+    /// `s3://bucket[/prefix]`.
+    pub fn open(url: &str, s3: &S3Options) -> Result<Self> {
+        let ObjectLocation {
+            store,
+            prefix,
+            uri_base,
+        } = ObjectLocation::open("blobs", url, s3)?;
+        Ok(Self {
+            store,
+            prefix,
+            uri_base,
+        })
     }
 
     fn key(&self, sha256: &str) -> Path {

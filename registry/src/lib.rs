@@ -22,7 +22,7 @@ pub mod store;
 pub mod trials;
 pub mod watch;
 
-pub use blob::{BlobStore, S3Options};
+pub use blob::{BlobStore, ObjectLocation, S3Options};
 pub use error::{RegistryError, Result};
 pub use lifecycle::Status;
 pub use names::VersionRef;

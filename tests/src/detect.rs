@@ -1,11 +1,12 @@
 //! Detection-service harness: a registry with a champion trained on the
 //! synthetic market's 14 features, a serving node following it (the
 //! scoring endpoint until the router exists), and an in-process detection
-//! service on 127.0.0.1:0 over SQLite or a fresh PostgreSQL database.
+//! service on 127.0.0.1:0 over SQLite or a fresh PostgreSQL database,
+//! writing evidence under its temporary directory.
 
 use std::net::SocketAddr;
 
-use joust_detect::{DetectConfig, JobsConfig, ScorerConfig};
+use joust_detect::{DetectConfig, EvidenceConfig, JobsConfig, ScorerConfig};
 use joust_models::synthetic::{SyntheticConfig, generate};
 use joust_models::{Model, ModelKind, TrainConfig};
 use joust_proto::v1::detection_client::DetectionClient;
@@ -97,15 +98,26 @@ impl TestDetect {
         scoring_url: &str,
         registry_url: &str,
     ) -> anyhow::Result<Self> {
-        Self::start_with(backend, scoring_url, registry_url, JobsConfig::default()).await
+        Self::start_with(backend, scoring_url, registry_url, |_| {}).await
     }
 
     /// [`TestDetect::start`] with the backfill queue's settings.
-    pub async fn start_with(
+    pub async fn start_with_jobs(
         backend: Backend,
         scoring_url: &str,
         registry_url: &str,
         jobs: JobsConfig,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(backend, scoring_url, registry_url, |c| c.jobs = jobs).await
+    }
+
+    /// Like [`TestDetect::start`], with `tweak` applied to the config
+    /// (evidence in `DIR/evidence-store` unless `tweak` changes it).
+    pub async fn start_with(
+        backend: Backend,
+        scoring_url: &str,
+        registry_url: &str,
+        tweak: impl FnOnce(&mut DetectConfig),
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let (database_url, db) = match backend {
@@ -115,7 +127,7 @@ impl TestDetect {
                 (db.url.clone(), Some(db))
             }
         };
-        let config = DetectConfig {
+        let mut config = DetectConfig {
             database_url,
             registry_url: Some(registry_url.to_owned()),
             scorer: ScorerConfig {
@@ -124,9 +136,13 @@ impl TestDetect {
                 batch_rows: 256,
                 ..ScorerConfig::default()
             },
-            jobs,
+            evidence: Some(EvidenceConfig {
+                url: format!("file://{}/evidence-store", dir.path().display()),
+                ..EvidenceConfig::default()
+            }),
             ..DetectConfig::default()
         };
+        tweak(&mut config);
         let detector = joust_detect::server::open(&config).await?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -15,6 +15,7 @@ pub struct UpProcess {
     pub node: String,
     pub router: String,
     pub dashboard: String,
+    pub detect: String,
 }
 
 impl UpProcess {
@@ -35,13 +36,15 @@ impl UpProcess {
             .args(["--router-listen", "127.0.0.1:0"])
             .args(["--router-metrics-listen", "off"])
             .args(["--ui-listen", "127.0.0.1:0"])
+            .args(["--detect-listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         // `joust up` prints one line per address, then `ready`.
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut registry, mut node, mut router, mut dashboard) = (None, None, None, None);
+        let (mut registry, mut node, mut router, mut dashboard, mut detect) =
+            (None, None, None, None, None);
         for line in lines.by_ref() {
             let line = line.unwrap();
             let url = |prefix: &str| {
@@ -52,6 +55,7 @@ impl UpProcess {
             node = node.or_else(|| url("joust up: node "));
             router = router.or_else(|| url("joust up: router "));
             dashboard = dashboard.or_else(|| url("joust up: dashboard "));
+            detect = detect.or_else(|| url("joust up: detection "));
             if line.starts_with("joust up: ready") {
                 break;
             }
@@ -64,6 +68,7 @@ impl UpProcess {
             node: node.expect("node address printed"),
             router: router.expect("router address printed"),
             dashboard: dashboard.expect("dashboard address printed"),
+            detect: detect.expect("detection address printed"),
         }
     }
 }

@@ -163,7 +163,7 @@ fn is(j: &pb::BackfillJob, status: pb::JobStatus) -> bool {
 
 async fn lifecycle(backend: Backend) {
     let stack = ScoringStack::start().await.unwrap();
-    let d = TestDetect::start_with(backend, &stack.node.url, &stack.registry.url, fast())
+    let d = TestDetect::start_with_jobs(backend, &stack.node.url, &stack.registry.url, fast())
         .await
         .unwrap();
     ingest(&d, 300).await;
@@ -315,7 +315,7 @@ async fn lifecycle(backend: Backend) {
 
 async fn bad_input(backend: Backend) {
     let stack = ScoringStack::start().await.unwrap();
-    let d = TestDetect::start_with(backend, &stack.node.url, &stack.registry.url, fast())
+    let d = TestDetect::start_with_jobs(backend, &stack.node.url, &stack.registry.url, fast())
         .await
         .unwrap();
     ingest(&d, 60).await;
@@ -392,7 +392,7 @@ async fn bad_input(backend: Backend) {
 
 async fn priority_order(backend: Backend) {
     let stack = ScoringStack::start().await.unwrap();
-    let d = TestDetect::start_with(backend, &stack.node.url, &stack.registry.url, fast())
+    let d = TestDetect::start_with_jobs(backend, &stack.node.url, &stack.registry.url, fast())
         .await
         .unwrap();
     ingest_synthetic(&d, 3, 120).await;
@@ -431,7 +431,7 @@ async fn retries_with_backoff(backend: Backend) {
         start_workers: true,
         ..fast()
     };
-    let d = TestDetect::start_with(backend, &proxy.url, &stack.registry.url, jobs)
+    let d = TestDetect::start_with_jobs(backend, &proxy.url, &stack.registry.url, jobs)
         .await
         .unwrap();
     ingest(&d, 300).await;
@@ -503,7 +503,7 @@ async fn fails_after_max_attempts(backend: Backend) {
         start_workers: true,
         ..fast()
     };
-    let d = TestDetect::start_with(backend, &proxy.url, &stack.registry.url, jobs)
+    let d = TestDetect::start_with_jobs(backend, &proxy.url, &stack.registry.url, jobs)
         .await
         .unwrap();
     ingest(&d, 300).await;
@@ -547,7 +547,7 @@ async fn registry_down_stores_nothing(backend: Backend) {
         start_workers: true,
         ..fast()
     };
-    let d = TestDetect::start_with(backend, &stack.node.url, &registry.url, jobs)
+    let d = TestDetect::start_with_jobs(backend, &stack.node.url, &registry.url, jobs)
         .await
         .unwrap();
     ingest(&d, 300).await;
@@ -569,7 +569,7 @@ async fn concurrency_cap(backend: Backend) {
         start_workers: true,
         ..fast()
     };
-    let d = TestDetect::start_with(backend, &gate.url, &stack.registry.url, jobs)
+    let d = TestDetect::start_with_jobs(backend, &gate.url, &stack.registry.url, jobs)
         .await
         .unwrap();
     ingest_synthetic(&d, 6, 150).await;
@@ -633,7 +633,7 @@ async fn concurrency_cap(backend: Backend) {
 
 async fn expired_lease_is_taken_over(backend: Backend) {
     let stack = ScoringStack::start().await.unwrap();
-    let d = TestDetect::start_with(backend, &stack.node.url, &stack.registry.url, fast())
+    let d = TestDetect::start_with_jobs(backend, &stack.node.url, &stack.registry.url, fast())
         .await
         .unwrap();
     ingest(&d, 300).await;
@@ -694,7 +694,7 @@ async fn stop_puts_jobs_back(backend: Backend) {
         start_workers: true,
         ..fast()
     };
-    let d = TestDetect::start_with(backend, &gate.url, &stack.registry.url, jobs)
+    let d = TestDetect::start_with_jobs(backend, &gate.url, &stack.registry.url, jobs)
         .await
         .unwrap();
     ingest(&d, 120).await;

@@ -1,5 +1,7 @@
-//! Verify, statistics and the retention purge of the detection service,
-//! on SQLite and PostgreSQL, scoring through a real serving node.
+//! Verify (and the verification run it records), statistics (by ticker,
+//! type, whitelist status, trigger and day) and the retention purge of the
+//! detection service, on SQLite and PostgreSQL, scoring through a real
+//! serving node.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,10 +10,16 @@ use joust_proto::v1 as pb;
 use joust_tests::detect::{Backend, ScoringStack, TestDetect};
 
 async fn setup(backend: Backend) -> (ScoringStack, TestDetect) {
+    setup_with(backend, joust_detect::Clock::System).await
+}
+
+async fn setup_with(backend: Backend, clock: joust_detect::Clock) -> (ScoringStack, TestDetect) {
     let stack = ScoringStack::start().await.unwrap();
-    let d = TestDetect::start(backend, &stack.node.url, &stack.registry.url)
-        .await
-        .unwrap();
+    let d = TestDetect::start_with(backend, &stack.node.url, &stack.registry.url, |c| {
+        c.clock = clock;
+    })
+    .await
+    .unwrap();
     let series = generate(&SyntheticConfig {
         tickers: 2,
         rows: 250,
@@ -59,6 +67,24 @@ async fn verify(backend: Backend) {
         assert_eq!(v.current_model_sha256, stack.sha256);
         assert_eq!(v.current_features.len(), 14);
         assert_eq!(v.still_anomaly, v.current_label);
+        assert_eq!(v.still_anomaly, !v.current_types.is_empty());
+        // Each check is a `verification` run in the audit trail.
+        let run = v.run.as_ref().unwrap();
+        assert_eq!(run.trigger, pb::Trigger::Verification as i32);
+        assert_eq!(run.status, pb::RunStatus::Complete as i32);
+        assert_eq!(run.verified_anomaly_id, a.id);
+        assert_eq!((run.rows_scored, run.anomalies_found), (1, 0));
+        assert_eq!(run.model_version, "1");
+        assert_eq!(run.model_sha256, stack.sha256);
+        assert_eq!(run.ticker, "SYN000");
+        assert!(!run.evidence_uri.is_empty());
+        assert_eq!(
+            c.get_run(pb::GetRunRequest { id: run.id })
+                .await
+                .unwrap()
+                .into_inner(),
+            *run
+        );
         // A bar with at most HISTORY_BARS bars before it is re-scored from
         // the same bars the detection saw: same features, same score.
         let index = (a.timestamp - start) / 86_400;
@@ -70,6 +96,20 @@ async fn verify(backend: Backend) {
         }
     }
     assert!(exact > 0, "some anomalies fall in the first 200 bars");
+    let runs = c
+        .list_runs(pb::ListRunsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .runs;
+    let verifications = runs
+        .iter()
+        .filter(|r| r.trigger == pb::Trigger::Verification as i32)
+        .count();
+    assert_eq!(verifications, found.anomalies.len());
+    // Verifications leave the series' detection state alone.
+    let again = detect(&d, "SYN000").await.run.unwrap();
+    assert_eq!((again.rows_scored, again.anomalies_found), (0, 0));
     let e = c
         .verify(pb::VerifyRequest {
             anomaly_id: 999_999,
@@ -130,6 +170,7 @@ async fn stats_and_purge(backend: Backend) {
     let one = c
         .stats(pb::StatsRequest {
             ticker: "SYN001".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -172,6 +213,125 @@ async fn stats_and_purge(backend: Backend) {
     assert_eq!(e.code(), tonic::Code::NotFound);
 }
 
+/// Stats by type, whitelist status, trigger and day, over a time range,
+/// with runs on a fixed clock (2024-06-01).
+async fn stats_by_type_and_over_time(backend: Backend) {
+    let clock = joust_detect::Clock::Fixed(1_717_243_200_000);
+    let (_stack, d) = setup_with(backend, clock).await;
+    let mut c = d.client();
+    // Every scored bar fires price_spike; labelled ones fire model_label too.
+    c.set_rule(pb::SetRuleRequest {
+        anomaly_type: "price_spike".into(),
+        operator: "gte".into(),
+        threshold: 0.0,
+        enabled: true,
+        description: String::new(),
+    })
+    .await
+    .unwrap();
+    c.add_whitelist(pb::AddWhitelistRequest {
+        ticker: "SYN001".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let a = detect(&d, "SYN000").await;
+    let b = detect(&d, "SYN001").await;
+    let scored = a.run.as_ref().unwrap().rows_scored + b.run.as_ref().unwrap().rows_scored;
+    assert_eq!(scored, 2 * (250 - 33));
+    let labelled = a
+        .anomalies
+        .iter()
+        .chain(&b.anomalies)
+        .filter(|x| x.label)
+        .count() as u64;
+    assert!(labelled > 0);
+    c.verify(pb::VerifyRequest {
+        anomaly_id: a.anomalies[0].id,
+    })
+    .await
+    .unwrap();
+    let s = c
+        .stats(pb::StatsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let map = |v: &[pb::StatCount]| -> Vec<(String, u64)> {
+        v.iter().map(|c| (c.key.clone(), c.count)).collect()
+    };
+    assert_eq!(s.total_anomalies, scored);
+    assert_eq!(
+        map(&s.anomalies_by_type),
+        [
+            ("model_label".to_owned(), labelled),
+            ("price_spike".to_owned(), scored)
+        ]
+    );
+    let whitelisted = b.anomalies.len() as u64;
+    assert_eq!(
+        map(&s.anomalies_by_whitelist),
+        [
+            ("not_whitelisted".to_owned(), scored - whitelisted),
+            ("whitelisted".to_owned(), whitelisted),
+        ]
+    );
+    assert_eq!(
+        map(&s.runs_by_trigger),
+        [("api".to_owned(), 2), ("verification".to_owned(), 1)]
+    );
+    assert_eq!(map(&s.runs_by_day), [("2024-06-01".to_owned(), 3)]);
+    // Daily bars: one anomaly per ticker and day, from the first scored bar.
+    let start = SyntheticConfig::default().start;
+    let first_day = day_key(start + 33 * 86_400);
+    assert_eq!(s.anomalies_by_day.len(), 250 - 33);
+    assert_eq!(s.anomalies_by_day[0].key, first_day);
+    assert!(s.anomalies_by_day.iter().all(|c| c.count == 2));
+    // A ten-day window of bars (inclusive bounds); runs started in it: none.
+    let from = start + 40 * 86_400;
+    let window = c
+        .stats(pb::StatsRequest {
+            ticker: String::new(),
+            from,
+            to: from + 9 * 86_400,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(window.total_anomalies, 20);
+    assert_eq!(window.anomalies_by_day.len(), 10);
+    assert!(window.runs_by_status.is_empty());
+    let one = c
+        .stats(pb::StatsRequest {
+            ticker: "SYN001".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        map(&one.anomalies_by_whitelist),
+        [("whitelisted".to_owned(), whitelisted)]
+    );
+    let e = c
+        .stats(pb::StatsRequest {
+            ticker: String::new(),
+            from: 10,
+            to: 5,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().starts_with("from:"), "{e:?}");
+}
+
+/// Unix seconds as the YYYY-MM-DD key of `Stats`.
+fn day_key(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap()
+        .date_naive()
+        .to_string()
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -193,4 +353,4 @@ macro_rules! both_backends {
     };
 }
 
-both_backends!(verify, stats_and_purge);
+both_backends!(verify, stats_and_purge, stats_by_type_and_over_time);

@@ -526,6 +526,7 @@ async fn detection_roles() {
     c.stats(authed(
         pb::StatsRequest {
             ticker: String::new(),
+            ..Default::default()
         },
         READER.1,
     ))

@@ -257,3 +257,90 @@ async fn demo_against_up_leaves_state_that_survives_a_restart() {
     routed_market(&up.router, "mkt", 1).await;
     up.interrupt();
 }
+
+/// `joust detect CMD --detect URL --json ARGS…`: success and stdout.
+fn detect_cli(url: &str, cmd: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(joust_tests::joust_bin())
+        .args(["detect", cmd, "--detect", url, "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+// issue #8: `joust up` also serves joust.v1.Detection, scoring through its
+// router, with its store and evidence in the data folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_detection_through_its_router() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let artifact = dir.path().join("market.bin");
+    std::fs::write(&artifact, joust_tests::detect::market_model(7)).unwrap();
+    let up = Up::start(&data);
+    let model = joust_tests::detect::MODEL;
+    up.model(&["create", model]);
+    let registered = up.model(&[
+        "register",
+        model,
+        artifact.to_str().unwrap(),
+        "--kind",
+        "isolation_forest",
+    ]);
+    up.model(&["transition", &format!("{model}:1"), "evaluated"]);
+    up.model(&["promote", &format!("{model}:1")]);
+
+    let (ok, out) = detect_cli(
+        &up.detect,
+        "ingest",
+        &["--synthetic", "1", "--rows", "300", "--interval", "1d"],
+    );
+    assert!(ok, "ingest: {out}");
+    // The router learns of the champion through Watch: until then a run
+    // fails (recorded as failed) and scores nothing.
+    let run = std::sync::Arc::new(std::sync::Mutex::new(serde_json::Value::Null));
+    eventually(Duration::from_secs(30), || {
+        let run = run.clone();
+        let url = up.detect.clone();
+        async move {
+            let (ok, out) = detect_cli(&url, "run", &["SYN000", "--interval", "1d"]);
+            if ok {
+                *run.lock().unwrap() = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+            }
+            ok
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("detection through the router never succeeded: {e}"));
+    let run = run.lock().unwrap().clone();
+    assert_eq!(run["status"], "complete", "{run}");
+    assert_eq!(run["rows_scored"], 300 - 33, "{run}");
+    assert_eq!(run["model_version"], "1", "{run}");
+    assert_eq!(run["model_sha256"], registered["sha256"], "{run}");
+    // Evidence under the data folder, served back byte for byte.
+    let id = run["id"].as_u64().unwrap();
+    let path = data.join(format!("evidence/joust/{id}/detection.json"));
+    let on_disk = std::fs::read(&path).unwrap();
+    assert!(
+        run["evidence_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/evidence/joust/{id}/detection.json")),
+        "{run}"
+    );
+    let out = Command::new(joust_tests::joust_bin())
+        .args([
+            "detect",
+            "evidence",
+            "--detect",
+            &up.detect,
+            &id.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, on_disk);
+    up.interrupt();
+}

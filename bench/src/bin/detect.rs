@@ -1,7 +1,8 @@
-//! Detection benchmark: end-to-end detection throughput through a serving
-//! node's OIP endpoint (registry, node and detection service in-process on
-//! loopback, SQLite detection store, or PostgreSQL with
-//! `JOUST_BENCH_DATABASE_URL`), and the incremental call with nothing new.
+//! Detection benchmark: end-to-end detection throughput through the router
+//! and a serving node (registry, node, router and detection service
+//! in-process on loopback, SQLite detection store, or PostgreSQL with
+//! `JOUST_BENCH_DATABASE_URL`; evidence written to a local directory), and
+//! the incremental call with nothing new.
 //!
 //! Scenarios: 10 tickers × 5 years of daily bars (1,260 each), detected
 //! concurrently; 1 ticker × 1 year of 1-minute bars (98,280 = 252 × 390);
@@ -16,6 +17,7 @@ use joust_detect::{DetectConfig, ScorerConfig};
 use joust_models::synthetic::{SyntheticConfig, generate};
 use joust_models::{Model, ModelKind, TrainConfig};
 use joust_registry::RegistryConfig;
+use joust_router::RouterConfig;
 use joust_server::NodeConfig;
 use tokio::net::TcpListener;
 
@@ -94,6 +96,21 @@ async fn main() -> anyhow::Result<()> {
         std::future::pending(),
     ));
 
+    // The router in front of the node: detection traffic goes through it,
+    // as in `joust up`.
+    let router_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let router_url = format!("http://{}", router_listener.local_addr()?);
+    tokio::spawn(joust_router::run(
+        router_listener,
+        None,
+        RouterConfig {
+            registry_url: registry_url.clone(),
+            nodes: vec![node_url.trim_start_matches("http://").to_owned()],
+            ..RouterConfig::default()
+        },
+        std::future::pending(),
+    ));
+
     // The detection service's core (the gRPC layer adds one hop per call;
     // the no-op figure below goes through it).
     let database_url = std::env::var("JOUST_BENCH_DATABASE_URL")
@@ -102,10 +119,15 @@ async fn main() -> anyhow::Result<()> {
         database_url: database_url.clone(),
         registry_url: Some(registry_url.clone()),
         scorer: ScorerConfig {
-            router_url: node_url.clone(),
+            router_url: router_url.clone(),
             model: MODEL.to_owned(),
             ..ScorerConfig::default()
         },
+        // Evidence is part of every run: written to a local directory.
+        evidence: Some(joust_detect::EvidenceConfig {
+            url: format!("file://{}/evidence-store", dir.path().display()),
+            ..Default::default()
+        }),
         ..DetectConfig::default()
     };
     let detector = joust_detect::server::open(&config).await?;
@@ -117,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
         detect_listener,
         std::future::pending(),
     ));
-    wait_ready(&node_url).await?;
+    wait_routed(&router_url).await?;
 
     // 10 tickers × 5 years of daily bars.
     let (tickers, daily_rows) = if smoke { (2, 300) } else { (10, 1260) };
@@ -266,26 +288,27 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Polls the node's ModelReady until the champion is loaded.
-async fn wait_ready(url: &str) -> anyhow::Result<()> {
-    let channel = joust_client::channel(url).await?;
-    let mut oip =
-        joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient::new(
-            channel,
-        );
+/// Polls until the router answers for the champion (it learns of it
+/// through the registry's Watch; the node loads it meanwhile).
+async fn wait_routed(url: &str) -> anyhow::Result<()> {
+    let scorer = joust_detect::Scorer::new(
+        ScorerConfig {
+            router_url: url.to_owned(),
+            model: MODEL.to_owned(),
+            ..ScorerConfig::default()
+        },
+        None,
+    )?;
+    let row = ndarray::Array2::<f32>::zeros((1, joust_models::features::N_FEATURES));
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = None;
     while Instant::now() < deadline {
-        if let Ok(r) = oip
-            .model_ready(joust_proto::inference::ModelReadyRequest {
-                name: MODEL.into(),
-                version: String::new(),
-            })
-            .await
-            && r.into_inner().ready
-        {
-            return Ok(());
+        match scorer.score(row.view()).await {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Err(anyhow::anyhow!("node not ready")).context("waiting for the champion")
+    Err(anyhow::anyhow!("router not serving the champion: {last:?}"))
+        .context("waiting for the champion")
 }

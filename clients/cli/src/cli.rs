@@ -56,7 +56,8 @@ pub enum Command {
     /// request, and a rollback.
     Demo(demo_cmd::DemoArgs),
     /// Detection service: run the role (`serve`), ingest OHLCV bars,
-    /// detect anomalies, backfill jobs, list anomalies and runs.
+    /// detect anomalies, backfill jobs, list anomalies and runs, rules,
+    /// whitelists, evidence and statistics.
     Detect(detect_cmd::DetectArgs),
 }
 

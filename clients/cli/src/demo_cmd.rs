@@ -152,6 +152,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 router_metrics_listen: "off".to_owned(),
                 ui_listen: args.ui_listen,
                 security: Default::default(),
+                detect_listen: "off".to_owned(),
             };
             let platform = Platform::start(&up).await?;
             let registry = format!("http://{}", platform.registry);

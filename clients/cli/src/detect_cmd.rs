@@ -1,6 +1,7 @@
 //! `joust detect`: the detection role (`serve`) and its client commands
 //! (`ingest`, `run`, `anomalies`, `runs`, `verify`, `stats`, `purge`; the
-//! backfill commands are in `backfill_cmd.rs`).
+//! backfill commands are in `backfill_cmd.rs`; `rules`, `whitelist` and
+//! `evidence` in `detect_rules_cmd.rs`).
 
 use std::net::SocketAddr;
 
@@ -11,7 +12,8 @@ use joust_proto::v1::detection_client::DetectionClient;
 use joust_security::SecureChannel as Channel;
 
 use crate::backfill_cmd;
-use crate::registry_cmd::redact;
+use crate::detect_rules_cmd::{self, EvidenceArgs, RulesArgs, WhitelistArgs};
+use crate::registry_cmd::{S3Args, redact};
 
 #[derive(Debug, clap::Args)]
 pub struct DetectArgs {
@@ -33,7 +35,8 @@ pub enum DetectCommand {
     Runs(RunsArgs),
     /// Re-score a stored anomaly with the current model.
     Verify(VerifyArgs),
-    /// Counts of anomalies (per ticker, per day) and runs (per status).
+    /// Counts of anomalies (per ticker, type, whitelist status, day) and
+    /// runs (per status, trigger, day).
     Stats(StatsArgs),
     /// Delete finished runs without anomalies older than the retention.
     Purge(PurgeArgs),
@@ -45,6 +48,12 @@ pub enum DetectCommand {
     Jobs(backfill_cmd::JobsArgs),
     /// Start, stop or inspect the service's backfill workers.
     Workers(backfill_cmd::WorkersArgs),
+    /// Thresholds per anomaly type: list, set, delete.
+    Rules(RulesArgs),
+    /// Whitelisted series (anomalies kept, flagged): list, add, remove.
+    Whitelist(WhitelistArgs),
+    /// Print the evidence artifact (JSON) of a detection run.
+    Evidence(EvidenceArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,6 +71,14 @@ pub struct StatsArgs {
     /// Only this ticker.
     #[arg(long, env = "JOUST_DETECT_TICKER")]
     pub ticker: Option<String>,
+    /// Anomalies of bars, and runs started, at or after this time (unix
+    /// seconds).
+    #[arg(long, env = "JOUST_DETECT_FROM")]
+    pub from: Option<i64>,
+    /// Anomalies of bars, and runs started, at or before this time (unix
+    /// seconds).
+    #[arg(long, env = "JOUST_DETECT_TO")]
+    pub to: Option<i64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,20 +137,53 @@ pub struct ServeArgs {
     /// Seconds between retention purges.
     #[arg(long, env = "JOUST_DETECT_PURGE_EVERY_SECONDS", default_value_t = 3600)]
     pub purge_every_seconds: u64,
+    /// Where each run's evidence (evidence/OWNER/RUN/detection.json) goes:
+    /// file://DIR, s3://BUCKET[/PREFIX], or `off`.
+    #[arg(
+        long,
+        env = "JOUST_DETECT_EVIDENCE_STORE",
+        default_value = "file://./joust-data"
+    )]
+    pub evidence_store: String,
+    /// The OWNER segment of evidence keys (team or tenant).
+    #[arg(long, env = "JOUST_DETECT_EVIDENCE_OWNER", default_value = "joust")]
+    pub evidence_owner: String,
+    #[command(flatten)]
+    pub s3: S3Args,
     #[command(flatten)]
     pub jobs: backfill_cmd::JobsFlags,
     #[command(flatten)]
     pub security: joust_security::ServerArgs,
 }
 
-/// Address of the detection service, for client commands.
+impl ServeArgs {
+    /// The evidence settings (`None` for `--evidence-store off`).
+    pub fn evidence(&self) -> anyhow::Result<Option<joust_detect::EvidenceConfig>> {
+        if self.evidence_store == "off" {
+            return Ok(None);
+        }
+        Ok(Some(joust_detect::EvidenceConfig {
+            url: self.evidence_store.clone(),
+            owner: self.evidence_owner.clone(),
+            s3: self.s3.clone().into_options()?,
+        }))
+    }
+}
+
+/// Address of the detection service, for client commands (global: also
+/// accepted before the subcommand of `rules` and `whitelist`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
     /// Detection service address.
-    #[arg(long, env = "JOUST_DETECT", default_value = "http://127.0.0.1:7073")]
+    #[arg(
+        long,
+        env = "JOUST_DETECT",
+        default_value = "http://127.0.0.1:7073",
+        global = true
+    )]
     pub detect: String,
     /// Print JSON instead of text.
-    #[arg(long, env = "JOUST_JSON")]
+    #[arg(long, env = "JOUST_JSON", global = true)]
     pub json: bool,
 }
 
@@ -194,6 +244,13 @@ pub struct AnomaliesArgs {
     /// Only anomalies found by this model version.
     #[arg(long, env = "JOUST_DETECT_MODEL_VERSION")]
     pub model_version: Option<String>,
+    /// Only anomalies that matched this type (model_label, model_score,
+    /// price_spike, volume_spike, volatility).
+    #[arg(long = "type", env = "JOUST_DETECT_TYPE")]
+    pub anomaly_type: Option<String>,
+    /// Only whitelisted (true) or not whitelisted (false) anomalies.
+    #[arg(long, env = "JOUST_DETECT_WHITELISTED")]
+    pub whitelisted: Option<bool>,
     /// Page size (at most 1000).
     #[arg(long, env = "JOUST_DETECT_LIMIT", default_value_t = 100)]
     pub limit: u32,
@@ -239,6 +296,9 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
         DetectCommand::Job(a) => backfill_cmd::job(a).await,
         DetectCommand::Jobs(a) => backfill_cmd::jobs(a).await,
         DetectCommand::Workers(a) => backfill_cmd::workers(a).await,
+        DetectCommand::Rules(a) => detect_rules_cmd::rules(a).await,
+        DetectCommand::Whitelist(a) => detect_rules_cmd::whitelist(a).await,
+        DetectCommand::Evidence(a) => detect_rules_cmd::evidence(a).await,
     }
 }
 
@@ -251,6 +311,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             .to_owned(),
         None => a.database_url.clone(),
     };
+    let evidence = a.evidence()?;
     let config = DetectConfig {
         database_url,
         registry_url: Some(a.registry),
@@ -269,9 +330,13 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         },
         max_message_bytes: a.max_message_bytes,
         jobs: a.jobs.config(),
+        evidence,
+        clock: joust_detect::Clock::System,
     };
     tracing::info!(
         database_url = %redact(&config.database_url),
+        evidence_store = %a.evidence_store,
+        evidence_owner = %a.evidence_owner,
         router = %config.scorer.router_url,
         registry = ?config.registry_url,
         model = %config.scorer.model,
@@ -374,6 +439,8 @@ async fn anomalies(a: AnomaliesArgs) -> anyhow::Result<()> {
             model_version: a.model_version.unwrap_or_default(),
             limit: a.limit,
             page_token: a.page_token,
+            anomaly_type: a.anomaly_type.unwrap_or_default(),
+            whitelisted: a.whitelisted,
         })
         .await?
         .into_inner();
@@ -453,6 +520,8 @@ async fn stats(a: StatsArgs) -> anyhow::Result<()> {
     let s = c
         .stats(pb::StatsRequest {
             ticker: a.ticker.unwrap_or_default(),
+            from: a.from.unwrap_or(0),
+            to: a.to.unwrap_or(0),
         })
         .await?
         .into_inner();
@@ -469,20 +538,28 @@ async fn stats(a: StatsArgs) -> anyhow::Result<()> {
                 "anomalies_by_ticker": map(&s.anomalies_by_ticker),
                 "anomalies_by_day": map(&s.anomalies_by_day),
                 "runs_by_status": map(&s.runs_by_status),
+                "anomalies_by_type": map(&s.anomalies_by_type),
+                "anomalies_by_whitelist": map(&s.anomalies_by_whitelist),
+                "runs_by_trigger": map(&s.runs_by_trigger),
+                "runs_by_day": map(&s.runs_by_day),
             })
         );
     } else {
         println!("anomalies: {}", s.total_anomalies);
-        for c in &s.anomalies_by_ticker {
-            println!("  {}: {}", c.key, c.count);
-        }
-        println!("runs:");
-        for c in &s.runs_by_status {
-            println!("  {}: {}", c.key, c.count);
-        }
-        println!("anomalies per day:");
-        for c in &s.anomalies_by_day {
-            println!("  {}: {}", c.key, c.count);
+        let groups = [
+            ("anomalies per ticker", &s.anomalies_by_ticker),
+            ("anomalies per type", &s.anomalies_by_type),
+            ("anomalies per whitelist status", &s.anomalies_by_whitelist),
+            ("runs per status", &s.runs_by_status),
+            ("runs per trigger", &s.runs_by_trigger),
+            ("anomalies per day", &s.anomalies_by_day),
+            ("runs per day", &s.runs_by_day),
+        ];
+        for (title, counts) in groups {
+            println!("{title}:");
+            for c in counts.iter() {
+                println!("  {}: {}", c.key, c.count);
+            }
         }
     }
     Ok(())
@@ -498,6 +575,17 @@ async fn purge(a: PurgeArgs) -> anyhow::Result<()> {
         .into_inner();
     println!("purged {} runs", r.purged);
     Ok(())
+}
+
+fn trigger_name(raw: i32) -> &'static str {
+    match pb::Trigger::try_from(raw) {
+        Ok(pb::Trigger::ChartRequest) => "chart_request",
+        Ok(pb::Trigger::Backfill) => "backfill",
+        Ok(pb::Trigger::Scheduler) => "scheduler",
+        Ok(pb::Trigger::Verification) => "verification",
+        Ok(pb::Trigger::Api) => "api",
+        _ => "unspecified",
+    }
 }
 
 fn run_status(raw: i32) -> &'static str {
@@ -521,15 +609,24 @@ fn print_run(r: &pb::DetectionRun, json: bool) {
                 "rows_loaded": r.rows_loaded, "rows_preprocessed": r.rows_preprocessed,
                 "rows_scored": r.rows_scored, "anomalies_found": r.anomalies_found,
                 "error": r.error, "warnings": r.warnings,
+                "trigger": trigger_name(r.trigger),
+                "rules_applied": r.rules_applied.iter().map(|x| serde_json::json!({
+                    "anomaly_type": x.anomaly_type, "operator": x.operator, "threshold": x.threshold,
+                })).collect::<Vec<_>>(),
+                "whitelist_entries": r.whitelist_entries,
+                "anomalies_whitelisted": r.anomalies_whitelisted,
+                "evidence_uri": r.evidence_uri,
+                "verified_anomaly_id": r.verified_anomaly_id,
             })
         );
     } else {
         println!(
-            "run {} {} {} {}: scored {} of {} loaded, {} anomalies (model {} v{}){}",
+            "run {} {} {} {} ({}): scored {} of {} loaded, {} anomalies (model {} v{}){}",
             r.id,
             r.ticker,
             r.interval,
             run_status(r.status),
+            trigger_name(r.trigger),
             r.rows_scored,
             r.rows_loaded,
             r.anomalies_found,
@@ -555,15 +652,31 @@ fn print_anomaly(a: &pb::Anomaly, json: bool) {
                 "model": a.model_name, "model_version": a.model_version,
                 "model_sha256": a.model_sha256, "run_id": a.run_id,
                 "created_at_ms": a.created_at_ms,
+                "types": a.types.iter().map(|m| serde_json::json!({
+                    "anomaly_type": m.anomaly_type, "value": m.value,
+                    "operator": m.operator, "threshold": m.threshold,
+                })).collect::<Vec<_>>(),
+                "whitelisted": a.whitelisted,
             })
         );
     } else {
         let when = chrono::DateTime::from_timestamp(a.timestamp, 0)
             .map(|d| d.to_rfc3339())
             .unwrap_or_else(|| a.timestamp.to_string());
+        let types: Vec<&str> = a.types.iter().map(|m| m.anomaly_type.as_str()).collect();
         println!(
-            "#{} {} {} {} close {:.4} volume {:.0} score {:.4} (v{}, run {})",
-            a.id, a.ticker, a.interval, when, a.close, a.volume, a.score, a.model_version, a.run_id
+            "#{} {} {} {} close {:.4} volume {:.0} score {:.4} [{}]{} (v{}, run {})",
+            a.id,
+            a.ticker,
+            a.interval,
+            when,
+            a.close,
+            a.volume,
+            a.score,
+            types.join(","),
+            if a.whitelisted { " whitelisted" } else { "" },
+            a.model_version,
+            a.run_id
         );
     }
 }

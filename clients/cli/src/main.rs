@@ -7,6 +7,7 @@ mod cli;
 mod data_cmd;
 mod demo_cmd;
 mod detect_cmd;
+mod detect_rules_cmd;
 mod flow_cmd;
 mod flows;
 mod model_cmd;

@@ -1,8 +1,9 @@
 //! `joust up`: the embedded platform in one process. A registry (SQLite
 //! file and local blob directory under `--data-dir`), a serving node that
 //! follows every model's champion and challenger, and a router in front of
-//! that node (champion, split or shadow per open trial), and the trial
-//! dashboard over the registry. Each role runs on
+//! that node (champion, split or shadow per open trial), the trial
+//! dashboard over the registry, and the detection service (SQLite and
+//! evidence under `--data-dir`, scoring through the router). Each role runs on
 //! its own bound listener with one shared shutdown: Ctrl-C or SIGTERM
 //! drains all of them; if one role fails, the others are stopped too.
 
@@ -62,10 +63,15 @@ pub struct UpArgs {
     /// roles reader,operator,predictor or admin); with TLS, --tls-ca.
     #[command(flatten)]
     pub security: joust_security::ServerArgs,
+    /// Detection service gRPC listen address (port 0: any free port); `off`
+    /// leaves the detection role out. Its store is `detect.db` and its
+    /// evidence `evidence/` under --data-dir; it scores through the router.
+    #[arg(long, env = "JOUST_UP_DETECT_LISTEN", default_value = "127.0.0.1:7073")]
+    pub detect_listen: String,
 }
 
-/// Parses a metrics address flag: `ADDR:PORT` or `off`.
-fn parse_metrics_addr(flag: &str, value: &str) -> anyhow::Result<Option<SocketAddr>> {
+/// Parses a listen address flag: `ADDR:PORT` or `off`.
+fn parse_addr_or_off(flag: &str, value: &str) -> anyhow::Result<Option<SocketAddr>> {
     if value == "off" {
         return Ok(None);
     }
@@ -82,6 +88,32 @@ impl UpArgs {
             database_url: format!("sqlite://{dir}/registry.db"),
             blobs_url: format!("file://{dir}/blobs"),
             ..RegistryConfig::default()
+        }
+    }
+
+    /// The detection role: SQLite and evidence under the data folder,
+    /// scoring through the router, SHA-256 from the registry.
+    fn detect_config(
+        &self,
+        registry: SocketAddr,
+        router: SocketAddr,
+        scheme: &str,
+        client: joust_security::ClientSecurity,
+    ) -> joust_detect::DetectConfig {
+        let dir = self.data_dir.display();
+        joust_detect::DetectConfig {
+            database_url: format!("sqlite://{dir}/detect.db"),
+            registry_url: Some(format!("{scheme}://{registry}")),
+            scorer: joust_detect::ScorerConfig {
+                router_url: format!("{scheme}://{router}"),
+                client,
+                ..joust_detect::ScorerConfig::default()
+            },
+            evidence: Some(joust_detect::EvidenceConfig {
+                url: format!("file://{dir}"),
+                ..joust_detect::EvidenceConfig::default()
+            }),
+            ..joust_detect::DetectConfig::default()
         }
     }
 }
@@ -125,6 +157,8 @@ pub struct Platform {
     pub scheme: &'static str,
     /// Whether the roles require a token.
     pub auth: bool,
+    /// The detection service, unless turned off.
+    pub detect: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     roles: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
 }
@@ -145,13 +179,14 @@ where
 
 impl Platform {
     /// Validates the flags, binds every listener (so an address in use fails
-    /// before any role starts), opens the registry stores and starts the
-    /// registry, the dashboard, the serving node and the router in this
-    /// process.
+    /// before any role starts), opens the registry and detection stores and
+    /// starts the registry, the dashboard, the serving node, the router and
+    /// the detection service in this process.
     pub async fn start(args: &UpArgs) -> anyhow::Result<Self> {
-        let metrics_addr = parse_metrics_addr("node-metrics-listen", &args.node_metrics_listen)?;
+        let metrics_addr = parse_addr_or_off("node-metrics-listen", &args.node_metrics_listen)?;
         let router_metrics_addr =
-            parse_metrics_addr("router-metrics-listen", &args.router_metrics_listen)?;
+            parse_addr_or_off("router-metrics-listen", &args.router_metrics_listen)?;
+        let detect_addr = parse_addr_or_off("detect-listen", &args.detect_listen)?;
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
         let registry_config = args.registry_config();
@@ -179,6 +214,10 @@ impl Platform {
             Some(a) => Some(bind("dashboard", a).await?),
             None => None,
         };
+        let detect_listener = match detect_addr {
+            Some(a) => Some(bind("detection", a).await?),
+            None => None,
+        };
         let local = |l: &Option<TcpListener>| -> anyhow::Result<Option<SocketAddr>> {
             Ok(match l {
                 Some(l) => Some(reachable(l.local_addr()?)),
@@ -188,6 +227,7 @@ impl Platform {
         let node_metrics = local(&metrics_listener)?;
         let router_metrics = local(&router_metrics_listener)?;
         let ui = local(&ui_listener)?;
+        let detect = local(&detect_listener)?;
         let registry_addr = reachable(registry_listener.local_addr()?);
         let router_addr = reachable(router_listener.local_addr()?);
         let node_addr = reachable(node_listener.local_addr()?);
@@ -207,13 +247,23 @@ impl Platform {
             registry_url: node_config.registry_url.clone(),
             nodes: vec![node_addr.to_string()],
             security: security.clone(),
-            client,
+            client: client.clone(),
             ..RouterConfig::default()
         };
         router_config.validate()?;
         let registry = joust_registry::server::open(&registry_config)
             .await
             .context("opening the registry stores")?;
+        let detect_config = args.detect_config(registry_addr, router_addr, scheme, client);
+        let detector = match detect_listener {
+            Some(l) => Some((
+                l,
+                joust_detect::server::open(&detect_config)
+                    .await
+                    .context("opening the detection store")?,
+            )),
+            None => None,
+        };
 
         let (stop, stop_rx) = watch::channel(false);
         let mut roles = vec![spawn_role(
@@ -255,6 +305,18 @@ impl Platform {
                 stopped(stop_rx.clone()),
             ),
         ));
+        if let Some((l, detector)) = detector {
+            roles.push(spawn_role(
+                "detection",
+                joust_detect::server::serve_secure(
+                    detector,
+                    detect_config.max_message_bytes,
+                    security.clone(),
+                    l,
+                    stopped(stop_rx.clone()),
+                ),
+            ));
+        }
         tracing::info!(
             router = %router_addr,
             security = %security.describe(),
@@ -262,6 +324,7 @@ impl Platform {
             registry = %registry_addr,
             node = %node_addr,
             ui = ?ui,
+            detect = ?detect,
             "joust up"
         );
         Ok(Self {
@@ -273,6 +336,7 @@ impl Platform {
             ui,
             scheme,
             auth: security.auth(),
+            detect,
             stop,
             roles,
         })
@@ -338,6 +402,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     if let Some(a) = platform.ui {
         println!("joust up: dashboard http://{a}");
+    }
+    if let Some(a) = platform.detect {
+        println!(
+            "joust up: detection http://{a} (SQLite {dir}/detect.db, evidence in {dir}/evidence, scores through the router)",
+            dir = args.data_dir.display()
+        );
     }
     if let Some(a) = platform.node_metrics {
         println!("joust up: node metrics http://{a}/metrics");

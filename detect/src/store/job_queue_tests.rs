@@ -216,7 +216,7 @@ async fn a_backfill_commit_is_fenced_and_conditional() {
     let c = claim("w", 1, 10);
     s.claim_jobs(&c).await.unwrap();
     let run = s
-        .start_run(Trigger::Backfill, "A", "1d", "m")
+        .start_run(Trigger::Backfill, "A", "1d", "m", 0)
         .await
         .unwrap();
     let outcome = RunOutcome::default();
@@ -235,7 +235,7 @@ async fn a_backfill_commit_is_fenced_and_conditional() {
     let e = s.complete_backfill(&commit).await.unwrap_err();
     assert!(matches!(e, DetectError::Aborted(_)), "{e:?}");
     assert_eq!(s.series("A", "1d").await.unwrap().last_detected_ts, None);
-    let (done_run, done) = s
+    let (done_run, done, _) = s
         .complete_backfill(&BackfillCommit {
             token: &c.token,
             ..commit

@@ -97,8 +97,12 @@ pub trait JobStore: Send + Sync + 'static {
     /// moves the series' detected range (conditional on it being unchanged),
     /// replaces the anomalies of the range when forced, stores the new
     /// anomalies and completes the run. `Aborted` if the lease was lost or
-    /// the series moved: nothing is written.
-    async fn complete_backfill(&self, commit: &BackfillCommit<'_>) -> Result<(Run, Job)>;
+    /// the series moved: nothing is written. Returns the run, the job and
+    /// the anomalies as stored.
+    async fn complete_backfill(
+        &self,
+        commit: &BackfillCommit<'_>,
+    ) -> Result<(Run, Job, Vec<crate::domain::Anomaly>)>;
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -459,7 +463,11 @@ macro_rules! impl_job_store {
             async fn complete_backfill(
                 &self,
                 c: &$crate::store::jobs::BackfillCommit<'_>,
-            ) -> $crate::error::Result<($crate::domain::Run, $crate::jobs::Job)> {
+            ) -> $crate::error::Result<(
+                $crate::domain::Run,
+                $crate::jobs::Job,
+                Vec<$crate::domain::Anomaly>,
+            )> {
                 use $crate::store::rows::i;
                 let now = $crate::domain::now_ms();
                 let series = c.series;
@@ -511,6 +519,18 @@ macro_rules! impl_job_store {
                     )));
                 }
                 if let Some((from, to)) = c.replace {
+                    // Their rule matches first (foreign key to anomalies).
+                    sqlx::query(
+                        "DELETE FROM anomaly_matches WHERE anomaly_id IN
+                         (SELECT id FROM anomalies WHERE ticker = $1 AND bar_interval = $2
+                          AND ts >= $3 AND ts <= $4)",
+                    )
+                    .bind(&series.ticker)
+                    .bind(&series.interval)
+                    .bind(from)
+                    .bind(to)
+                    .execute(&mut *tx)
+                    .await?;
                     sqlx::query(
                         "DELETE FROM anomalies WHERE ticker = $1 AND bar_interval = $2
                          AND ts >= $3 AND ts <= $4",
@@ -522,12 +542,12 @@ macro_rules! impl_job_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                let (run, _) =
+                let (run, stored) =
                     Self::store_results(&mut tx, c.run_id, series, c.outcome, c.anomalies, now)
                         .await?;
                 let job = Self::job_row(&mut tx, c.job_id).await?;
                 tx.commit().await?;
-                Ok((run, job))
+                Ok((run, job, stored))
             }
         }
     };

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use joust_models::features::Bar;
 
 use crate::domain::{
-    Anomaly, AnomalyFilter, NewAnomaly, Run, RunFilter, RunOutcome, SeriesMeta, Stats, Trigger,
+    Anomaly, AnomalyFilter, NewAnomaly, Run, RunFilter, RunOutcome, SeriesMeta, Trigger,
 };
 use crate::error::{DetectError, Result};
 
@@ -16,6 +16,10 @@ use crate::error::{DetectError, Result};
 mod sql;
 #[macro_use]
 pub mod jobs;
+#[macro_use]
+mod rules_sql;
+#[macro_use]
+mod stats_sql;
 mod postgres;
 pub(crate) mod rows;
 mod sqlite;
@@ -24,6 +28,10 @@ mod sqlite;
 mod job_queue_tests;
 
 pub use jobs::JobStore;
+
+pub use rules_sql::RuleStore;
+pub use stats_sql::StatsStore;
+
 pub use postgres::PgDetectStore;
 pub use sqlite::SqliteDetectStore;
 
@@ -32,9 +40,10 @@ pub use sqlite::SqliteDetectStore;
 pub const INSERT_CHUNK: usize = 1000;
 
 /// Everything the detection service persists (the backfill job queue's
-/// part is [`JobStore`]).
+/// part is [`JobStore`]; rules, whitelist and evidence bookkeeping:
+/// [`RuleStore`]; statistics: [`StatsStore`]).
 #[async_trait]
-pub trait DetectStore: JobStore + Send + Sync + 'static {
+pub trait DetectStore: JobStore + RuleStore + StatsStore + Send + Sync + 'static {
     /// Stores bars of one series (created if new), ignoring timestamps
     /// already stored. Returns how many were new.
     async fn insert_bars(&self, ticker: &str, interval: &str, bars: &[Bar]) -> Result<u64>;
@@ -50,18 +59,20 @@ pub trait DetectStore: JobStore + Send + Sync + 'static {
         after: Option<i64>,
         history: usize,
     ) -> Result<Vec<Bar>>;
-    /// Records a run `in_progress` (committed at once, so a run that
-    /// fails later stays visible).
+    /// Records a run `in_progress` started at `at_ms` (committed at once,
+    /// so a run that fails later stays visible).
     async fn start_run(
         &self,
         trigger: Trigger,
         ticker: &str,
         interval: &str,
         model_name: &str,
+        at_ms: i64,
     ) -> Result<Run>;
     /// In one transaction: stores the anomalies, moves the series'
     /// last detected bar from `series.last_detected_ts` to `detected_to`
-    /// (`Aborted` if another run moved it meanwhile) and completes the run.
+    /// (`Aborted` if another run moved it meanwhile) and completes the run
+    /// at `at_ms` (also the anomalies' creation time).
     async fn complete_run(
         &self,
         run_id: i64,
@@ -69,17 +80,17 @@ pub trait DetectStore: JobStore + Send + Sync + 'static {
         detected_to: Option<i64>,
         outcome: &RunOutcome,
         anomalies: &[NewAnomaly],
+        at_ms: i64,
     ) -> Result<(Run, Vec<Anomaly>)>;
-    /// Marks a run failed with `error` if it is still in progress (a
-    /// finished run is left as it is). Returns the run.
-    async fn fail_run(&self, run_id: i64, error: &str) -> Result<Run>;
+    /// Marks a run failed with `error` at `at_ms` if it is still in
+    /// progress (a finished run is left as it is). Returns the run.
+    async fn fail_run(&self, run_id: i64, error: &str, at_ms: i64) -> Result<Run>;
     async fn get_run(&self, id: i64) -> Result<Run>;
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
     async fn list_anomalies(&self, filter: &AnomalyFilter) -> Result<Vec<Anomaly>>;
     async fn get_anomaly(&self, id: i64) -> Result<Anomaly>;
     /// Up to `count` bars ending at `ts` (inclusive), in time order.
     async fn bars_until(&self, series_id: i64, ts: i64, count: usize) -> Result<Vec<Bar>>;
-    async fn stats(&self, ticker: Option<&str>) -> Result<Stats>;
     /// Deletes finished runs completed before `before_ms` that stored no
     /// anomaly (those stay as the anomalies' provenance). Returns how many.
     async fn purge_runs(&self, before_ms: i64) -> Result<u64>;

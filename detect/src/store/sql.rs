@@ -41,7 +41,7 @@ macro_rules! impl_detect_store {
                 for chunk in anomalies.chunks($crate::store::INSERT_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO anomalies (run_id, ticker, bar_interval, ts, close, volume, features, \
-                         score, label, model_name, model_version, model_sha256, created_at_ms) ",
+                         score, label, model_name, model_version, model_sha256, created_at_ms, whitelisted) ",
                     );
                     qb.push_values(chunk, |mut b, a| {
                         b.push_bind(run_id)
@@ -56,7 +56,8 @@ macro_rules! impl_detect_store {
                             .push_bind(a.model_name.clone())
                             .push_bind(a.model_version.clone())
                             .push_bind(a.model_sha256.clone())
-                            .push_bind(now);
+                            .push_bind(now)
+                            .push_bind(a.whitelisted);
                     });
                     qb.build().execute(&mut *conn).await?;
                 }
@@ -65,7 +66,8 @@ macro_rules! impl_detect_store {
                 sqlx::query(
                     "UPDATE detection_runs SET model_version = $1, model_sha256 = $2, completed_at_ms = $3,
                      rows_loaded = $4, rows_preprocessed = $5, rows_scored = $6, anomalies_found = $7,
-                     status = $8, warnings = $9 WHERE id = $10",
+                     status = $8, warnings = $9, rules_applied = $10, whitelist_entries = $11,
+                     anomalies_whitelisted = $12 WHERE id = $13",
                 )
                 .bind(&outcome.model_version)
                 .bind(&outcome.model_sha256)
@@ -76,6 +78,9 @@ macro_rules! impl_detect_store {
                 .bind(i(anomalies.len() as u64))
                 .bind($crate::domain::RunStatus::Complete.as_str())
                 .bind(warnings)
+                .bind($crate::store::rows::rules_json(&outcome.rules_applied))
+                .bind(i(outcome.whitelist_entries))
+                .bind(i(anomalies.iter().filter(|a| a.whitelisted).count() as u64))
                 .bind(run_id)
                 .execute(&mut *conn)
                 .await?;
@@ -84,14 +89,67 @@ macro_rules! impl_detect_store {
                     "SELECT {} FROM anomalies WHERE run_id = $1 ORDER BY id",
                     $crate::store::rows::ANOMALY_COLUMNS
                 );
-                let stored = sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(run_id)
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .into_iter()
-                    .map(TryInto::try_into)
-                    .collect::<$crate::error::Result<Vec<_>>>()?;
+                let mut stored = if anomalies.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
+                        .bind(run_id)
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .map(TryInto::try_into)
+                        .collect::<$crate::error::Result<Vec<$crate::domain::Anomaly>>>()?
+                };
+                // One series per run: the bar time identifies the anomaly.
+                let ids: std::collections::HashMap<i64, i64> =
+                    stored.iter().map(|a| (a.timestamp, a.id)).collect();
+                let matches: Vec<(i64, &$crate::rules::RuleMatch)> = anomalies
+                    .iter()
+                    .filter_map(|a| ids.get(&a.timestamp).map(|id| (*id, &a.matches)))
+                    .flat_map(|(id, ms)| ms.iter().map(move |m| (id, m)))
+                    .collect();
+                for chunk in matches.chunks($crate::store::INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO anomaly_matches (anomaly_id, anomaly_type, measured, operator, threshold) ",
+                    );
+                    qb.push_values(chunk, |mut b, (id, m)| {
+                        b.push_bind(*id)
+                            .push_bind(m.anomaly_type.as_str())
+                            .push_bind(m.value)
+                            .push_bind(m.operator.as_str())
+                            .push_bind(m.threshold);
+                    });
+                    qb.build().execute(&mut *conn).await?;
+                }
+                if !stored.is_empty() {
+                    Self::load_matches(&mut *conn, &mut stored).await?;
+                }
                 Ok((run, stored))
+            }
+
+            /// Reads the rule matches of `anomalies` and attaches them.
+            async fn load_matches(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                anomalies: &mut [$crate::domain::Anomaly],
+            ) -> $crate::error::Result<()> {
+                let mut rows = Vec::new();
+                for chunk in anomalies.chunks($crate::store::INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                        "SELECT {} FROM anomaly_matches WHERE anomaly_id IN (",
+                        $crate::store::rows::MATCH_COLUMNS
+                    ));
+                    let mut ids = qb.separated(", ");
+                    for a in chunk {
+                        ids.push_bind(a.id);
+                    }
+                    qb.push(")");
+                    rows.extend(
+                        qb.build_query_as::<$crate::store::rows::MatchRow>()
+                            .fetch_all(&mut *conn)
+                            .await?,
+                    );
+                }
+                $crate::store::rows::attach_matches(anomalies, rows)
             }
         }
 
@@ -212,21 +270,24 @@ macro_rules! impl_detect_store {
                 ticker: &str,
                 interval: &str,
                 model_name: &str,
+                at_ms: i64,
             ) -> $crate::error::Result<$crate::domain::Run> {
-                let mut conn = self.pool.acquire().await?;
-                let id: i64 = sqlx::query_scalar(
+                // One round trip: the new row comes back with RETURNING.
+                let sql = format!(
                     "INSERT INTO detection_runs (run_trigger, ticker, bar_interval, model_name, started_at_ms, status)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                )
-                .bind(trigger.as_str())
-                .bind(ticker)
-                .bind(interval)
-                .bind(model_name)
-                .bind($crate::domain::now_ms())
-                .bind($crate::domain::RunStatus::InProgress.as_str())
-                .fetch_one(&mut *conn)
-                .await?;
-                Self::run_row(&mut conn, id).await
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {}",
+                    $crate::store::rows::RUN_COLUMNS
+                );
+                sqlx::query_as::<_, $crate::store::rows::RunRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(trigger.as_str())
+                    .bind(ticker)
+                    .bind(interval)
+                    .bind(model_name)
+                    .bind(at_ms)
+                    .bind($crate::domain::RunStatus::InProgress.as_str())
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_into()
             }
 
             async fn complete_run(
@@ -236,8 +297,9 @@ macro_rules! impl_detect_store {
                 detected_to: Option<i64>,
                 outcome: &$crate::domain::RunOutcome,
                 anomalies: &[$crate::domain::NewAnomaly],
+                at_ms: i64,
             ) -> $crate::error::Result<($crate::domain::Run, Vec<$crate::domain::Anomaly>)> {
-                let now = $crate::domain::now_ms();
+                let now = at_ms;
                 let mut tx = self.begin_write().await?;
                 let moved = sqlx::query(
                     "UPDATE series SET last_detected_ts = $1, model_version = $2
@@ -263,7 +325,12 @@ macro_rules! impl_detect_store {
                 Ok((run, stored))
             }
 
-            async fn fail_run(&self, run_id: i64, error: &str) -> $crate::error::Result<$crate::domain::Run> {
+            async fn fail_run(
+                &self,
+                run_id: i64,
+                error: &str,
+                at_ms: i64,
+            ) -> $crate::error::Result<$crate::domain::Run> {
                 let mut conn = self.pool.acquire().await?;
                 sqlx::query(
                     "UPDATE detection_runs SET status = $1, error = $2, completed_at_ms = $3
@@ -271,7 +338,7 @@ macro_rules! impl_detect_store {
                 )
                 .bind($crate::domain::RunStatus::Failed.as_str())
                 .bind(error)
-                .bind($crate::domain::now_ms())
+                .bind(at_ms)
                 .bind(run_id)
                 .bind($crate::domain::RunStatus::InProgress.as_str())
                 .execute(&mut *conn)
@@ -337,13 +404,28 @@ macro_rules! impl_detect_store {
                 if let Some(v) = &filter.model_version {
                     qb.push(" AND model_version = ").push_bind(v.clone());
                 }
+                if let Some(t) = filter.anomaly_type {
+                    qb.push(
+                        " AND EXISTS (SELECT 1 FROM anomaly_matches m WHERE m.anomaly_id = anomalies.id \
+                         AND m.anomaly_type = ",
+                    )
+                    .push_bind(t.as_str())
+                    .push(")");
+                }
+                if let Some(w) = filter.whitelisted {
+                    qb.push(" AND whitelisted = ").push_bind(w);
+                }
                 qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(filter.limit));
-                qb.build_query_as::<$crate::store::rows::AnomalyRow>()
-                    .fetch_all(&self.pool)
+                let mut conn = self.pool.acquire().await?;
+                let mut list = qb
+                    .build_query_as::<$crate::store::rows::AnomalyRow>()
+                    .fetch_all(&mut *conn)
                     .await?
                     .into_iter()
                     .map(TryInto::try_into)
-                    .collect()
+                    .collect::<$crate::error::Result<Vec<$crate::domain::Anomaly>>>()?;
+                Self::load_matches(&mut conn, &mut list).await?;
+                Ok(list)
             }
 
             async fn get_anomaly(&self, id: i64) -> $crate::error::Result<$crate::domain::Anomaly> {
@@ -351,16 +433,22 @@ macro_rules! impl_detect_store {
                     "SELECT {} FROM anomalies WHERE id = $1",
                     $crate::store::rows::ANOMALY_COLUMNS
                 );
-                sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .ok_or_else(|| {
-                        $crate::error::DetectError::NotFound(format!(
-                            "anomaly_id: anomaly {id} not found"
-                        ))
-                    })?
-                    .try_into()
+                let mut conn = self.pool.acquire().await?;
+                let anomaly: $crate::domain::Anomaly =
+                    sqlx::query_as::<_, $crate::store::rows::AnomalyRow>(sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .ok_or_else(|| {
+                            $crate::error::DetectError::NotFound(format!(
+                                "anomaly_id: anomaly {id} not found"
+                            ))
+                        })?
+                        .try_into()?;
+                let mut one = [anomaly];
+                Self::load_matches(&mut conn, &mut one).await?;
+                let [anomaly] = one;
+                Ok(anomaly)
             }
 
             async fn bars_until(
@@ -380,38 +468,6 @@ macro_rules! impl_detect_store {
                 .await?;
                 rows.reverse();
                 Ok(rows.into_iter().map(joust_models::features::Bar::from).collect())
-            }
-
-            async fn stats(&self, ticker: Option<&str>) -> $crate::error::Result<$crate::domain::Stats> {
-                use $crate::store::rows::u;
-                let mut conn = self.pool.acquire().await?;
-                let by_ticker: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT ticker, COUNT(*) FROM anomalies WHERE ($1 = '' OR ticker = $1)
-                     GROUP BY ticker ORDER BY ticker",
-                )
-                .bind(ticker.unwrap_or(""))
-                .fetch_all(&mut *conn)
-                .await?;
-                let by_day: Vec<(i64, i64)> = sqlx::query_as(
-                    "SELECT (ts - ((ts % 86400) + 86400) % 86400) / 86400 AS day, COUNT(*) FROM anomalies
-                     WHERE ($1 = '' OR ticker = $1) GROUP BY day ORDER BY day",
-                )
-                .bind(ticker.unwrap_or(""))
-                .fetch_all(&mut *conn)
-                .await?;
-                let by_status: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT status, COUNT(*) FROM detection_runs WHERE ($1 = '' OR ticker = $1)
-                     GROUP BY status ORDER BY status",
-                )
-                .bind(ticker.unwrap_or(""))
-                .fetch_all(&mut *conn)
-                .await?;
-                Ok($crate::domain::Stats {
-                    total_anomalies: by_ticker.iter().map(|(_, n)| u(*n)).sum(),
-                    anomalies_by_ticker: by_ticker.into_iter().map(|(k, n)| (k, u(n))).collect(),
-                    anomalies_by_day: by_day.into_iter().map(|(k, n)| (k, u(n))).collect(),
-                    runs_by_status: by_status.into_iter().map(|(k, n)| (k, u(n))).collect(),
-                })
             }
 
             async fn purge_runs(&self, before_ms: i64) -> $crate::error::Result<u64> {

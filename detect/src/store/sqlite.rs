@@ -59,3 +59,5 @@ impl SqliteDetectStore {
 
 impl_detect_store!(SqliteDetectStore, Sqlite);
 impl_job_store!(SqliteDetectStore, Sqlite, "");
+impl_rule_store!(SqliteDetectStore, Sqlite);
+impl_stats_store!(SqliteDetectStore, Sqlite);
