@@ -6,7 +6,6 @@ use std::future::Future;
 use joust_proto::v1::detection_server::DetectionServer;
 use joust_security::ServerSecurity;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::detector::{Detector, Retention};
 use crate::domain::Clock;
@@ -165,7 +164,7 @@ pub async fn serve_secure(
         .add_service(health)
         .add_service(reflection)
         .add_service(service(detector, workers.clone(), max_message_bytes))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(joust_security::incoming(listener), shutdown)
         .await
         .map_err(|e| DetectError::Config(format!("gRPC server: {e}")));
     purge.abort();

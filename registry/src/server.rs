@@ -9,7 +9,6 @@ use joust_proto::v1::registry_server::RegistryServer;
 use joust_proto::v1::trials_server::TrialsServer;
 use joust_security::ServerSecurity;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::blob::{BlobStore, S3Options};
 use crate::error::{RegistryError, Result};
@@ -131,7 +130,7 @@ pub async fn run_secure(
         .add_service(reflection)
         .add_service(service(registry, max_message_bytes))
         .add_optional_service(trials_service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(joust_security::incoming(listener), shutdown)
         .await
         .map_err(|e| RegistryError::Config(format!("gRPC server: {e}")))
 }

@@ -43,7 +43,6 @@ use joust_proto::v1::router_admin_server::RouterAdminServer;
 use joust_proto::v1::trials_client::TrialsClient;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
@@ -166,7 +165,7 @@ pub async fn run(
         .add_service(RouterAdminServer::new(admin::AdminService::new(
             router.clone(),
         )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop_rx));
+        .serve_with_incoming_shutdown(joust_security::incoming(listener), stopped(stop_rx));
     tokio::pin!(server);
     let result = tokio::select! {
         r = &mut server => r,

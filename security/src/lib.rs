@@ -36,4 +36,4 @@ pub use error::SecurityError;
 pub use layer::{Policy, SecurityLayer, SecurityService};
 pub use redact::{Secret, redact_url};
 pub use roles::{Access, Role};
-pub use server::{ServerSecurity, ServerSecurityConfig};
+pub use server::{ServerSecurity, ServerSecurityConfig, incoming};

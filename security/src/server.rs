@@ -290,3 +290,12 @@ impl ServerSecurity {
         )
     }
 }
+
+/// The accepted connections of `listener`, with TCP_NODELAY. tonic sets
+/// it only on listeners it binds itself; without it, a connection that
+/// carries several concurrent streams meets Nagle's algorithm and delayed
+/// ACKs (40 ms stalls: the router's p99 at concurrency 64 went from ~41 ms
+/// to under 10 ms with it). Every joust role serves through this.
+pub fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}

@@ -39,7 +39,6 @@ use joust_proto::v1::inference_server::InferenceServer;
 use joust_proto::v1::serving_admin_server::ServingAdminServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
 
 pub use cli::ServeArgs;
@@ -108,7 +107,7 @@ pub async fn run(
         .add_service(ServingAdminServer::new(admin::AdminService::new(
             node.clone(),
         )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop_rx));
+        .serve_with_incoming_shutdown(joust_security::incoming(listener), stopped(stop_rx));
     tokio::pin!(server);
     let result = tokio::select! {
         r = &mut server => r,

@@ -462,6 +462,10 @@ async fn detection_roles() {
             client: client_with(SERVICE.1),
             ..joust_detect::ScorerConfig::default()
         },
+        evidence: Some(joust_detect::EvidenceConfig {
+            url: format!("file://{}/evidence", dir.path().display()),
+            ..joust_detect::EvidenceConfig::default()
+        }),
         ..joust_detect::DetectConfig::default()
     };
     let detector = joust_detect::server::open(&config).await.unwrap();
