@@ -24,6 +24,19 @@ impl Identity {
     pub fn has(&self, needed: Role) -> bool {
         self.roles.iter().any(|r| r.grants(needed))
     }
+
+    /// The roles as `a,b`, or `no role` (for refusal messages).
+    pub fn roles_text(&self) -> String {
+        if self.roles.is_empty() {
+            "no role".to_owned()
+        } else {
+            self.roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    }
 }
 
 /// The authenticated subject of a tonic request, if any: handlers use it

@@ -88,19 +88,6 @@ fn peer_ip<B>(request: &http::Request<B>) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
-fn roles_text(identity: &Identity) -> String {
-    if identity.roles.is_empty() {
-        "no role".to_owned()
-    } else {
-        identity
-            .roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
 impl Policy {
     /// Admits or refuses a call of `path`; the identity, when there is one.
     pub fn admit(
@@ -162,7 +149,7 @@ impl Policy {
                     "admin"
                 },
                 identity.subject,
-                roles_text(&identity)
+                identity.roles_text()
             )));
         }
         Ok(Some(identity))

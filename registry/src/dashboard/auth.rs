@@ -58,26 +58,32 @@ pub async fn require_reader(State(door): State<Door>, request: Request, next: Ne
             (status, login_page(Some(&message))).into_response()
         }
     };
-    match auth.authenticate(credentials(request.headers()).as_deref()) {
-        Err(message) => refused(StatusCode::UNAUTHORIZED, message),
-        Ok(identity) if !identity.has(Role::Reader) => refused(
+    match admit_reader(&auth, credentials(request.headers()).as_deref()) {
+        Ok(()) => next.run(request).await,
+        Err((status, message)) => refused(status, message),
+    }
+}
+
+/// Checks `authorization` (`Bearer TOKEN`): 401 without a valid token, 403
+/// when its roles do not grant `reader`.
+fn admit_reader(
+    auth: &Authenticator,
+    authorization: Option<&[u8]>,
+) -> Result<(), (StatusCode, String)> {
+    let identity = auth
+        .authenticate(authorization)
+        .map_err(|message| (StatusCode::UNAUTHORIZED, message))?;
+    if identity.has(Role::Reader) {
+        Ok(())
+    } else {
+        Err((
             StatusCode::FORBIDDEN,
             format!(
                 "the dashboard needs role reader; {:?} has {}",
                 identity.subject,
-                if identity.roles.is_empty() {
-                    "no role".to_owned()
-                } else {
-                    identity
-                        .roles
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                }
+                identity.roles_text()
             ),
-        ),
-        Ok(_) => next.run(request).await,
+        ))
     }
 }
 
@@ -132,17 +138,9 @@ pub async fn login(State(door): State<Door>, Form(form): Form<LoginForm>) -> Res
         )
             .into_response();
     }
-    match auth.authenticate(Some(format!("Bearer {token}").as_bytes())) {
-        Err(message) => (StatusCode::UNAUTHORIZED, login_page(Some(&message))).into_response(),
-        Ok(identity) if !identity.has(Role::Reader) => (
-            StatusCode::FORBIDDEN,
-            login_page(Some(&format!(
-                "{:?} may not read the dashboard: it needs role reader",
-                identity.subject
-            ))),
-        )
-            .into_response(),
-        Ok(_) => {
+    match admit_reader(&auth, Some(format!("Bearer {token}").as_bytes())) {
+        Err((status, message)) => (status, login_page(Some(&message))).into_response(),
+        Ok(()) => {
             let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
             match HeaderValue::from_str(&cookie) {
                 Ok(value) => (
