@@ -143,6 +143,7 @@ pub const METHODS: &[(&str, Access)] = &[
     ("/joust.v1.ServingAdmin/Reload", OPERATOR),
     ("/joust.v1.ServingAdmin/Unload", OPERATOR),
     ("/joust.v1.ServingAdmin/ListLoaded", READER),
+    ("/joust.v1.ServingAdmin/WatchServingState", READER),
     // joust.v1.RouterAdmin (router)
     ("/joust.v1.RouterAdmin/ListRoutes", READER),
     ("/joust.v1.RouterAdmin/GetStats", READER),

@@ -54,6 +54,20 @@ pub fn list_loaded(snapshot: &Snapshot) -> Vec<pb::LoadedModel> {
 
 #[tonic::async_trait]
 impl ServingAdmin for AdminService {
+    type WatchServingStateStream = futures::stream::BoxStream<'static, Result<pb::ServingState, Status>>;
+
+    // Contract only for now: the node's serving-state stream lands with
+    // the production-safety work (issue 19); until then followers get
+    // UNIMPLEMENTED and must fall back to treating a reachable node as ready.
+    async fn watch_serving_state(
+        &self,
+        _request: Request<pb::WatchServingStateRequest>,
+    ) -> Result<Response<Self::WatchServingStateStream>, Status> {
+        Err(Status::unimplemented(
+            "joust.v1.ServingAdmin/WatchServingState is not served by this node yet",
+        ))
+    }
+
     #[instrument(skip_all, fields(reference = %request.get_ref().r#ref))]
     async fn reload(
         &self,
