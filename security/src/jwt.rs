@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
-use crate::auth::Identity;
 use crate::error::{SecurityError, read_file};
+use crate::identity::Identity;
 use crate::roles::Role;
 
 /// Where the JWT settings come from (flags).

@@ -25,8 +25,9 @@ use tonic::Status;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
-use crate::auth::{Authenticator, Identity};
+use crate::auth::Authenticator;
 use crate::deadline::{self, Deadline, GRPC_TIMEOUT};
+use crate::identity::Identity;
 use crate::limit::RateLimit;
 use crate::roles::{Access, access};
 

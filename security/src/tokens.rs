@@ -18,8 +18,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::auth::Identity;
 use crate::error::{SecurityError, read_file};
+use crate::identity::Identity;
 use crate::roles::{Role, parse_roles};
 
 /// Shortest token accepted: guessing must be out of reach.

@@ -54,7 +54,8 @@ pub fn list_loaded(snapshot: &Snapshot) -> Vec<pb::LoadedModel> {
 
 #[tonic::async_trait]
 impl ServingAdmin for AdminService {
-    type WatchServingStateStream = futures::stream::BoxStream<'static, Result<pb::ServingState, Status>>;
+    type WatchServingStateStream =
+        futures::stream::BoxStream<'static, Result<pb::ServingState, Status>>;
 
     // Contract only for now: the node's serving-state stream lands with
     // the production-safety work (issue 19); until then followers get

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{data_cmd, demo_cmd, detect_cmd, model_cmd, registry_cmd, trial_cmd, up_cmd};
+use crate::{data_cmd, demo, detect, model_cmd, registry_cmd, trial_cmd, up_cmd};
 
 /// joust: serve anomaly-detection models over gRPC and put a challenger up
 /// against the champion without risk.
@@ -54,11 +54,11 @@ pub enum Command {
     /// one), a champion and a challenger trained and evaluated, a shadow
     /// trial under traffic, a promotion that hot-swaps with no failed
     /// request, and a rollback.
-    Demo(demo_cmd::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Detection service: run the role (`serve`), ingest OHLCV bars,
     /// detect anomalies, backfill jobs, list anomalies and runs, rules,
     /// whitelists, evidence and statistics.
-    Detect(detect_cmd::DetectArgs),
+    Detect(detect::DetectArgs),
 }
 
 impl Cli {
@@ -73,29 +73,6 @@ impl Cli {
             _ => "joust-cli",
         }
     }
-}
-
-/// Connection options shared by client commands.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ClientOpts {
-    /// Registry address.
-    #[arg(
-        long,
-        env = "JOUST_REGISTRY",
-        default_value = "http://127.0.0.1:7070",
-        global = true
-    )]
-    pub registry: String,
-    /// Print machine-readable JSON instead of text.
-    #[arg(long, env = "JOUST_JSON", global = true)]
-    pub json: bool,
-    /// The actor recorded in audit events.
-    #[arg(long, env = "JOUST_ACTOR", default_value_t = default_actor(), global = true)]
-    pub actor: String,
-}
-
-fn default_actor() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -115,7 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Up(args) => up_cmd::run(args).await,
-        Command::Demo(args) => demo_cmd::run(args).await,
-        Command::Detect(args) => detect_cmd::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Detect(args) => detect::run(args).await,
     }
 }

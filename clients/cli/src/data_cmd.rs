@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use crate::cli::ClientOpts;
+use crate::client_opts::ClientOpts;
+use crate::client_opts::connect;
 use crate::flows::{self, Progress, ingest};
-use crate::model_cmd::connect;
 use crate::output::{self, DatasetView};
 
 #[derive(Debug, clap::Args)]

@@ -4,10 +4,10 @@
 use joust_client::RegistryClient;
 use joust_models::{ModelKind, TrainConfig};
 
+use crate::client_opts::parse_kv;
 use crate::flows::Progress;
 use crate::flows::evaluate::{self, EvaluateArgs, EvaluateReport, Gates};
 use crate::flows::train::{self, TrainArgs, TrainReport};
-use crate::model_cmd::parse_kv;
 use crate::output;
 
 #[derive(Debug, clap::Args)]

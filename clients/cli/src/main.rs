@@ -2,12 +2,11 @@
 //! tracing (joust-telemetry), and hands
 //! off to the role or client command asked for.
 
-mod backfill_cmd;
 mod cli;
+mod client_opts;
 mod data_cmd;
-mod demo_cmd;
-mod detect_cmd;
-mod detect_rules_cmd;
+mod demo;
+mod detect;
 mod flow_cmd;
 mod flows;
 mod model_cmd;

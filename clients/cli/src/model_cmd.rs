@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
-use joust_client::{RegistryClient, pb};
+use joust_client::pb;
 
-use crate::cli::ClientOpts;
+use crate::client_opts::{ClientOpts, connect, parse_kv};
 use crate::output::{self, EventView, ModelView, VersionView};
 
 #[derive(Debug, clap::Args)]
@@ -100,21 +100,6 @@ pub enum AliasCommand {
     },
     /// Remove ALIAS.
     Delete { name: String, alias: String },
-}
-
-pub fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
-}
-
-pub async fn connect(opts: &ClientOpts) -> anyhow::Result<RegistryClient> {
-    Ok(
-        RegistryClient::connect_with(&opts.registry, &crate::security::client())
-            .await
-            .context("is the registry running? (joust registry, or joust up)")?
-            .with_actor(opts.actor.clone()),
-    )
 }
 
 fn show_version(json: bool, v: pb::ModelVersion) -> anyhow::Result<()> {

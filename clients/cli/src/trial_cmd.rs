@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use joust_client::{TrialsClient, pb};
 
-use crate::cli::ClientOpts;
+use crate::client_opts::ClientOpts;
 use crate::output;
 use crate::trial_output::{ReportView, TrialView, print_report, print_trial, print_trial_row};
 

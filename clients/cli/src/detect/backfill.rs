@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use joust_proto::v1 as pb;
 
-use crate::detect_cmd::{Target, client};
+use super::target::{Target, client};
 
 /// `joust detect serve` flags of the backfill queue and workers.
 #[derive(Debug, Clone, clap::Args)]

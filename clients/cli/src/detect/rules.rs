@@ -5,7 +5,7 @@
 use anyhow::Context;
 use joust_proto::v1 as pb;
 
-use crate::detect_cmd::{Target, client};
+use super::target::{Target, client};
 
 #[derive(Debug, clap::Args)]
 pub struct RulesArgs {

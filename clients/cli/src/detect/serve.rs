@@ -1,0 +1,154 @@
+//! `joust detect serve`: the detection role's flags and startup.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use joust_detect::{DetectConfig, ScorerConfig};
+
+use super::backfill;
+use crate::registry_cmd::{S3Args, redact};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Detection store: postgres://USER@HOST/DB or sqlite://PATH.
+    #[arg(
+        long,
+        env = "JOUST_DETECT_DATABASE_URL",
+        default_value = "sqlite://./joust-data/detect.db"
+    )]
+    pub database_url: String,
+    /// Read the database URL from this file instead (keeps the password out
+    /// of the process list and the environment).
+    #[arg(
+        long,
+        env = "JOUST_DETECT_DATABASE_URL_FILE",
+        conflicts_with = "database_url"
+    )]
+    pub database_url_file: Option<std::path::PathBuf>,
+    /// The router's (or a serving node's) Open Inference Protocol address.
+    #[arg(long, env = "JOUST_ROUTER", default_value = "http://127.0.0.1:7072")]
+    pub router: String,
+    /// The registry, for the SHA-256 of the scoring model.
+    #[arg(long, env = "JOUST_REGISTRY", default_value = "http://127.0.0.1:7070")]
+    pub registry: String,
+    /// Model name to score with.
+    #[arg(long, env = "JOUST_DETECT_MODEL", default_value = "anomaly_detector")]
+    pub model: String,
+    /// Pin a model version (default: what the router serves, the champion).
+    #[arg(long, env = "JOUST_DETECT_MODEL_VERSION", default_value = "")]
+    pub model_version: String,
+    /// Rows per OIP request.
+    #[arg(long, env = "JOUST_DETECT_BATCH_ROWS", default_value_t = 8192)]
+    pub batch_rows: usize,
+    /// OIP requests in flight per detection.
+    #[arg(long, env = "JOUST_DETECT_SCORING_CONCURRENCY", default_value_t = 4)]
+    pub scoring_concurrency: usize,
+    /// gRPC listen address.
+    #[arg(long, env = "JOUST_DETECT_LISTEN", default_value = "127.0.0.1:7073")]
+    pub listen: SocketAddr,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "JOUST_DETECT_MAX_MESSAGE_BYTES", default_value_t = 64 << 20)]
+    pub max_message_bytes: usize,
+    /// Days to keep finished runs that stored no anomaly.
+    #[arg(long, env = "JOUST_DETECT_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u64,
+    /// Seconds between retention purges.
+    #[arg(long, env = "JOUST_DETECT_PURGE_EVERY_SECONDS", default_value_t = 3600)]
+    pub purge_every_seconds: u64,
+    /// Where each run's evidence (evidence/OWNER/RUN/detection.json) goes:
+    /// file://DIR, s3://BUCKET[/PREFIX], or `off`.
+    #[arg(
+        long,
+        env = "JOUST_DETECT_EVIDENCE_STORE",
+        default_value = "file://./joust-data"
+    )]
+    pub evidence_store: String,
+    /// The OWNER segment of evidence keys (team or tenant).
+    #[arg(long, env = "JOUST_DETECT_EVIDENCE_OWNER", default_value = "joust")]
+    pub evidence_owner: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+    #[command(flatten)]
+    pub jobs: backfill::JobsFlags,
+    #[command(flatten)]
+    pub security: joust_security::ServerArgs,
+}
+
+impl ServeArgs {
+    /// The evidence settings (`None` for `--evidence-store off`).
+    pub fn evidence(&self) -> anyhow::Result<Option<joust_detect::EvidenceConfig>> {
+        if self.evidence_store == "off" {
+            return Ok(None);
+        }
+        Ok(Some(joust_detect::EvidenceConfig {
+            url: self.evidence_store.clone(),
+            owner: self.evidence_owner.clone(),
+            s3: self.s3.clone().into_options()?,
+        }))
+    }
+}
+
+pub(super) async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let security = a.security.config(&crate::security::credentials()).load()?;
+    let database_url = match &a.database_url_file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("--database-url-file {}", p.display()))?
+            .trim()
+            .to_owned(),
+        None => a.database_url.clone(),
+    };
+    let evidence = a.evidence()?;
+    let config = DetectConfig {
+        database_url,
+        registry_url: Some(a.registry),
+        scorer: ScorerConfig {
+            router_url: a.router,
+            model: a.model,
+            model_version: a.model_version,
+            batch_rows: a.batch_rows,
+            concurrency: a.scoring_concurrency,
+            client: crate::security::client(),
+            ..ScorerConfig::default()
+        },
+        retention: joust_detect::Retention {
+            keep: std::time::Duration::from_secs(a.retention_days.saturating_mul(86_400)),
+            purge_every: std::time::Duration::from_secs(a.purge_every_seconds.max(1)),
+        },
+        max_message_bytes: a.max_message_bytes,
+        jobs: a.jobs.config(),
+        evidence,
+        clock: joust_detect::Clock::System,
+    };
+    tracing::info!(
+        database_url = %redact(&config.database_url),
+        evidence_store = %a.evidence_store,
+        evidence_owner = %a.evidence_owner,
+        router = %config.scorer.router_url,
+        registry = ?config.registry_url,
+        model = %config.scorer.model,
+        backfill = ?config.jobs,
+        listen = %a.listen,
+        max_message_bytes = config.max_message_bytes,
+        security = %security.describe(),
+        client = %config.scorer.client.describe(),
+        "starting detection service"
+    );
+    let detector = joust_detect::server::open(&config)
+        .await
+        .context("opening the detection store")?;
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("binding {}", a.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "detection service listening");
+    println!("joust detect listening on {addr}");
+    joust_detect::server::serve_secure(
+        detector,
+        config.max_message_bytes,
+        security,
+        listener,
+        crate::shutdown::signal(),
+    )
+    .await?;
+    Ok(())
+}
