@@ -54,7 +54,8 @@ impl TrialsClient {
     fn req<T>(&self, msg: T) -> Request<T> {
         let mut r = Request::new(msg);
         if let Some(a) = self.actor.as_deref().and_then(|a| a.parse().ok()) {
-            r.metadata_mut().insert("x-joust-actor", a);
+            r.metadata_mut()
+                .insert(joust_proto::wire::metadata::ACTOR, a);
         }
         r
     }

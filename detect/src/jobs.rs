@@ -293,11 +293,9 @@ impl JobsConfig {
 
     /// Delay before the attempt after attempt number `attempts` (1-based)
     /// failed: `base × 2^(attempts − 1)`, at most `backoff_max`.
-    pub fn backoff(&self, attempts: u32) -> Duration {
-        let doublings = attempts.saturating_sub(1).min(30);
-        self.backoff_base
-            .saturating_mul(1 << doublings)
-            .min(self.backoff_max)
+    /// Exact (no jitter): the schedule is stored and shown.
+    pub fn retry_delay(&self, attempts: u32) -> Duration {
+        joust_runtime::backoff(self.backoff_base, self.backoff_max, attempts, 0.0)
     }
 
     /// How often a worker renews its lease and writes progress.
@@ -350,16 +348,16 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_up_to_the_cap() {
+    fn retry_delay_doubles_up_to_the_cap() {
         let c = JobsConfig {
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_millis(350),
             ..JobsConfig::default()
         };
-        let got: Vec<u128> = (1..=5).map(|a| c.backoff(a).as_millis()).collect();
+        let got: Vec<u128> = (1..=5).map(|a| c.retry_delay(a).as_millis()).collect();
         assert_eq!(got, vec![100, 200, 350, 350, 350]);
-        assert_eq!(c.backoff(0).as_millis(), 100);
-        assert_eq!(JobsConfig::default().backoff(200).as_secs(), 300);
+        assert_eq!(c.retry_delay(0).as_millis(), 100);
+        assert_eq!(JobsConfig::default().retry_delay(200).as_secs(), 300);
     }
 
     #[test]

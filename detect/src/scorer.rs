@@ -16,6 +16,9 @@ use crate::error::{DetectError, Result};
 
 /// Retries of a request the endpoint refused as busy (10 ms, doubling).
 const BUSY_RETRIES: u32 = 6;
+/// First and longest wait before retrying a full node.
+const BUSY_FIRST: std::time::Duration = std::time::Duration::from_millis(10);
+const BUSY_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where and what to score.
 #[derive(Debug, Clone)]
@@ -191,15 +194,19 @@ impl Scorer {
         };
         // A full node answers RESOURCE_EXHAUSTED: back off and retry a few
         // times before failing the detection.
-        let mut backoff = std::time::Duration::from_millis(10);
         let mut tries = 0;
         let response = loop {
             match self.client.clone().model_infer(request.clone()).await {
                 Ok(r) => break r.into_inner(),
                 Err(s) if s.code() == tonic::Code::ResourceExhausted && tries < BUSY_RETRIES => {
                     tries += 1;
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    tokio::time::sleep(joust_runtime::backoff(
+                        BUSY_FIRST,
+                        BUSY_MAX,
+                        tries,
+                        joust_runtime::JITTER,
+                    ))
+                    .await;
                 }
                 Err(s) => {
                     return Err(DetectError::Scoring(format!(

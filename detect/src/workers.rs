@@ -345,7 +345,7 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
             } else {
                 format!("attempt {}: {error} (not retried)", job.attempts)
             };
-            let after = retry.then(|| ms(config.backoff(job.attempts)));
+            let after = retry.then(|| ms(config.retry_delay(job.attempts)));
             match store
                 .fail_attempt(job.id, &job.lease_token, &message, after, &snapshot)
                 .await

@@ -107,14 +107,5 @@ pub struct EventFilter {
     pub limit: u32,
 }
 
-/// Event kinds written by the registry.
-pub mod event_kind {
-    pub const MODEL_CREATED: &str = "model_created";
-    pub const VERSION_REGISTERED: &str = "version_registered";
-    pub const TRANSITION: &str = "transition";
-    pub const ALIAS_SET: &str = "alias_set";
-    pub const ALIAS_DELETED: &str = "alias_deleted";
-    pub const ANNOTATED: &str = "annotated";
-    pub const ROLLBACK: &str = "rollback";
-    pub const DATASET_REGISTERED: &str = "dataset_registered";
-}
+/// Event kinds written by the registry (the wire contract's names).
+pub use joust_proto::wire::event_kind;

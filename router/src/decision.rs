@@ -70,7 +70,7 @@ pub fn decide(
     let Some(trial) = &route.trial else {
         return match asked.arm {
             Some(Arm::Challenger) => Err(RouterError::BadField {
-                field: "x-joust-arm",
+                field: joust_proto::wire::metadata::ARM,
                 expected: "\"champion\" (the model has no open trial, so no challenger)",
                 found: "challenger".to_owned(),
             }),

@@ -1,17 +1,19 @@
 //! The route follower: reads every model's champion and every open trial
 //! from the registry (a full reconcile), then follows `Registry.Watch`
 //! (resumed from the last event id after a disconnection) and re-reads
-//! on every relevant event, plus a periodic reconcile. While the registry
-//! is unreachable the router keeps its last routes and reconnects with
-//! exponential backoff.
+//! on every event that may change a route, plus a periodic reconcile.
+//! The feed is joust-runtime's [`WatchFollower`]: while the registry is
+//! unreachable the router keeps its last routes and reconnects with
+//! jittered exponential backoff.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures::FutureExt;
 use joust_proto::v1 as pb;
 use joust_proto::v1::registry_client::RegistryClient;
 use joust_proto::v1::trials_client::TrialsClient;
+use joust_proto::wire::event_kind;
+use joust_runtime::{Retry, WatchFollower, WatchUpdate};
 use joust_security::SecureChannel as Channel;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -19,12 +21,8 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{debug, info, warn};
 
-use crate::pool::backoff;
 use crate::router::Router;
 use crate::table::{Route, Routes, TrialMode, TrialRoute};
-
-/// Event kinds that cannot change a route.
-const IGNORED_KINDS: [&str; 3] = ["version_registered", "annotated", "dataset_registered"];
 
 /// The route a trial message describes (none for a stopped trial).
 pub fn trial_route(t: &pb::Trial) -> Option<TrialRoute> {
@@ -137,73 +135,36 @@ pub async fn follow(
         cfg.reconcile_interval,
     );
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut failures: u32 = 0;
+    let mut feed = WatchFollower::new(
+        RegistryClient::new(channel.clone()),
+        router.watch_cursor.load(Ordering::Relaxed),
+        Retry::jittered(cfg.retry_initial, cfg.retry_max),
+    );
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let cursor = router.watch_cursor.load(Ordering::Relaxed);
-        let mut client = RegistryClient::new(channel.clone());
-        let stream = client
-            .watch(pb::WatchRequest {
-                after_id: cursor,
-                models: Vec::new(),
-            })
-            .await;
-        let mut stream = match stream {
-            Ok(s) => s.into_inner(),
-            Err(status) => {
-                failures = failures.saturating_add(1);
-                set_connected(&router, false);
-                let delay = backoff(cfg.retry_initial, cfg.retry_max, failures);
-                debug!(code = ?status.code(), ?delay, "registry Watch unavailable; retrying");
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                continue;
-            }
-        };
-        set_connected(&router, true);
-        failures = 0;
-        // Catch up on anything missed while disconnected (or at start).
-        if !reconcile(&router, &channel, &health).await {
-            failures = 1;
-        }
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                msg = stream.message() => match msg {
-                    Ok(Some(event)) => {
-                        let mut dirty = note(&router, &event);
-                        // Coalesce a burst of events into one reconcile.
-                        while let Some(Ok(Some(event))) = stream.message().now_or_never() {
-                            dirty |= note(&router, &event);
-                        }
-                        if dirty {
-                            reconcile(&router, &channel, &health).await;
-                        }
-                    }
-                    Ok(None) => {
-                        warn!("registry closed the Watch stream; reconnecting");
-                        break;
-                    }
-                    Err(status) => {
-                        warn!(code = ?status.code(), message = status.message(), "registry Watch failed; reconnecting");
-                        break;
-                    }
-                },
-                _ = tick.tick() => {
-                    reconcile(&router, &channel, &health).await;
-                }
-            }
-        }
-        set_connected(&router, false);
-        failures = failures.saturating_add(1);
-        let delay = backoff(cfg.retry_initial, cfg.retry_max, failures);
+        let connected = feed.is_connected();
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(delay) => {}
+            update = feed.next() => match update {
+                WatchUpdate::Connected { .. } => {
+                    set_connected(&router, true);
+                    // Catch up on anything missed while disconnected (or at start).
+                    reconcile(&router, &channel, &health).await;
+                }
+                WatchUpdate::Events(events) => {
+                    // A burst of events makes one reconcile.
+                    let dirty = events.iter().fold(false, |dirty, e| note(&router, e) | dirty);
+                    if dirty {
+                        reconcile(&router, &channel, &health).await;
+                    }
+                }
+                WatchUpdate::Disconnected { .. } => set_connected(&router, false),
+            },
+            _ = tick.tick(), if connected => {
+                reconcile(&router, &channel, &health).await;
+            }
         }
     }
 }
@@ -221,7 +182,7 @@ fn note(router: &Router, event: &pb::Event) -> bool {
         .watch_cursor
         .set(i64::try_from(event.id).unwrap_or(i64::MAX));
     debug!(id = event.id, model = %event.model, kind = %event.kind, "registry event");
-    !IGNORED_KINDS.contains(&event.kind.as_str())
+    event_kind::may_change_routes(&event.kind)
 }
 
 #[cfg(test)]

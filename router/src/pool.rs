@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use joust_runtime::backoff;
 use joust_security::{ClientSecurity, SecureChannel};
 use prometheus_client::metrics::counter::Counter;
 use rand::{Rng, SeedableRng};
@@ -19,12 +20,6 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::error::RouterError;
-
-/// `initial · 2^(failures-1)`, capped at `max`.
-pub fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
-    let shift = failures.saturating_sub(1).min(16);
-    initial.saturating_mul(1 << shift).min(max)
-}
 
 /// `host:port` (an optional `http://` or `https://` prefix is dropped;
 /// TLS to nodes follows `--tls-ca`) → (host, port).
@@ -293,7 +288,8 @@ impl Pool {
                 return;
             }
             h.failures = h.failures.saturating_add(1);
-            let delay = backoff(self.eject_initial, self.eject_max, h.failures);
+            // Exact (no jitter): one router's view of one node.
+            let delay = backoff(self.eject_initial, self.eject_max, h.failures, 0.0);
             h.ejected_until = Some(now + delay);
             node.ejections.fetch_add(1, Ordering::Relaxed);
             self.ejections.inc();
@@ -368,7 +364,7 @@ mod tests {
         p.success(&bad);
         assert_eq!(bad.health_at(t1), (false, 0));
         assert_eq!(
-            backoff(Duration::from_millis(100), Duration::from_secs(1), 9),
+            backoff(Duration::from_millis(100), Duration::from_secs(1), 9, 0.0),
             Duration::from_secs(1)
         );
     }

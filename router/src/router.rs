@@ -22,12 +22,7 @@ use crate::pool::Pool;
 use crate::shipper::Recorder;
 use crate::table::RouteTable;
 
-/// Request metadata: the routing key.
-pub const ROUTING_KEY: &str = "x-joust-routing-key";
-/// Request metadata: debug pin; response metadata: the arm that answered.
-pub const ARM: &str = "x-joust-arm";
-/// Response metadata: the version that answered.
-pub const MODEL_VERSION: &str = "x-joust-model-version";
+pub use joust_proto::wire::metadata::{ARM, MODEL_VERSION, ROUTING_KEY};
 
 #[derive(Debug)]
 pub struct Router {
@@ -74,7 +69,7 @@ impl Router {
         };
         let text = v.to_str().unwrap_or_default();
         Arm::parse_pin(text).map(Some).ok_or(RouterError::BadField {
-            field: "x-joust-arm",
+            field: ARM,
             expected: "expected \"champion\" or \"challenger\"",
             found: text.to_owned(),
         })

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::pool::backoff;
+use joust_runtime::{JITTER, backoff};
 
 /// Counters shared by the recorder, the shipper, metrics and GetStats.
 #[derive(Debug, Default, Clone)]
@@ -172,7 +172,8 @@ pub async fn ship<S: BatchSink>(
                         batch.clear();
                         break;
                     }
-                    let delay = backoff(settings.retry_initial, settings.retry_max, failures);
+                    let delay =
+                        backoff(settings.retry_initial, settings.retry_max, failures, JITTER);
                     warn!(code = ?status.code(), message = status.message(), records = batch.len(), ?delay, "record batch failed; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}

@@ -1,26 +1,20 @@
 //! The registry follower: keeps the node's refs current through the
-//! registry's Watch stream (resumed from the last event id after any
-//! disconnection), a periodic full reconcile, and retries of failed loads
-//! with exponential backoff. While the registry is unreachable the node
-//! keeps serving what it holds.
+//! registry's Watch stream (joust-runtime's [`WatchFollower`], resumed
+//! from the last event id after any disconnection), a periodic full
+//! reconcile, and retries of failed loads with exponential backoff. While
+//! the registry is unreachable the node keeps serving what it holds.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::FutureExt;
+use joust_runtime::{Retry, WatchFollower, WatchUpdate, backoff};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior, sleep_until};
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 use crate::node::Node;
-
-/// `initial · 2^(failures-1)`, capped at `max`.
-pub fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
-    let shift = failures.saturating_sub(1).min(16);
-    initial.saturating_mul(1 << shift).min(max)
-}
 
 /// Runs until `shutdown` turns true.
 pub async fn follow(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
@@ -32,74 +26,54 @@ pub async fn follow(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
         cfg.reconcile_interval,
     );
     reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut disconnects: u32 = 0;
+    let mut feed = WatchFollower::new(
+        node.loader.registry(),
+        node.watch_cursor.load(Ordering::Relaxed),
+        Retry::jittered(cfg.retry_initial, cfg.retry_max),
+    );
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let cursor = node.watch_cursor.load(Ordering::Relaxed);
-        let mut stream = match node.loader.watch(cursor).await {
-            Ok(stream) => stream,
-            Err(error) => {
-                disconnects = disconnects.saturating_add(1);
-                set_connected(&node, false);
-                let delay = backoff(cfg.retry_initial, cfg.retry_max, disconnects);
-                debug!(%error, ?delay, "registry Watch unavailable; retrying");
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                continue;
-            }
+        let connected = feed.is_connected();
+        let retry_at = match node.max_failures() {
+            0 => None,
+            // Exact: a load retry is this node's own schedule.
+            n => Some(Instant::now() + backoff(cfg.retry_initial, cfg.retry_max, n, 0.0)),
         };
-        set_connected(&node, true);
-        if disconnects > 0 {
-            info!(cursor, "registry Watch resumed");
-            // Catch up even on changes the event log cannot replay.
-            node.reconcile(None, false).await;
-            node.discover(None).await;
-        }
-        loop {
-            let retry_at = match node.max_failures() {
-                0 => None,
-                n => Some(Instant::now() + backoff(cfg.retry_initial, cfg.retry_max, n)),
-            };
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                msg = stream.message() => match msg {
-                    Ok(Some(event)) => {
-                        let mut dirty = BTreeSet::new();
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            update = feed.next() => match update {
+                WatchUpdate::Connected { first } => {
+                    set_connected(&node, true);
+                    if !first {
+                        // Catch up even on changes the event log cannot replay.
+                        node.reconcile(None, false).await;
+                        node.discover(None).await;
+                    }
+                }
+                WatchUpdate::Events(events) => {
+                    // A burst of events makes one reconcile per model.
+                    let mut dirty = BTreeSet::new();
+                    for event in events {
                         note(&node, &mut dirty, event);
-                        // Coalesce a burst of events into one reconcile.
-                        while let Some(Ok(Some(event))) = stream.message().now_or_never() {
-                            note(&node, &mut dirty, event);
-                        }
-                        for model in dirty {
-                            node.reconcile(Some(&model), false).await;
-                            node.discover(Some(&model)).await;
-                        }
                     }
-                    Ok(None) => {
-                        warn!("registry closed the Watch stream; reconnecting");
-                        break;
+                    for model in dirty {
+                        node.reconcile(Some(&model), false).await;
+                        node.discover(Some(&model)).await;
                     }
-                    Err(status) => {
-                        warn!(code = ?status.code(), message = status.message(), "registry Watch failed; reconnecting");
-                        break;
-                    }
-                },
-                _ = reconcile.tick() => {
-                    node.table.sweep();
-                    node.reconcile(None, false).await;
-                    node.discover(None).await;
                 }
-                _ = sleep_until(retry_at.unwrap_or_else(far_future)), if retry_at.is_some() => {
-                    node.reconcile(None, true).await;
-                }
+                WatchUpdate::Disconnected { .. } => set_connected(&node, false),
+            },
+            _ = reconcile.tick(), if connected => {
+                node.table.sweep();
+                node.reconcile(None, false).await;
+                node.discover(None).await;
+            }
+            _ = sleep_until(retry_at.unwrap_or_else(far_future)), if connected && retry_at.is_some() => {
+                node.reconcile(None, true).await;
             }
         }
-        disconnects = 1;
-        set_connected(&node, false);
     }
 }
 
@@ -129,20 +103,5 @@ fn note(node: &Node, dirty: &mut BTreeSet<String>, event: joust_proto::v1::Event
     if followed {
         debug!(id = event.id, model = %event.model, kind = %event.kind, "registry event");
         dirty.insert(event.model);
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let (i, m) = (Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(backoff(i, m, 1), Duration::from_millis(100));
-        assert_eq!(backoff(i, m, 2), Duration::from_millis(200));
-        assert_eq!(backoff(i, m, 4), Duration::from_millis(800));
-        assert_eq!(backoff(i, m, 40), m);
     }
 }

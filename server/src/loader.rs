@@ -10,8 +10,7 @@ use joust_models::Model;
 use joust_proto::v1::download_artifact_response::Part;
 use joust_proto::v1::registry_client::RegistryClient;
 use joust_proto::v1::{
-    DownloadArtifactRequest, Event, GetVersionRequest, ListModelsRequest, ModelVersion,
-    WatchRequest,
+    DownloadArtifactRequest, GetVersionRequest, ListModelsRequest, ModelVersion,
 };
 use joust_security::{ClientSecurity, SecureChannel};
 use ndarray::Array2;
@@ -133,18 +132,10 @@ impl Loader {
         }
     }
 
-    /// The registry's change feed after `after_id`, every model.
-    pub async fn watch(&self, after_id: u64) -> Result<tonic::Streaming<Event>, ServeError> {
-        let mut client = self.client.clone();
-        let req = WatchRequest {
-            after_id,
-            models: Vec::new(),
-        };
-        client
-            .watch(req)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| Self::registry_error("Watch", "*", s))
+    /// A client of the registry on the node's channel (for the Watch
+    /// follower).
+    pub fn registry(&self) -> RegistryClient<SecureChannel> {
+        self.client.clone()
     }
 
     /// Downloads, verifies, decodes and warms `model:version`. Decoding

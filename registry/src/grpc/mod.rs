@@ -11,7 +11,7 @@ pub use service::RegistryService;
 use tonic::Request;
 
 /// The metadata key naming the acting user in audit events.
-pub const ACTOR_HEADER: &str = "x-joust-actor";
+pub const ACTOR_HEADER: &str = joust_proto::wire::metadata::ACTOR;
 
 /// The actor of a request: the authenticated subject when authentication
 /// is on (a client cannot claim another name), else `x-joust-actor`

@@ -86,23 +86,24 @@ impl PgStore {
 /// reconnects with backoff and, after a reconnect, re-reads the newest id
 /// so nothing announced while disconnected is missed.
 async fn listen(pool: PgPool, hub: EventHub, alive: Weak<()>) {
-    let mut backoff = Duration::from_millis(100);
+    let retry = joust_runtime::Retry::jittered(Duration::from_millis(100), Duration::from_secs(5));
+    let mut failures = 0;
     while alive.strong_count() > 0 {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
             Err(error) => {
                 tracing::warn!(%error, "LISTEN connection failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                failures += 1;
+                tokio::time::sleep(retry.after(failures)).await;
                 continue;
             }
         };
         if let Err(error) = listener.listen(CHANNEL).await {
             tracing::warn!(%error, "LISTEN failed; retrying");
-            tokio::time::sleep(backoff).await;
+            tokio::time::sleep(retry.after(failures)).await;
             continue;
         }
-        backoff = Duration::from_millis(100);
+        failures = 0;
         if let Ok(Some(max)) = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events")
             .fetch_one(&pool)
             .await

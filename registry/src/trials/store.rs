@@ -21,11 +21,7 @@ use crate::trials::timeseries::TimeSeriesBuilder;
 pub const INSERT_CHUNK: usize = 1000;
 
 /// Event kinds written for trials (in the registry's `events` table).
-pub mod event_kind {
-    pub const TRIAL_STARTED: &str = "trial_started";
-    pub const TRIAL_UPDATED: &str = "trial_updated";
-    pub const TRIAL_STOPPED: &str = "trial_stopped";
-}
+pub use joust_proto::wire::event_kind;
 
 /// Everything persisted about trials. Validation of values (ranges,
 /// formats) is the domain API's job; the store enforces the rules that
