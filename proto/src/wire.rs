@@ -13,6 +13,10 @@ pub mod event_kind {
     pub const ANNOTATED: &str = "annotated";
     pub const ROLLBACK: &str = "rollback";
     pub const DATASET_REGISTERED: &str = "dataset_registered";
+    /// A candidate moved to `evaluated` without a passing evaluation, by an
+    /// explicit override (the reason says why); written after the
+    /// transition's own event.
+    pub const EVALUATION_OVERRIDDEN: &str = "evaluation_overridden";
     pub const TRIAL_STARTED: &str = "trial_started";
     pub const TRIAL_UPDATED: &str = "trial_updated";
     pub const TRIAL_STOPPED: &str = "trial_stopped";
@@ -20,7 +24,12 @@ pub mod event_kind {
     /// Kinds that never change which version serves a model (no champion,
     /// challenger or trial moves): a route follower need not re-read on
     /// them.
-    pub const ROUTE_NEUTRAL: [&str; 3] = [VERSION_REGISTERED, ANNOTATED, DATASET_REGISTERED];
+    pub const ROUTE_NEUTRAL: [&str; 4] = [
+        VERSION_REGISTERED,
+        ANNOTATED,
+        DATASET_REGISTERED,
+        EVALUATION_OVERRIDDEN,
+    ];
 
     /// True when an event of `kind` may change a model's routes.
     pub fn may_change_routes(kind: &str) -> bool {

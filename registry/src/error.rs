@@ -1,7 +1,7 @@
 //! The registry's error type. Every variant maps to one gRPC code in
 //! `grpc::status` (an exhaustive match, no wildcard).
 
-use crate::lifecycle::IllegalTransition;
+use crate::lifecycle::{IllegalTransition, LifecycleError};
 use crate::names::NameError;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,33 @@ impl From<NameError> for RegistryError {
 impl From<IllegalTransition> for RegistryError {
     fn from(e: IllegalTransition) -> Self {
         RegistryError::FailedPrecondition(e.to_string())
+    }
+}
+
+impl From<LifecycleError> for RegistryError {
+    fn from(e: LifecycleError) -> Self {
+        use LifecycleError as L;
+        let text = e.to_string();
+        match e {
+            L::NoSuchVersion { .. } => RegistryError::NotFound(text),
+            L::OverrideWithoutReason | L::OverrideNotApplicable { .. } => {
+                RegistryError::InvalidArgument(text)
+            }
+            L::Inconsistent { .. } => RegistryError::Corrupt(text),
+            L::Illegal(_)
+            | L::TrialOpen { .. }
+            | L::ChallengerTaken { .. }
+            | L::NotEvaluated { .. }
+            | L::NoChampion { .. }
+            | L::NoPreviousChampion { .. }
+            | L::AlreadyChampion { .. }
+            | L::NotRetired { .. }
+            | L::NeverChampion { .. }
+            | L::TrialAlreadyOpen { .. }
+            | L::NoChampionForTrial { .. }
+            | L::ChallengerNotEvaluated { .. }
+            | L::NoOpenTrial { .. } => RegistryError::FailedPrecondition(text),
+        }
     }
 }
 

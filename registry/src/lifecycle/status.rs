@@ -1,14 +1,5 @@
-//! Lifecycle rules (pure): the statuses a version goes through and the
-//! transitions allowed between them.
-//!
-//! ```text
-//! candidate ──► evaluated ──► challenger ──► champion ──► retired
-//!                  │                            ▲
-//!                  └────────────────────────────┘
-//! ```
-//! Promotion to champion retires the previous champion in the same
-//! transaction. A retired version becomes champion again only through
-//! rollback.
+//! The statuses a version goes through and the transitions allowed
+//! between them (what [`super::plan`] checks first).
 
 use std::fmt;
 use std::str::FromStr;
