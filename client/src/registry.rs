@@ -206,6 +206,24 @@ impl RegistryClient {
             r#ref: reference.into(),
             to: to.into(),
             reason: reason.into(),
+            force_evaluated: false,
+        });
+        Ok(self.raw.clone().transition(r).await?.into_inner())
+    }
+
+    /// Moves a candidate to `evaluated` without a recorded passing
+    /// evaluation: an override that needs a reason and is audited
+    /// (`evaluation_overridden`).
+    pub async fn force_evaluated(
+        &self,
+        reference: &str,
+        reason: &str,
+    ) -> Result<pb::ModelVersion, ClientError> {
+        let r = self.req(pb::TransitionRequest {
+            r#ref: reference.into(),
+            to: pb::VersionStatus::Evaluated.into(),
+            reason: reason.into(),
+            force_evaluated: true,
         });
         Ok(self.raw.clone().transition(r).await?.into_inner())
     }
@@ -247,14 +265,27 @@ impl RegistryClient {
         Ok(self.raw.clone().annotate(r).await?.into_inner())
     }
 
+    /// Rolls back to the champion the current one replaced.
     pub async fn rollback(
         &self,
         model: &str,
         reason: &str,
     ) -> Result<pb::RollbackResponse, ClientError> {
+        self.rollback_to(model, None, reason).await
+    }
+
+    /// Rolls back to the previous champion (`to: None`) or to the named
+    /// retired former champion.
+    pub async fn rollback_to(
+        &self,
+        model: &str,
+        to: Option<u64>,
+        reason: &str,
+    ) -> Result<pb::RollbackResponse, ClientError> {
         let r = self.req(pb::RollbackRequest {
             model: model.into(),
             reason: reason.into(),
+            to_version: to.unwrap_or(0),
         });
         Ok(self.raw.clone().rollback(r).await?.into_inner())
     }

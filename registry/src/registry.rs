@@ -19,6 +19,10 @@ use crate::error::{RegistryError, Result};
 use crate::lifecycle::Status;
 use crate::names::{VersionRef, validate_custom_alias, validate_name};
 use crate::store::MetadataStore;
+#[allow(unused_imports)] // the aggregate traits whose methods are called on the store
+use crate::store::{
+    AliasStore, DatasetStore, EventStore, LifecycleStore, ModelStore, VersionStore,
+};
 use crate::watch::POLL_FALLBACK;
 
 /// Size limits on what clients send; a request over a limit gets
@@ -318,6 +322,8 @@ impl Registry {
         Ok((v, bytes))
     }
 
+    /// Moves a version to `to` as the lifecycle plan allows (see
+    /// `lifecycle`); a promotion is a transition to `champion`.
     pub async fn transition(
         &self,
         reference: &str,
@@ -325,10 +331,25 @@ impl Registry {
         reason: &str,
         actor: &str,
     ) -> Result<VersionRecord> {
+        self.transition_with(reference, to, reason, false, actor)
+            .await
+    }
+
+    /// [`Registry::transition`], optionally overriding a candidate's missing
+    /// evaluation on its way to `evaluated` (`force_evaluated`: needs a
+    /// reason; written to the audit log as `evaluation_overridden`).
+    pub async fn transition_with(
+        &self,
+        reference: &str,
+        to: Status,
+        reason: &str,
+        force_evaluated: bool,
+        actor: &str,
+    ) -> Result<VersionRecord> {
         self.check_text("reason", reason)?;
         let v = self.get_version(reference).await?;
         self.store
-            .transition(&v.model, v.version, to, reason, actor)
+            .transition(&v.model, v.version, to, reason, force_evaluated, actor)
             .await
     }
 
@@ -382,15 +403,34 @@ impl Registry {
             .await
     }
 
+    /// Retires the champion and makes the champion it replaced champion
+    /// again: rollbacks walk back the chain of promotions, never returning
+    /// to a version a rollback retired. Returns (retired, champion).
     pub async fn rollback(
         &self,
         model: &str,
         reason: &str,
         actor: &str,
     ) -> Result<(VersionRecord, VersionRecord)> {
+        self.rollback_to(model, None, reason, actor).await
+    }
+
+    /// [`Registry::rollback`], or with `to: Some(n)` back to the named
+    /// former champion `n` (audited as a rollback). Concurrent rollbacks
+    /// of one model serialise.
+    pub async fn rollback_to(
+        &self,
+        model: &str,
+        to: Option<u64>,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(VersionRecord, VersionRecord)> {
         validate_name("model", model)?;
         self.check_text("reason", reason)?;
-        self.store.rollback(model, reason, actor).await
+        if to == Some(0) {
+            return Err(invalid("to: expected a version number ≥ 1, got 0".into()));
+        }
+        self.store.rollback(model, to, reason, actor).await
     }
 
     pub async fn list_events(

@@ -86,7 +86,10 @@ async fn transition(
     c.transition(pb::TransitionRequest {
         r#ref: r.into(),
         to: to as i32,
-        reason: "bench".into(),
+        reason: "bench: synthetic version, no evaluation".into(),
+        // The bench registers throwaway versions: it overrides the
+        // evaluation a real candidate needs.
+        force_evaluated: to == pb::VersionStatus::Evaluated,
     })
     .await
     .unwrap();

@@ -232,15 +232,29 @@ impl RegistryOps {
             r#ref: reference.to_owned(),
             to: to as i32,
             reason: "test".to_owned(),
+            force_evaluated: false,
         })
         .await?
         .into_inner())
     }
 
-    /// candidate → evaluated → champion.
+    /// candidate → evaluated by the audited override (test versions carry
+    /// no evaluation).
+    pub async fn force_evaluated(&self, reference: &str) -> anyhow::Result<pb::ModelVersion> {
+        let mut c = self.client.clone();
+        Ok(c.transition(pb::TransitionRequest {
+            r#ref: reference.to_owned(),
+            to: pb::VersionStatus::Evaluated as i32,
+            reason: "test version, no evaluation".to_owned(),
+            force_evaluated: true,
+        })
+        .await?
+        .into_inner())
+    }
+
+    /// candidate → evaluated (override) → champion.
     pub async fn promote(&self, reference: &str) -> anyhow::Result<()> {
-        self.transition(reference, pb::VersionStatus::Evaluated)
-            .await?;
+        self.force_evaluated(reference).await?;
         self.transition(reference, pb::VersionStatus::Champion)
             .await?;
         Ok(())
@@ -262,6 +276,7 @@ impl RegistryOps {
         c.rollback(pb::RollbackRequest {
             model: model.to_owned(),
             reason: "test".to_owned(),
+            to_version: 0,
         })
         .await?;
         Ok(())

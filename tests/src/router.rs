@@ -253,6 +253,6 @@ pub async fn two_versions(registry_url: &str) -> anyhow::Result<crate::node::Reg
     )
     .await?;
     ops.promote("m:1").await?;
-    ops.transition("m:2", pb::VersionStatus::Evaluated).await?;
+    ops.force_evaluated("m:2").await?;
     Ok(ops)
 }

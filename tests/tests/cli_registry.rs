@@ -118,15 +118,32 @@ fn readme_flow(reg: &RegistryProcess) {
         err.contains("FAILED_PRECONDITION") && err.contains("evaluated, retired"),
         "{err}"
     );
+    // No evaluation recorded: refused, naming the way out.
+    let (ok, _, err) = reg.model(&["transition", "anomaly_detector:1", "evaluated"]);
+    assert!(!ok);
+    assert!(
+        err.contains("FAILED_PRECONDITION")
+            && err.contains("no passing evaluation recorded")
+            && err.contains("--force-evaluated"),
+        "{err}"
+    );
     reg.ok(&[
         "transition",
         "anomaly_detector:1",
         "evaluated",
+        "--force-evaluated",
         "--reason",
         "gates passed",
     ]);
     reg.ok(&["promote", "anomaly_detector:1"]);
-    reg.ok(&["transition", "anomaly_detector:2", "evaluated"]);
+    reg.ok(&[
+        "transition",
+        "anomaly_detector:2",
+        "evaluated",
+        "--force-evaluated",
+        "--reason",
+        "test version, no evaluation",
+    ]);
     let champion = reg.ok(&["promote", "anomaly_detector:2", "--reason", "better recall"]);
     assert_eq!(champion["status"], "champion");
     assert_eq!(reg.ok(&["show", "anomaly_detector"])["version"], 2);
@@ -165,6 +182,35 @@ fn readme_flow(reg: &RegistryProcess) {
     assert!(
         !ok && err.contains("INVALID_ARGUMENT") && err.contains("ref:"),
         "{err}"
+    );
+    // Nothing before version 1: the next rollback is refused.
+    let (ok, _, err) = reg.model(&["rollback", "anomaly_detector"]);
+    assert!(
+        !ok && err.contains("FAILED_PRECONDITION") && err.contains("no previous champion"),
+        "{err}"
+    );
+    // --to N brings back a named former champion, audited as a rollback.
+    let rb = reg.ok(&[
+        "rollback",
+        "anomaly_detector",
+        "--to",
+        "2",
+        "--reason",
+        "fixed",
+    ]);
+    assert_eq!(
+        (
+            rb["retired"]["version"].as_u64(),
+            rb["champion"]["version"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    let history = reg.ok(&["history", "anomaly_detector"]);
+    let last: Vec<_> = history.as_array().unwrap().iter().rev().take(2).collect();
+    assert!(
+        last.iter()
+            .all(|e| e["kind"] == "rollback" && e["reason"] == "fixed"),
+        "{last:?}"
     );
 }
 
@@ -211,7 +257,7 @@ fn help_lists_the_commands() {
 /// made through A reaches a Watch subscriber of B (LISTEN/NOTIFY).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_registry_processes_share_one_change_feed() {
-    use joust_client::{RegistryClient, pb};
+    use joust_client::RegistryClient;
     let db = joust_tests::TestDatabase::create().await.unwrap();
     let (url_a, url_b) = (db.url.clone(), db.url.clone());
     let a = tokio::task::spawn_blocking(move || RegistryProcess::start(Some(url_a)))
@@ -244,10 +290,7 @@ async fn two_registry_processes_share_one_change_feed() {
         .unwrap()
         .id;
     let mut watch = client_b.watch(cursor, vec!["m".into()]).await.unwrap();
-    client_a
-        .transition("m:1", pb::VersionStatus::Evaluated, "through A")
-        .await
-        .unwrap();
+    client_a.force_evaluated("m:1", "through A").await.unwrap();
     let ev = tokio::time::timeout(std::time::Duration::from_secs(3), watch.message())
         .await
         .expect("B's subscriber hears A's change within 3 s")

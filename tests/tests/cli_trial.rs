@@ -114,9 +114,7 @@ async fn a_trial_from_start_to_promotion_and_rollback() {
         ops.register(MODEL, "noop", vec![seed; 64]).await.unwrap();
     }
     ops.promote(&format!("{MODEL}:1")).await.unwrap();
-    ops.transition(&format!("{MODEL}:2"), pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
+    ops.force_evaluated(&format!("{MODEL}:2")).await.unwrap();
     let cli = Cli {
         registry: registry.url.clone(),
     };

@@ -260,9 +260,7 @@ async fn registry_killed_and_restarted_node_and_router_miss_no_event() {
     )
     .await
     .unwrap();
-    ops.transition("m:3", pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
+    ops.force_evaluated("m:3").await.unwrap();
     // Periodic full re-reads off: catching up is the Watch cursor's job.
     let mut node_config = TestNode::config(&registry.url, &["m@champion", "m@challenger"]);
     node_config.reconcile_interval = Duration::from_secs(3600);

@@ -170,9 +170,7 @@ async fn registry_driven_swap(registry: TestRegistry) {
     )
     .await
     .unwrap();
-    ops.transition("m:2", pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
+    ops.force_evaluated("m:2").await.unwrap();
     let promoted = Instant::now();
     ops.transition("m:2", pb::VersionStatus::Champion)
         .await
@@ -208,9 +206,7 @@ async fn registry_down_then_catch_up(mut registry: TestRegistry) {
     ops.register("m", "noop", artifact(ModelKind::Noop, F, 2))
         .await
         .unwrap();
-    ops.transition("m:2", pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
+    ops.force_evaluated("m:2").await.unwrap();
     // The node reaches the registry through a cuttable forwarder: an
     // in-process server's graceful stop would wait for the node's Watch
     // stream, where a dying process just drops its connections.

@@ -79,9 +79,7 @@ async fn follow_all_discovers_champions_and_challengers_and_drops_ended_challeng
     )
     .await
     .unwrap();
-    ops.transition("m:2", pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
+    ops.force_evaluated("m:2").await.unwrap();
     ops.transition("m:2", pb::VersionStatus::Challenger)
         .await
         .unwrap();

@@ -44,7 +44,13 @@ async fn lifecycle_over_the_wire(r: &TestRegistry) {
             "anomaly_detector",
             "isolation_forest",
             Bytes::from(big.clone()),
-            [("flow".to_owned(), "test".to_owned())].into(),
+            // Evaluated before registration: the passing evaluation is
+            // recorded with the version, so `evaluated` needs no override.
+            [
+                ("flow".to_owned(), "test".to_owned()),
+                ("eval.passed".to_owned(), "true".to_owned()),
+            ]
+            .into(),
             r#"{"rows": 10}"#,
         )
         .await
@@ -59,7 +65,7 @@ async fn lifecycle_over_the_wire(r: &TestRegistry) {
             "anomaly_detector",
             "isolation_forest",
             Bytes::from_static(b"v2"),
-            Default::default(),
+            [("eval.passed".to_owned(), "true".to_owned())].into(),
             "",
         )
         .await

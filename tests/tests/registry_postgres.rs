@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use joust_client::{RegistryClient, pb};
+use joust_client::RegistryClient;
 use joust_registry::{BlobStore, Limits, Registry, S3Options, Status, VersionMeta};
 use joust_tests::{TestDatabase, TestRegistry};
 
@@ -30,9 +30,15 @@ async fn fifty_concurrent_promotions_leave_exactly_one_champion() {
             bytes::Bytes::from(format!("v{k}")),
         )]);
         r.register_version(meta, body, "t").await.unwrap();
-        r.transition(&format!("m:{}", k + 1), Status::Evaluated, "", "t")
-            .await
-            .unwrap();
+        r.transition_with(
+            &format!("m:{}", k + 1),
+            Status::Evaluated,
+            "test version, no evaluation",
+            true,
+            "t",
+        )
+        .await
+        .unwrap();
     }
     let before = r
         .list_events("m", 0, 1000)
@@ -137,11 +143,7 @@ async fn a_transition_through_one_replica_reaches_watchers_of_another() {
         .id;
     let mut watch = client_b.watch(cursor, vec!["m".into()]).await.unwrap();
     client_a
-        .transition(
-            &format!("m:{}", v.version),
-            pb::VersionStatus::Evaluated,
-            "via A",
-        )
+        .force_evaluated(&format!("m:{}", v.version), "via A")
         .await
         .unwrap();
     let ev = tokio::time::timeout(Duration::from_secs(3), watch.message())

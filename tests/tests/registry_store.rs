@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use joust_registry::domain::VersionRecord;
 use joust_registry::{BlobStore, Limits, Registry, RegistryError, S3Options, Status, VersionMeta};
 use joust_tests::TestDatabase;
 
@@ -17,28 +18,24 @@ enum Guard {
     Db(TestDatabase),
 }
 
+/// The registry (with its trials API) on the store at `url`.
+async fn registry_on(url: &str) -> anyhow::Result<Registry> {
+    let (store, trials) = joust_registry::trials::store::open(url).await?;
+    let blobs = BlobStore::open("memory://", &S3Options::default())?;
+    Ok(Registry::new(store, blobs, Limits::default())
+        .with_trials(joust_registry::trials::Trials::new(trials)))
+}
+
 async fn sqlite() -> anyhow::Result<(Registry, String, Guard)> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}/r.db", dir.path().display());
-    let store = joust_registry::store::open(&url).await?;
-    let blobs = BlobStore::open("memory://", &S3Options::default())?;
-    Ok((
-        Registry::new(store, blobs, Limits::default()),
-        url,
-        Guard::Dir(dir),
-    ))
+    Ok((registry_on(&url).await?, url, Guard::Dir(dir)))
 }
 
 async fn postgres() -> anyhow::Result<(Registry, String, Guard)> {
     let db = TestDatabase::create().await?;
-    let store = joust_registry::store::open(&db.url).await?;
-    let blobs = BlobStore::open("memory://", &S3Options::default())?;
     let url = db.url.clone();
-    Ok((
-        Registry::new(store, blobs, Limits::default()),
-        url,
-        Guard::Db(db),
-    ))
+    Ok((registry_on(&url).await?, url, Guard::Db(db)))
 }
 
 fn bytes_stream(b: &[u8]) -> impl futures::Stream<Item = Result<Bytes, RegistryError>> + Unpin {
@@ -68,7 +65,7 @@ async fn model_with(r: &Registry, name: &str, n: u64) {
 async fn promote(r: &Registry, reference: &str) -> joust_registry::domain::VersionRecord {
     let v = r.get_version(reference).await.unwrap();
     if v.status == Status::Candidate {
-        r.transition(reference, Status::Evaluated, "gates passed", "tester")
+        r.transition_with(reference, Status::Evaluated, "gates passed", true, "tester")
             .await
             .unwrap();
     }
@@ -115,6 +112,12 @@ conformance!(
     watch_resumes_from_cursor,
     bad_names_and_oversized_metadata,
     database_enforces_one_champion_and_append_only_events,
+    rollback_chains_walk_back_exactly,
+    rollback_never_brings_back_what_a_rollback_retired,
+    rollback_to_a_named_former_champion,
+    concurrent_rollbacks_serialize,
+    evaluated_needs_a_recorded_evaluation_or_an_audited_override,
+    lifecycle_moves_touching_an_open_trial_are_refused,
 );
 
 async fn models_create_get_list(r: Registry, _url: String) {
@@ -207,7 +210,9 @@ async fn promotion_retires_previous_champion(r: Registry, _url: String) {
     // Challenger: at most one.
     model_with(&r, "c", 3).await;
     for v in ["c:1", "c:2"] {
-        r.transition(v, Status::Evaluated, "", "t").await.unwrap();
+        r.transition_with(v, Status::Evaluated, "no evaluation", true, "t")
+            .await
+            .unwrap();
     }
     r.transition("c:1", Status::Challenger, "", "t")
         .await
@@ -470,7 +475,7 @@ async fn watch_resumes_from_cursor(r: Registry, _url: String) {
             .await
             .is_err()
     );
-    r.transition("m:1", Status::Evaluated, "live", "t")
+    r.transition_with("m:1", Status::Evaluated, "live", true, "t")
         .await
         .unwrap();
     let live = tokio::time::timeout(Duration::from_secs(5), rx.recv())
@@ -568,4 +573,295 @@ async fn database_enforces_one_champion_and_append_only_events(r: Registry, url:
         }
     }
     assert_eq!(r.get_version("m@champion").await.unwrap().version, 1);
+}
+
+fn champion(rb: &(VersionRecord, VersionRecord)) -> u64 {
+    rb.1.version
+}
+
+async fn rollback_chains_walk_back_exactly(r: Registry, _url: String) {
+    model_with(&r, "m", 4).await;
+    for v in 1..=4 {
+        promote(&r, &format!("m:{v}")).await;
+    }
+    for expected in [3, 2, 1] {
+        let rb = r.rollback("m", "walk back", "t").await.unwrap();
+        assert_eq!(champion(&rb), expected);
+        assert_eq!(rb.1.status, Status::Champion);
+    }
+    let e = r.rollback("m", "", "t").await.unwrap_err();
+    assert!(
+        matches!(e, RegistryError::FailedPrecondition(ref s) if s.contains("no previous champion")),
+        "{e}"
+    );
+    assert_eq!(r.get_version("m@champion").await.unwrap().version, 1);
+
+    model_with(&r, "three", 3).await;
+    for v in 1..=3 {
+        promote(&r, &format!("three:{v}")).await;
+    }
+    assert_eq!(champion(&r.rollback("three", "", "t").await.unwrap()), 2);
+    assert_eq!(champion(&r.rollback("three", "", "t").await.unwrap()), 1);
+    let e = r.rollback("three", "", "t").await.unwrap_err();
+    assert!(
+        matches!(e, RegistryError::FailedPrecondition(ref s) if s.contains("no previous champion")),
+        "{e}"
+    );
+}
+
+async fn rollback_never_brings_back_what_a_rollback_retired(r: Registry, _url: String) {
+    model_with(&r, "m", 4).await;
+    for v in 1..=3 {
+        promote(&r, &format!("m:{v}")).await;
+    }
+    // 3 is retired by a rollback; 4 is promoted over 2.
+    assert_eq!(champion(&r.rollback("m", "", "t").await.unwrap()), 2);
+    promote(&r, "m:4").await;
+    assert_eq!(champion(&r.rollback("m", "", "t").await.unwrap()), 2);
+    assert_eq!(champion(&r.rollback("m", "", "t").await.unwrap()), 1);
+    assert!(r.rollback("m", "", "t").await.is_err());
+    assert_eq!(r.get_version("m:3").await.unwrap().status, Status::Retired);
+}
+
+async fn rollback_to_a_named_former_champion(r: Registry, _url: String) {
+    model_with(&r, "m", 5).await;
+    for v in 1..=4 {
+        promote(&r, &format!("m:{v}")).await;
+    }
+    let (retired, champion) = r
+        .rollback_to("m", Some(2), "v2 was fine", "oncall")
+        .await
+        .unwrap();
+    assert_eq!((retired.version, champion.version), (4, 2));
+    let events = r.list_events("m", 0, 0).await.unwrap();
+    let last: Vec<_> = events
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| {
+            (
+                e.kind.as_str(),
+                e.version,
+                e.from.as_str(),
+                e.to.as_str(),
+                e.reason.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        last,
+        [
+            ("rollback", Some(2), "retired", "champion", "v2 was fine"),
+            ("rollback", Some(4), "champion", "retired", "v2 was fine"),
+        ]
+    );
+    // The chain continues from version 2's own promotion.
+    assert_eq!(champion_of_rollback(&r).await, 1);
+    // Refusals: the champion, a version never champion, an unknown one.
+    let e = r.rollback_to("m", Some(1), "", "t").await.unwrap_err();
+    assert!(
+        matches!(e, RegistryError::FailedPrecondition(ref s) if s.contains("already the champion")),
+        "{e}"
+    );
+    r.transition_with("m:5", Status::Retired, "", false, "t")
+        .await
+        .unwrap();
+    let e = r.rollback_to("m", Some(5), "", "t").await.unwrap_err();
+    assert!(
+        matches!(e, RegistryError::FailedPrecondition(ref s) if s.contains("never champion")),
+        "{e}"
+    );
+    let e = r.rollback_to("m", Some(9), "", "t").await.unwrap_err();
+    assert!(
+        matches!(e, RegistryError::NotFound(ref s) if s.contains("no version 9")),
+        "{e}"
+    );
+}
+
+async fn champion_of_rollback(r: &Registry) -> u64 {
+    champion(&r.rollback("m", "", "t").await.unwrap())
+}
+
+async fn concurrent_rollbacks_serialize(r: Registry, _url: String) {
+    model_with(&r, "m", 11).await;
+    for v in 1..=11 {
+        promote(&r, &format!("m:{v}")).await;
+    }
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let r = r.clone();
+            tokio::spawn(async move { r.rollback("m", "concurrent", "t").await })
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for t in tasks {
+        let (retired, champion) = t.await.unwrap().unwrap();
+        pairs.push((retired.version, champion.version));
+    }
+    // Ten rollbacks, serialised: each retired the champion the previous
+    // one left, and together they walked 11 → 1 exactly once each.
+    pairs.sort_unstable();
+    assert_eq!(pairs, (1..=10).map(|k| (k + 1, k)).collect::<Vec<_>>());
+    let m = r.get_model("m").await.unwrap();
+    assert_eq!(m.champion_version, Some(1));
+    let champions = r
+        .list_versions("m", Some(Status::Champion), 0, 0)
+        .await
+        .unwrap();
+    assert_eq!(champions.len(), 1);
+}
+
+async fn evaluated_needs_a_recorded_evaluation_or_an_audited_override(r: Registry, _url: String) {
+    model_with(&r, "m", 3).await;
+    let e = r
+        .transition("m:1", Status::Evaluated, "trust me", "t")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, RegistryError::FailedPrecondition(ref s)
+            if s.contains("no passing evaluation recorded") && s.contains("--force-evaluated")),
+        "{e}"
+    );
+    assert_eq!(
+        r.get_version("m:1").await.unwrap().status,
+        Status::Candidate
+    );
+    // A failed evaluation does not count; a passing one does.
+    let eval = |passed: &str| {
+        BTreeMap::from([
+            ("eval.run_id".to_owned(), "run-1".to_owned()),
+            ("eval.passed".to_owned(), passed.to_owned()),
+        ])
+    };
+    r.annotate("m:1", eval("false"), "", "t").await.unwrap();
+    assert!(
+        r.transition("m:1", Status::Evaluated, "", "t")
+            .await
+            .is_err()
+    );
+    r.annotate("m:1", eval("true"), "", "t").await.unwrap();
+    let v = r
+        .transition("m:1", Status::Evaluated, "eval run-1 passed", "t")
+        .await
+        .unwrap();
+    assert_eq!(v.status, Status::Evaluated);
+    // The override needs a reason and is written to the audit log.
+    let e = r
+        .transition_with("m:2", Status::Evaluated, "", true, "t")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, RegistryError::InvalidArgument(ref s) if s.starts_with("reason:")),
+        "{e}"
+    );
+    r.transition_with("m:2", Status::Evaluated, "reviewed offline", true, "alice")
+        .await
+        .unwrap();
+    let events = r.list_events("m", 0, 0).await.unwrap();
+    let overrides: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "evaluation_overridden")
+        .map(|e| (e.version, e.actor.as_str(), e.reason.as_str()))
+        .collect();
+    assert_eq!(overrides, [(Some(2), "alice", "reviewed offline")]);
+    // The override applies only to candidate → evaluated.
+    let e = r
+        .transition_with("m:3", Status::Retired, "x", true, "t")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, RegistryError::InvalidArgument(ref s) if s.starts_with("force_evaluated:")),
+        "{e}"
+    );
+}
+
+async fn lifecycle_moves_touching_an_open_trial_are_refused(r: Registry, _url: String) {
+    use joust_registry::trials::{Mode, NewTrial, Outcome};
+    model_with(&r, "m", 4).await;
+    promote(&r, "m:1").await;
+    for v in ["m:2", "m:3", "m:4"] {
+        r.transition_with(v, Status::Evaluated, "no evaluation", true, "t")
+            .await
+            .unwrap();
+    }
+    promote(&r, "m:4").await;
+    let trials = r.trials().unwrap();
+    let trial = trials
+        .start(
+            NewTrial {
+                model: "m".into(),
+                challenger_version: 2,
+                mode: Mode::Shadow,
+                weight: 0.0,
+                sampling: 1.0,
+                sticky: false,
+                gates: Default::default(),
+                reason: "try v2".into(),
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+    let refused = |e: RegistryError| match e {
+        RegistryError::FailedPrecondition(s) => {
+            assert!(s.contains(&format!("trial {}", trial.id)), "{s}");
+            assert!(
+                s.contains("joust trial stop m --outcome promote|reject"),
+                "{s}"
+            );
+        }
+        other => panic!("expected FailedPrecondition, got {other}"),
+    };
+    let before = r.list_events("m", 0, 0).await.unwrap().len();
+    // Promoting another version, retiring the champion, un-evaluating or
+    // retiring the challenger, a second challenger, a rollback: refused.
+    refused(
+        r.transition("m:3", Status::Champion, "", "t")
+            .await
+            .unwrap_err(),
+    );
+    refused(
+        r.transition("m:4", Status::Retired, "", "t")
+            .await
+            .unwrap_err(),
+    );
+    refused(
+        r.transition("m:2", Status::Evaluated, "", "t")
+            .await
+            .unwrap_err(),
+    );
+    refused(
+        r.transition("m:2", Status::Retired, "", "t")
+            .await
+            .unwrap_err(),
+    );
+    refused(
+        r.transition("m:2", Status::Champion, "", "t")
+            .await
+            .unwrap_err(),
+    );
+    refused(
+        r.transition("m:3", Status::Challenger, "", "t")
+            .await
+            .unwrap_err(),
+    );
+    refused(r.rollback("m", "", "t").await.unwrap_err());
+    refused(r.rollback_to("m", Some(1), "", "t").await.unwrap_err());
+    // Nothing changed, nothing logged.
+    assert_eq!(r.list_events("m", 0, 0).await.unwrap().len(), before);
+    assert_eq!(r.get_version("m@champion").await.unwrap().version, 4);
+    assert_eq!(r.get_version("m@challenger").await.unwrap().version, 2);
+    // Versions outside the trial still move.
+    r.transition("m:3", Status::Retired, "not needed", "t")
+        .await
+        .unwrap();
+    // The trial's own stop moves them; afterwards rollback works again.
+    let stopped = trials
+        .stop("m", Outcome::Promote, "gates held", "t")
+        .await
+        .unwrap();
+    assert_eq!(stopped.outcome, Some(Outcome::Promote));
+    assert_eq!(r.get_version("m@champion").await.unwrap().version, 2);
+    let (retired, champion) = r.rollback("m", "", "t").await.unwrap();
+    assert_eq!((retired.version, champion.version), (2, 4));
 }

@@ -169,9 +169,7 @@ async fn trials_roles() {
     ops.register("t", "isolation_forest", bytes(2))
         .await
         .unwrap();
-    ops.transition("t:2", pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
+    ops.force_evaluated("t:2").await.unwrap();
     let mut c = TrialsClient::new(channel(&registry.url));
     let start = || pb::StartTrialRequest {
         model: "t".into(),

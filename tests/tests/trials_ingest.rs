@@ -48,9 +48,7 @@ async fn fifty_thousand_records_land_in_postgres() {
             .unwrap();
     }
     ops.promote("m:1").await.unwrap();
-    ops.transition("m:2", pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
+    ops.force_evaluated("m:2").await.unwrap();
     let channel = Channel::from_shared(reg.url.clone())
         .unwrap()
         .connect_lazy();

@@ -122,12 +122,8 @@ async fn lifecycle(reg: TestRegistry) {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e}");
-    ops.transition("m:2", pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
-    ops.transition("m:3", pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
+    ops.force_evaluated("m:2").await.unwrap();
+    ops.force_evaluated("m:3").await.unwrap();
     let trial = t
         .start_trial(start(2, pb::TrialMode::Shadow))
         .await
@@ -342,9 +338,7 @@ async fn a_trial_needs_a_champion() {
     ops.register("m", "noop", artifact(ModelKind::Noop, 3, 1))
         .await
         .unwrap();
-    ops.transition("m:1", pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
+    ops.force_evaluated("m:1").await.unwrap();
     let e = trials(&reg.url)
         .start_trial(start(1, pb::TrialMode::Split))
         .await

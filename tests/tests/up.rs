@@ -143,13 +143,27 @@ async fn up_serves_champion_and_challenger_and_keeps_state_across_restarts() {
     let a1s = a1.to_str().unwrap();
     let a2s = a2.to_str().unwrap();
     up.model(&["register", "m", a1s, "--kind", "isolation_forest"]);
-    up.model(&["transition", "m:1", "evaluated"]);
+    up.model(&[
+        "transition",
+        "m:1",
+        "evaluated",
+        "--force-evaluated",
+        "--reason",
+        "test version, no evaluation",
+    ]);
     up.model(&["promote", "m:1"]);
     // The node was started before the model existed: it discovers it.
     let champion_score = up.served(1, false).await;
     // A challenger is followed too, and the champion keeps unpinned traffic.
     up.model(&["register", "m", a2s, "--kind", "isolation_forest"]);
-    up.model(&["transition", "m:2", "evaluated"]);
+    up.model(&[
+        "transition",
+        "m:2",
+        "evaluated",
+        "--force-evaluated",
+        "--reason",
+        "test version, no evaluation",
+    ]);
     up.model(&["transition", "m:2", "challenger"]);
     up.served(2, true).await;
     assert_eq!(up.served(1, false).await, champion_score);
@@ -289,7 +303,14 @@ async fn up_serves_detection_through_its_router() {
         "--kind",
         "isolation_forest",
     ]);
-    up.model(&["transition", &format!("{model}:1"), "evaluated"]);
+    up.model(&[
+        "transition",
+        &format!("{model}:1"),
+        "evaluated",
+        "--force-evaluated",
+        "--reason",
+        "test version, no evaluation",
+    ]);
     up.model(&["promote", &format!("{model}:1")]);
 
     let (ok, out) = detect_cli(

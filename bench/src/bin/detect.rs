@@ -68,11 +68,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let reference = format!("{MODEL}:1");
     client
-        .transition(
-            &reference,
-            joust_proto::v1::VersionStatus::Evaluated,
-            "bench",
-        )
+        .force_evaluated(&reference, "bench: synthetic version, no evaluation")
         .await?;
     client
         .transition(

@@ -76,10 +76,9 @@ async fn prepare(registry: &str, model: &str, mode: &str) -> anyhow::Result<()> 
             )
             .await?;
         client
-            .transition(
+            .force_evaluated(
                 &format!("{model}:{}", v.version),
-                pb::VersionStatus::Evaluated,
-                "bench",
+                "bench: synthetic version, no evaluation",
             )
             .await?;
     }

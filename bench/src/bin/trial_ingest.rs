@@ -128,12 +128,10 @@ async fn run(admin: &str, run: usize, n: usize, streams: usize) -> anyhow::Resul
         )
         .await?;
     }
-    reg.transition("ingest:1", pb::VersionStatus::Evaluated, "bench")
-        .await?;
+    reg.force_evaluated("ingest:1", "bench").await?;
     reg.transition("ingest:1", pb::VersionStatus::Champion, "bench")
         .await?;
-    reg.transition("ingest:2", pb::VersionStatus::Evaluated, "bench")
-        .await?;
+    reg.force_evaluated("ingest:2", "bench").await?;
     let trials = TrialsClient::connect(&url).await?.with_actor("bench");
     let trial = trials
         .start(pb::StartTrialRequest {

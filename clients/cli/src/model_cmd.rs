@@ -60,6 +60,11 @@ pub enum ModelCommand {
         status: String,
         #[arg(long, default_value = "")]
         reason: String,
+        /// Move a candidate to `evaluated` without a passing evaluation
+        /// recorded on it (`joust model evaluate` records one). Needs
+        /// `--reason`; written to the audit log.
+        #[arg(long)]
+        force_evaluated: bool,
     },
     /// Make a version the champion (the previous champion is retired).
     Promote {
@@ -72,11 +77,17 @@ pub enum ModelCommand {
         #[command(subcommand)]
         command: AliasCommand,
     },
-    /// Retire the champion and make the previous champion champion again.
+    /// Retire the champion and make the champion it replaced champion again
+    /// (rollbacks walk back the chain of promotions), or `--to N`: a named
+    /// retired former champion.
     Rollback {
         name: String,
         #[arg(long, default_value = "")]
         reason: String,
+        /// The retired former champion to bring back (default: the champion
+        /// the current one replaced).
+        #[arg(long, value_name = "N")]
+        to: Option<u64>,
     },
     /// The audit log of a model.
     History { name: String },
@@ -217,9 +228,18 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             reference,
             status,
             reason,
+            force_evaluated,
         } => {
             let to = output::parse_status(&status)?;
-            show_version(json, client.transition(&reference, to, &reason).await?)?;
+            let v = if force_evaluated {
+                if to != pb::VersionStatus::Evaluated {
+                    anyhow::bail!("--force-evaluated: applies only to a transition to evaluated");
+                }
+                client.force_evaluated(&reference, &reason).await?
+            } else {
+                client.transition(&reference, to, &reason).await?
+            };
+            show_version(json, v)?;
         }
         ModelCommand::Promote { reference, reason } => {
             let v = client
@@ -257,8 +277,8 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
                 }
             }
         },
-        ModelCommand::Rollback { name, reason } => {
-            let r = client.rollback(&name, &reason).await?;
+        ModelCommand::Rollback { name, reason, to } => {
+            let r = client.rollback_to(&name, to, &reason).await?;
             let retired = r.retired.map(VersionView::from);
             let champion = r.champion.map(VersionView::from);
             if json {

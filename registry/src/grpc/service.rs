@@ -224,7 +224,12 @@ impl RegistryApi for RegistryService {
         request: Request<pb::TransitionRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
         let actor = actor_of(&request);
-        let pb::TransitionRequest { r#ref, to, reason } = request.into_inner();
+        let pb::TransitionRequest {
+            r#ref,
+            to,
+            reason,
+            force_evaluated,
+        } = request.into_inner();
         let to = status_from_pb("to", to)?.ok_or_else(|| {
             Status::invalid_argument(
                 "to: expected a target status (candidate, evaluated, challenger, champion or retired)",
@@ -232,7 +237,7 @@ impl RegistryApi for RegistryService {
         })?;
         let v = self
             .registry
-            .transition(&r#ref, to, &reason, &actor)
+            .transition_with(&r#ref, to, &reason, force_evaluated, &actor)
             .await?;
         Ok(Response::new(v.into()))
     }
@@ -291,8 +296,16 @@ impl RegistryApi for RegistryService {
         request: Request<pb::RollbackRequest>,
     ) -> Result<Response<pb::RollbackResponse>, Status> {
         let actor = actor_of(&request);
-        let pb::RollbackRequest { model, reason } = request.into_inner();
-        let (retired, champion) = self.registry.rollback(&model, &reason, &actor).await?;
+        let pb::RollbackRequest {
+            model,
+            reason,
+            to_version,
+        } = request.into_inner();
+        let to = (to_version != 0).then_some(to_version);
+        let (retired, champion) = self
+            .registry
+            .rollback_to(&model, to, &reason, &actor)
+            .await?;
         Ok(Response::new(pb::RollbackResponse {
             retired: Some(retired.into()),
             champion: Some(champion.into()),

@@ -98,6 +98,7 @@ pub enum Command {
     },
     /// Retires the champion and makes the champion it replaced (`to:
     /// None`) or the named former champion (`to: Some(n)`) champion again.
+    /// Either way the model needs a champion.
     Rollback { to: Option<u64>, reason: String },
     /// Opens a trial of the (evaluated) challenger against the champion.
     StartTrial(NewTrial),
@@ -144,12 +145,13 @@ impl Event {
 pub enum Change {
     /// The version's status moves `from` → `to` (the store refuses the
     /// change if the row is no longer in `from`).
-    Status { version: u64, from: Status, to: Status },
-    /// Records the champion a promoted version replaced.
-    PreviousChampion {
+    Status {
         version: u64,
-        previous: Option<u64>,
+        from: Status,
+        to: Status,
     },
+    /// Records the champion a promoted version replaced.
+    PreviousChampion { version: u64, previous: Option<u64> },
     /// Appends an audit event.
     Event(Event),
     /// Inserts the trial row (champion `champion`), then appends `event`
@@ -188,7 +190,9 @@ pub enum LifecycleError {
         "version {version} of {model:?} has no passing evaluation recorded (annotation eval.passed = true, written by `joust model evaluate`); evaluate it, or override with --force-evaluated and a --reason"
     )]
     NotEvaluated { model: String, version: u64 },
-    #[error("reason: expected the reason for overriding the evaluation (force_evaluated), got none")]
+    #[error(
+        "reason: expected the reason for overriding the evaluation (force_evaluated), got none"
+    )]
     OverrideWithoutReason,
     #[error(
         "force_evaluated: expected a transition from candidate to evaluated, got {from} → {to}"
@@ -202,7 +206,9 @@ pub enum LifecycleError {
     NoPreviousChampion { model: String, champion: u64 },
     #[error("version {version} of {model:?} is already the champion")]
     AlreadyChampion { model: String, version: u64 },
-    #[error("to: version {version} of {model:?} is {status}; a rollback brings back a retired version")]
+    #[error(
+        "to: version {version} of {model:?} is {status}; a rollback brings back a retired version"
+    )]
     NotRetired {
         model: String,
         version: u64,
@@ -363,17 +369,13 @@ fn promote(
             Some(c) => format!("replaced by version {version}; {c}"),
             None => format!("replaced by version {version}"),
         };
-    changes.push(Change::Status {
+        changes.push(Change::Status {
             version: old,
             from: Status::Champion,
             to: Status::Retired,
         });
         changes.push(Change::Event(Event::new(
-            old,
-            TRANSITION,
-            "champion",
-            "retired",
-            retire,
+            old, TRANSITION, "champion", "retired", retire,
         )));
     }
     changes.push(Change::Status {
@@ -402,10 +404,11 @@ fn rollback(
 ) -> Result<Vec<Change>, LifecycleError> {
     refuse_during_trial(state, "a rollback".to_owned())?;
     let model = || state.model.clone();
-    let champion = state.champion();
+    let (current, c) = state
+        .champion()
+        .ok_or_else(|| LifecycleError::NoChampion { model: model() })?;
     let target = match to {
         None => {
-            let (current, c) = champion.ok_or_else(|| LifecycleError::NoChampion { model: model() })?;
             let previous = c
                 .previous_champion
                 .ok_or(LifecycleError::NoPreviousChampion {
@@ -448,34 +451,32 @@ fn rollback(
             n
         }
     };
-    let mut changes = Vec::new();
-    if let Some((current, _)) = champion {
-        changes.push(Change::Status {
+    Ok(vec![
+        Change::Status {
             version: current,
             from: Status::Champion,
             to: Status::Retired,
-        });
-        changes.push(Change::Event(Event::new(
+        },
+        Change::Event(Event::new(
             current,
             ROLLBACK,
             "champion",
             "retired",
             reason.to_owned(),
-        )));
-    }
-    changes.push(Change::Status {
-        version: target,
-        from: Status::Retired,
-        to: Status::Champion,
-    });
-    changes.push(Change::Event(Event::new(
-        target,
-        ROLLBACK,
-        "retired",
-        "champion",
-        reason.to_owned(),
-    )));
-    Ok(changes)
+        )),
+        Change::Status {
+            version: target,
+            from: Status::Retired,
+            to: Status::Champion,
+        },
+        Change::Event(Event::new(
+            target,
+            ROLLBACK,
+            "retired",
+            "champion",
+            reason.to_owned(),
+        )),
+    ])
 }
 
 fn start_trial(state: &ModelState, new: &NewTrial) -> Result<Vec<Change>, LifecycleError> {

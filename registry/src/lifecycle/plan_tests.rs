@@ -136,12 +136,13 @@ fn every_transition_from_every_status() {
             let f = from.as_str();
             let t = to.as_str();
             let expected: Result<Vec<Change>, E> = match (from, to) {
-                (Candidate, Evaluated) | (Candidate, Retired) | (Evaluated, Retired)
-                | (Challenger, Evaluated) | (Challenger, Retired) | (Evaluated, Challenger) => {
-                    Ok(vec![
-                        status(2, from, to),
-                        ev(2, "transition", f, t, "why"),
-                    ])
+                (Candidate, Evaluated)
+                | (Candidate, Retired)
+                | (Evaluated, Retired)
+                | (Challenger, Evaluated)
+                | (Challenger, Retired)
+                | (Evaluated, Challenger) => {
+                    Ok(vec![status(2, from, to), ev(2, "transition", f, t, "why")])
                 }
                 (Champion, Retired) => Ok(vec![
                     status(1, Champion, Retired),
@@ -149,7 +150,13 @@ fn every_transition_from_every_status() {
                 ]),
                 (Evaluated, Champion) | (Challenger, Champion) => Ok(vec![
                     status(1, Champion, Retired),
-                    ev(1, "transition", "champion", "retired", "replaced by version 2"),
+                    ev(
+                        1,
+                        "transition",
+                        "champion",
+                        "retired",
+                        "replaced by version 2",
+                    ),
                     status(2, from, Champion),
                     prev(2, Some(1)),
                     ev(2, "transition", f, "champion", "why"),
@@ -195,7 +202,10 @@ fn a_second_challenger_is_refused() {
         })
     );
     let e = plan(&s, &transition(2, Challenger, "")).unwrap_err();
-    assert!(e.to_string().contains("already has a challenger (version 1)"));
+    assert!(
+        e.to_string()
+            .contains("already has a challenger (version 1)")
+    );
 }
 
 #[test]
@@ -229,10 +239,7 @@ fn every_transition_during_a_trial() {
             let (subject, versions) = match subject_status {
                 Champion => (1, vec![(1, v(Champion)), (2, v(Challenger))]),
                 Challenger => (2, vec![(1, v(Champion)), (2, v(Challenger))]),
-                other => (
-                    3,
-                    vec![(1, v(Champion)), (2, v(Challenger)), (3, v(other))],
-                ),
+                other => (3, vec![(1, v(Champion)), (2, v(Challenger)), (3, v(other))]),
             };
             let s = state(&versions, Some(TRIAL));
             let got = plan(&s, &transition(subject, to, "r"));
@@ -287,7 +294,13 @@ fn evaluated_needs_a_recorded_evaluation_or_an_audited_override() {
         plan(&s, &forced("offline review #12")),
         Ok(vec![
             status(4, Candidate, Evaluated),
-            ev(4, "transition", "candidate", "evaluated", "offline review #12"),
+            ev(
+                4,
+                "transition",
+                "candidate",
+                "evaluated",
+                "offline review #12"
+            ),
             ev(
                 4,
                 "evaluation_overridden",
@@ -457,17 +470,14 @@ fn rollback_to_a_named_version_in_every_status() {
             assert_eq!(got, expected, "{st}, was champion: {was_champion}");
         }
     }
-    // With no champion (retired by hand), --to brings one back.
+    // A rollback needs a champion to retire.
     let former = VersionState {
         was_champion: true,
         ..v(Retired)
     };
     assert_eq!(
         plan(&state(&[(5, former)], None), &rollback_to(Some(5))),
-        Ok(vec![
-            status(5, Retired, Champion),
-            ev(5, "rollback", "retired", "champion", "bad"),
-        ])
+        Err(E::NoChampion { model: M.into() })
     );
     assert!(matches!(
         plan(
@@ -572,7 +582,13 @@ fn trial_start_from_every_status() {
         let expected = match st {
             Evaluated => Ok(vec![
                 status(2, Evaluated, Challenger),
-                ev(2, "transition", "evaluated", "challenger", "trial started: try v2"),
+                ev(
+                    2,
+                    "transition",
+                    "evaluated",
+                    "challenger",
+                    "trial started: try v2",
+                ),
                 Change::OpenTrial {
                     champion: 1,
                     trial: new_trial(2),
@@ -581,8 +597,9 @@ fn trial_start_from_every_status() {
                         kind: "trial_started",
                         from: String::new(),
                         to: "shadow".into(),
-                        reason: "champion 1 vs challenger 2, weight 0, sampling 1, sticky false; try v2"
-                            .into(),
+                        reason:
+                            "champion 1 vs challenger 2, weight 0, sampling 1, sticky false; try v2"
+                                .into(),
                     },
                 },
             ]),
@@ -599,7 +616,10 @@ fn trial_start_from_every_status() {
         &Command::StartTrial(new_trial(2)),
     )
     .unwrap_err();
-    assert!(e.to_string().contains("challenger must be evaluated"), "{e}");
+    assert!(
+        e.to_string().contains("challenger must be evaluated"),
+        "{e}"
+    );
     assert_eq!(
         plan(
             &state(&[(2, v(Evaluated))], None),

@@ -143,4 +143,10 @@ async fn listen(pool: PgPool, hub: EventHub, alive: Weak<()>) {
     }
 }
 
-impl_sql_store!(PgStore, PgConnection);
+impl_sql_helpers!(PgStore, PgConnection);
+impl_model_store!(PgStore, PgConnection);
+impl_version_store!(PgStore, PgConnection);
+impl_lifecycle_store!(PgStore, PgConnection, " FOR UPDATE");
+impl_alias_store!(PgStore, PgConnection);
+impl_event_store!(PgStore, PgConnection);
+impl_dataset_store!(PgStore, PgConnection);

@@ -86,4 +86,10 @@ impl SqliteStore {
     }
 }
 
-impl_sql_store!(SqliteStore, SqliteConnection);
+impl_sql_helpers!(SqliteStore, SqliteConnection);
+impl_model_store!(SqliteStore, SqliteConnection);
+impl_version_store!(SqliteStore, SqliteConnection);
+impl_lifecycle_store!(SqliteStore, SqliteConnection, "");
+impl_alias_store!(SqliteStore, SqliteConnection);
+impl_event_store!(SqliteStore, SqliteConnection);
+impl_dataset_store!(SqliteStore, SqliteConnection);

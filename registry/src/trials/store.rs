@@ -1,8 +1,9 @@
 //! Persisting trials and comparison records: the `TrialStore` trait and its
 //! one SQL implementation for both backends (`impl_trial_store!`, the same
-//! pattern as `store::sql`). Trial changes take the registry's write lock
-//! and append audit events in the same transaction as the version
-//! transitions they imply; record ingest does not take the lock and uses
+//! pattern as `store::sql`). Starting and stopping a trial are lifecycle
+//! commands: planned by `crate::lifecycle::plan` and applied through the
+//! lifecycle store, under the registry's write lock and in one transaction
+//! with the version transitions they imply; record ingest does not take the lock and uses
 //! `INSERT … SELECT * FROM UNNEST(arrays)` (PostgreSQL) or multi-row
 //! `INSERT … VALUES` (SQLite), `ON CONFLICT DO NOTHING`.
 
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 
 use crate::error::{RegistryError, Result};
 use crate::store::{MetadataStore, PgStore, SqliteStore};
+
 use crate::trials::domain::{ComparisonRecord, NewTrial, Outcome, Trial, TrialUpdate};
 use crate::trials::report::ReportBuilder;
 use crate::trials::timeseries::TimeSeriesBuilder;
@@ -279,78 +281,18 @@ macro_rules! impl_trial_store {
                 new: $crate::trials::domain::NewTrial,
                 actor: &str,
             ) -> $crate::error::Result<$crate::trials::domain::Trial> {
-                use $crate::error::RegistryError::FailedPrecondition;
-                use $crate::lifecycle::Status;
-                use $crate::store::rows::{i, u};
-                let model = new.model.as_str();
+                let model = new.model.clone();
                 let mut tx = self.begin_write().await?;
-                let m = Self::model_row(&mut tx, model).await?;
-                if let Some(open) = Self::trial_rows(&mut tx, "model_id = $1 AND state = 'open'", m.id).await?.pop() {
-                    return Err(FailedPrecondition(format!(
-                        "model {model:?} already has an open trial (id {}, challenger version {}); stop it first",
-                        open.id, open.challenger_version
-                    )));
-                }
-                let champion = Self::version_rows(&mut tx, "v.status = 'champion'", model, None)
-                    .await?
-                    .pop()
-                    .ok_or_else(|| FailedPrecondition(format!(
-                        "model {model:?} has no champion; a trial compares a challenger with the champion"
-                    )))?;
-                let row = Self::one_version(&mut tx, model, new.challenger_version).await?;
-                if row.status != Status::Evaluated.as_str() {
-                    return Err(FailedPrecondition(format!(
-                        "version {} of {model:?} is {}; a trial's challenger must be evaluated",
-                        new.challenger_version, row.status
-                    )));
-                }
-                Self::set_status(&mut tx, row.id, Status::Challenger).await?;
-                Self::insert_event(
-                    &mut tx, actor, model, Some(new.challenger_version),
-                    $crate::domain::event_kind::TRANSITION, "evaluated", "challenger",
-                    &format!("trial started: {}", new.reason),
-                ).await?;
-                let now = chrono::Utc::now();
-                let gates = $crate::store::rows::to_json(&new.gates)?;
-                let res = sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO trials (model_id, model, champion_version, challenger_version, mode,
-                        weight, sampling, sticky, gates, state, started_at, updated_at, started_by, reason)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $10, $11, $12) RETURNING id",
-                )
-                .bind(m.id)
-                .bind(model)
-                .bind(champion.version)
-                .bind(i(new.challenger_version))
-                .bind(new.mode.as_str())
-                .bind(new.weight)
-                .bind(new.sampling)
-                .bind(new.sticky)
-                .bind(gates)
-                .bind(now)
-                .bind(actor)
-                .bind(&new.reason)
-                .fetch_one(&mut *tx)
-                .await;
-                let id = match res {
-                    Err(e) if $crate::error::is_unique_violation(&e) => {
-                        return Err(FailedPrecondition(format!(
-                            "model {model:?} already has an open trial; a concurrent start won"
-                        )));
-                    }
-                    r => r?,
-                };
-                let ev = Self::insert_event(
-                    &mut tx, actor, model, Some(new.challenger_version),
-                    $crate::trials::store::event_kind::TRIAL_STARTED, "", new.mode.as_str(),
-                    &format!(
-                        "trial {id}: champion {} vs challenger {}, weight {}, sampling {}, sticky {}; {}",
-                        u(champion.version), new.challenger_version, new.weight, new.sampling,
-                        new.sticky, new.reason
-                    ),
-                ).await?;
+                let command = $crate::lifecycle::Command::StartTrial(new);
+                let applied = Self::run_command(&mut tx, &model, &command, actor).await?;
+                let id = applied.opened_trial.ok_or_else(|| {
+                    $crate::error::RegistryError::Corrupt(format!(
+                        "trial start of {model:?} planned without opening a trial"
+                    ))
+                })?;
                 let trial = Self::one_trial(&mut tx, id).await?;
                 tx.commit().await?;
-                self.hub.publish(ev);
+                self.hub.publish(applied.last_event);
                 Ok(trial)
             }
 
@@ -409,61 +351,21 @@ macro_rules! impl_trial_store {
                 reason: &str,
                 actor: &str,
             ) -> $crate::error::Result<$crate::trials::domain::Trial> {
-                use $crate::domain::event_kind::TRANSITION;
-                use $crate::lifecycle::Status;
-                use $crate::trials::domain::Outcome;
                 let mut tx = self.begin_write().await?;
-                let trial = Self::open_trial(&mut tx, model).await?;
-                let version = trial.challenger_version;
-                let row = Self::one_version(&mut tx, model, version).await?;
-                let from: Status = row
-                    .status
-                    .parse()
-                    .map_err(|e| $crate::error::RegistryError::Corrupt(format!("{e}")))?;
-                let why = format!("trial {} stopped ({outcome}): {reason}", trial.id);
-                match outcome {
-                    Outcome::Promote => {
-                        $crate::lifecycle::check_transition(from, Status::Champion)?;
-                        let old = Self::version_rows(&mut tx, "v.status = 'champion'", model, None).await?.pop();
-                        if let Some(old) = old {
-                            Self::set_status(&mut tx, old.id, Status::Retired).await?;
-                            Self::insert_event(
-                                &mut tx, actor, model, Some($crate::store::rows::u(old.version)),
-                                TRANSITION, "champion", "retired",
-                                &format!("replaced by version {version}; {why}"),
-                            ).await?;
-                        }
-                        Self::set_status(&mut tx, row.id, Status::Champion).await?;
-                        Self::insert_event(&mut tx, actor, model, Some(version), TRANSITION,
-                            from.as_str(), "champion", &why).await?;
-                    }
-                    Outcome::Reject | Outcome::Abort => {
-                        // A challenger moved by hand during the trial stays where it is.
-                        if from == Status::Challenger {
-                            Self::set_status(&mut tx, row.id, Status::Evaluated).await?;
-                            Self::insert_event(&mut tx, actor, model, Some(version), TRANSITION,
-                                "challenger", "evaluated", &why).await?;
-                        }
-                    }
-                }
-                let now = chrono::Utc::now();
-                sqlx::query(
-                    "UPDATE trials SET state = 'stopped', outcome = $1, stopped_at = $2, updated_at = $2,
-                        stopped_by = $3 WHERE id = $4",
-                )
-                .bind(outcome.as_str())
-                .bind(now)
-                .bind(actor)
-                .bind($crate::store::rows::i(trial.id))
-                .execute(&mut *tx)
-                .await?;
-                let ev = Self::insert_event(
-                    &mut tx, actor, model, Some(version),
-                    $crate::trials::store::event_kind::TRIAL_STOPPED, "open", outcome.as_str(), &why,
-                ).await?;
-                let trial = Self::one_trial(&mut tx, $crate::store::rows::i(trial.id)).await?;
+                let command = $crate::lifecycle::Command::StopTrial {
+                    outcome,
+                    reason: reason.to_owned(),
+                };
+                let (row, state) = Self::load_lifecycle(&mut tx, model, &command).await?;
+                let id = state.trial.map(|t| t.id);
+                let changes = $crate::lifecycle::plan(&state, &command)?;
+                let applied = Self::apply_plan(&mut tx, &row, &changes, actor).await?;
+                let id = id.ok_or_else(|| {
+                    $crate::error::RegistryError::Corrupt(format!("trial stop of {model:?} planned without a trial"))
+                })?;
+                let trial = Self::one_trial(&mut tx, $crate::store::rows::i(id)).await?;
                 tx.commit().await?;
-                self.hub.publish(ev);
+                self.hub.publish(applied.last_event);
                 Ok(trial)
             }
 
