@@ -1,4 +1,5 @@
-//! `joust.v1.RouterAdmin`: the routes the router holds and its counters.
+//! `joust.v1.RouterAdmin`: the routes the router answers with (and what
+//! the registry wants), its counters, and what each node reports serving.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,6 +9,7 @@ use joust_proto::v1::router_admin_server::RouterAdmin;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
+use crate::readiness::NodeServing;
 use crate::router::Router;
 use crate::table::TrialMode;
 
@@ -36,12 +38,14 @@ impl RouterAdmin for AdminService {
         &self,
         _: Request<pb::ListRoutesRequest>,
     ) -> Result<Response<pb::ListRoutesResponse>, Status> {
+        let desired = self.router.table.snapshot();
         let routes = self
             .router
-            .table
+            .served
             .snapshot()
             .iter()
             .map(|(model, r)| {
+                let want = desired.get(model);
                 let t = r.trial.as_ref();
                 pb::RouteInfo {
                     model: model.clone(),
@@ -52,6 +56,10 @@ impl RouterAdmin for AdminService {
                     sampling: t.map_or(0.0, |t| t.sampling),
                     sticky: t.is_some_and(|t| t.sticky),
                     challenger_version: t.map_or(0, |t| t.challenger_version),
+                    registry_champion_version: want.map_or(0, |w| w.champion_version),
+                    registry_challenger_version: want
+                        .and_then(|w| w.trial.as_ref())
+                        .map_or(0, |t| t.challenger_version),
                 }
             })
             .collect();
@@ -101,5 +109,92 @@ impl RouterAdmin for AdminService {
                 })
                 .collect(),
         }))
+    }
+
+    async fn list_node_states(
+        &self,
+        _: Request<pb::ListNodeStatesRequest>,
+    ) -> Result<Response<pb::ListNodeStatesResponse>, Status> {
+        let r = &self.router;
+        let now = Instant::now();
+        let nodes = r
+            .pool
+            .members()
+            .iter()
+            .map(|n| {
+                let serving = n.serving();
+                let (node_id, generation, versions) = match &*serving {
+                    NodeServing::Reported {
+                        node_id,
+                        generation,
+                        versions,
+                    } => (
+                        node_id.clone(),
+                        *generation,
+                        versions
+                            .iter()
+                            .flat_map(|(model, vs)| {
+                                vs.iter().map(move |(version, s)| pb::VersionState {
+                                    model: model.clone(),
+                                    version: *version,
+                                    phase: phase_proto(s.phase) as i32,
+                                    reason: s.reason.clone(),
+                                    refs: s.refs.clone(),
+                                })
+                            })
+                            .collect(),
+                    ),
+                    NodeServing::Down | NodeServing::Unreported => (String::new(), 0, Vec::new()),
+                };
+                pb::NodeServingState {
+                    address: n.address.to_string(),
+                    source: n.source.clone(),
+                    stream: serving.describe().to_owned(),
+                    node_id,
+                    generation,
+                    versions,
+                    ejected: n.health_at(now).0,
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ListNodeStatesResponse {
+            nodes,
+            held: r
+                .rollouts
+                .held()
+                .into_iter()
+                .map(|h| pb::HeldRoute {
+                    model: h.model,
+                    wanted_version: h.wanted,
+                    answering_version: h.answering,
+                })
+                .collect(),
+            blocked: r
+                .rollouts
+                .blocked()
+                .into_iter()
+                .map(|b| pb::BlockedRollout {
+                    model: b.model,
+                    version: b.version,
+                    answering_version: b.answering,
+                    reasons: b
+                        .reasons
+                        .into_iter()
+                        .map(|(node, reason)| pb::NodeReason { node, reason })
+                        .collect(),
+                })
+                .collect(),
+            min_ready_nodes: u32::try_from(r.config.min_ready_nodes).unwrap_or(u32::MAX),
+        }))
+    }
+}
+
+fn phase_proto(p: crate::readiness::Phase) -> pb::VersionPhase {
+    use crate::readiness::Phase;
+    match p {
+        Phase::Loading => pb::VersionPhase::Loading,
+        Phase::Ready => pb::VersionPhase::Ready,
+        Phase::Refused => pb::VersionPhase::Refused,
+        Phase::Draining => pb::VersionPhase::Draining,
     }
 }

@@ -65,6 +65,16 @@ pub struct RouteArgs {
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, env = "JOUST_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
     pub max_message_bytes: usize,
+    /// Make-before-break: after a promotion, rollback or trial change the
+    /// previous version keeps answering until the new one is ready on this
+    /// many nodes.
+    #[arg(long, env = "JOUST_MIN_READY_NODES", default_value_t = 1)]
+    pub min_ready_nodes: usize,
+    /// Seconds a new champion may stay unready on every node before its
+    /// rollout counts as blocked (one every reporting node refused is
+    /// blocked at once); the previous champion keeps answering.
+    #[arg(long, env = "JOUST_ROLLOUT_BLOCK_SECS", default_value_t = 60)]
+    pub rollout_block_secs: u64,
     #[command(flatten)]
     pub security: joust_security::ServerArgs,
 }
@@ -96,6 +106,8 @@ impl RouteArgs {
             shadow_timeout: Duration::from_millis(self.shadow_timeout_ms),
             seed: self.seed,
             max_message_bytes: self.max_message_bytes,
+            min_ready_nodes: self.min_ready_nodes,
+            rollout_block_after: Duration::from_secs(self.rollout_block_secs),
             security,
             client,
             ..RouterConfig::default()

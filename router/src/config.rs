@@ -47,6 +47,13 @@ pub struct RouterConfig {
     /// otherwise hold the drain forever) are closed and the buffered
     /// records are shipped.
     pub drain_timeout: Duration,
+    /// Make-before-break: a new champion (or challenger) answers once it
+    /// is ready on this many nodes; until then the previous one does.
+    pub min_ready_nodes: usize,
+    /// A registry champion still not ready on any node this long after the
+    /// router first waited for it is a blocked rollout (one refused by
+    /// every node that reports is blocked at once).
+    pub rollout_block_after: Duration,
 }
 
 impl Default for RouterConfig {
@@ -70,6 +77,8 @@ impl Default for RouterConfig {
             security: joust_security::ServerSecurity::default(),
             client: joust_security::ClientSecurity::default(),
             drain_timeout: Duration::from_secs(20),
+            min_ready_nodes: 1,
+            rollout_block_after: Duration::from_secs(60),
         }
     }
 }
@@ -102,10 +111,14 @@ impl RouterConfig {
                 self.record_batch, self.record_capacity
             ));
         }
+        if self.min_ready_nodes == 0 {
+            return bad("min-ready-nodes: expected at least 1, got 0".into());
+        }
         for (name, d) in [
             ("reconcile-secs", self.reconcile_interval),
             ("resolve-secs", self.resolve_interval),
             ("record-flush-ms", self.record_flush),
+            ("rollout-block-secs", self.rollout_block_after),
         ] {
             if d.is_zero() {
                 return bad(format!("{name}: expected a positive duration, got 0"));

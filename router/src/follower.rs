@@ -17,8 +17,6 @@ use joust_runtime::{Retry, WatchFollower, WatchUpdate};
 use joust_security::SecureChannel as Channel;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
-use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 use tracing::{debug, info, warn};
 
 use crate::router::Router;
@@ -99,7 +97,7 @@ pub async fn read_routes(channel: &Channel) -> Result<Routes, tonic::Status> {
 }
 
 /// Re-reads the table; on failure the last routes stay.
-async fn reconcile(router: &Router, channel: &Channel, health: &HealthReporter) -> bool {
+async fn reconcile(router: &Router, channel: &Channel) -> bool {
     match read_routes(channel).await {
         Ok(routes) => {
             if *router.table.snapshot() != routes {
@@ -109,10 +107,10 @@ async fn reconcile(router: &Router, channel: &Channel, health: &HealthReporter) 
                     "routes updated"
                 );
             }
+            // Readiness health follows in `served` (routes loaded and a
+            // node ready for every champion).
+            router.routes_loaded.store(true, Ordering::Relaxed);
             router.table.replace(routes);
-            if !router.routes_loaded.swap(true, Ordering::Relaxed) {
-                health.set_service_status("", ServingStatus::Serving).await;
-            }
             true
         }
         Err(status) => {
@@ -123,12 +121,7 @@ async fn reconcile(router: &Router, channel: &Channel, health: &HealthReporter) 
 }
 
 /// Runs until `shutdown` turns true.
-pub async fn follow(
-    router: Arc<Router>,
-    channel: Channel,
-    health: HealthReporter,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn follow(router: Arc<Router>, channel: Channel, mut shutdown: watch::Receiver<bool>) {
     let cfg = router.config.clone();
     let mut tick = tokio::time::interval_at(
         Instant::now() + cfg.reconcile_interval,
@@ -151,19 +144,19 @@ pub async fn follow(
                 WatchUpdate::Connected { .. } => {
                     set_connected(&router, true);
                     // Catch up on anything missed while disconnected (or at start).
-                    reconcile(&router, &channel, &health).await;
+                    reconcile(&router, &channel).await;
                 }
                 WatchUpdate::Events(events) => {
                     // A burst of events makes one reconcile.
                     let dirty = events.iter().fold(false, |dirty, e| note(&router, e) | dirty);
                     if dirty {
-                        reconcile(&router, &channel, &health).await;
+                        reconcile(&router, &channel).await;
                     }
                 }
                 WatchUpdate::Disconnected { .. } => set_connected(&router, false),
             },
             _ = tick.tick(), if connected => {
-                reconcile(&router, &channel, &health).await;
+                reconcile(&router, &channel).await;
             }
         }
     }

@@ -1,7 +1,9 @@
 //! Forwarding one request to the node pool with its version pinned: pick a
-//! node (power of two choices), call it, eject it on a connect error or
-//! UNAVAILABLE and retry once on another node. Any other answer of a node
-//! (including its errors) is returned unchanged. The client's deadline
+//! node where that version is ready (power of two choices), call it, eject
+//! it on a connect error or UNAVAILABLE and retry once on another node; a
+//! NOT_FOUND (the version is not loaded there, whatever its stream said a
+//! moment ago) is retried once on another node that has it ready. Any
+//! other answer of a node (including its errors) is returned unchanged. The client's deadline
 //! goes along: each node call gets what remains of it as `grpc-timeout`,
 //! and once it has passed the node is not called (DEADLINE_EXCEEDED).
 
@@ -218,10 +220,34 @@ async fn call_within<R: Forwardable>(
     }
 }
 
-/// Sends `req` to a node of `pool`; on a node failure, once more to
-/// another node (if the deadline leaves time for it).
+/// The (model, version) a request pins.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub model: &'a str,
+    pub version: u64,
+}
+
+/// Why no node was picked for `target`.
+fn no_node(pool: &Pool, target: Target<'_>) -> RouterError {
+    let members = pool.members();
+    if members.is_empty() {
+        return RouterError::NoNodes("no member resolved; check --nodes".to_owned());
+    }
+    let up = members.iter().filter(|n| n.is_up()).count();
+    RouterError::NoNodes(format!(
+        "{} nodes, {up} reporting; none has {:?} version {} ready",
+        members.len(),
+        target.model,
+        target.version
+    ))
+}
+
+/// Sends `req` to a node of `pool` where `target` is ready; on a node
+/// failure or a NOT_FOUND, once more to another such node (if the
+/// deadline leaves time for it).
 pub async fn forward<R: Forwardable>(
     pool: &Pool,
+    target: Target<'_>,
     req: R,
     metadata: MetadataMap,
     max: usize,
@@ -229,8 +255,8 @@ pub async fn forward<R: Forwardable>(
 ) -> Result<R::Response, RouterError> {
     remaining(deadline)?;
     let first = pool
-        .pick(None)
-        .ok_or_else(|| RouterError::NoNodes("no member resolved; check --nodes".to_owned()))?;
+        .pick_for(target.model, target.version, None)
+        .ok_or_else(|| no_node(pool, target))?;
     let result = {
         let _g = first.start();
         call_within(
@@ -247,9 +273,17 @@ pub async fn forward<R: Forwardable>(
             pool.success(&first);
             Ok(r)
         }
-        Err(RouterError::Node(status)) if node_failed(&status) => {
-            pool.failure(&first);
-            let Some(second) = pool.pick(Some(first.address)) else {
+        Err(RouterError::Node(status))
+            if node_failed(&status) || status.code() == Code::NotFound =>
+        {
+            if status.code() == Code::NotFound {
+                // The node answered: it is well, it just lacks the version.
+                pool.success(&first);
+            } else {
+                pool.failure(&first);
+            }
+            let Some(second) = pool.pick_for(target.model, target.version, Some(first.address))
+            else {
                 return Err(RouterError::Node(status));
             };
             let _g = second.start();

@@ -6,11 +6,15 @@
 //!
 //! Layout: `arm` (the pure arm choice: key hash, seeded RNG, shadow
 //! sampling, debug pin), `table` (the routing table, an `ArcSwap`
-//! snapshot) and `decision` (which version answers, whether a shadow copy
-//! is sent and the request recorded) are transport-free; `follower` keeps
-//! the table current from the registry's Watch; `pool` (node channels,
-//! power of two choices, ejection, DNS re-resolution) and `forward` talk
-//! to the nodes; `shipper` buffers and ships comparison records; `oip`,
+//! snapshot), `decision` (which version answers, whether a shadow copy
+//! is sent and the request recorded), `readiness` (what a node reports
+//! serving) and `rollout` (make-before-break: which routes answer, from
+//! what the registry wants and what the nodes hold) are transport-free;
+//! `follower` keeps the table current from the registry's Watch;
+//! `node_state` follows every node's serving-state stream; `served`
+//! re-plans the answering routes and readiness health on every change;
+//! `pool` (node channels, readiness-aware power of two choices, ejection,
+//! DNS re-resolution) and `forward` talk to the nodes; `shipper` buffers and ships comparison records; `oip`,
 //! `native` and `admin` are thin tonic handlers over `router`; `run`
 //! wires them on a bound listener; `cli` is the `joust route` flags. It
 //! knows nothing of model internals or of how the registry stores trials.
@@ -27,9 +31,13 @@ pub mod follower;
 pub mod forward;
 pub mod metrics;
 pub mod native;
+pub mod node_state;
 pub mod oip;
 pub mod pool;
+pub mod readiness;
+pub mod rollout;
 pub mod router;
+pub mod served;
 pub mod shipper;
 pub mod table;
 
@@ -83,6 +91,8 @@ pub async fn run(
     pool.refresh(&config.nodes).await;
     let router = Arc::new(Router {
         table: RouteTable::default(),
+        served: RouteTable::default(),
+        rollouts: served::Rollouts::default(),
         chooser: Mutex::new(Chooser::seeded(config.seed)),
         pool,
         recorder: recorder.clone(),
@@ -102,14 +112,32 @@ pub async fn run(
         .set_serving::<RouterAdminServer<admin::AdminService>>()
         .await;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let node_followers = Arc::new(node_state::NodeFollowers::new(
+        node_state::StreamTiming {
+            retry_initial: router.config.retry_initial,
+            retry_max: router.config.retry_max,
+        },
+        router.config.max_message_bytes,
+        router.table.notifier(),
+        stop_rx.clone(),
+    ));
+    node_followers.sync(&router.pool.members());
+    let planner = tokio::spawn(served::keep_served(
+        router.clone(),
+        health_reporter.clone(),
+        stop_rx.clone(),
+    ));
 
     let follower = tokio::spawn(follower::follow(
         router.clone(),
         registry.clone(),
-        health_reporter.clone(),
         stop_rx.clone(),
     ));
-    let resolver = tokio::spawn(resolve_nodes(router.clone(), stop_rx.clone()));
+    let resolver = tokio::spawn(resolve_nodes(
+        router.clone(),
+        node_followers.clone(),
+        stop_rx.clone(),
+    ));
     let max = router.config.max_message_bytes;
     let shipper = tokio::spawn(shipper::ship(
         TrialsClient::new(registry)
@@ -183,6 +211,8 @@ pub async fn run(
     let _ = stop_tx.send(true);
     follower.abort();
     resolver.abort();
+    planner.abort();
+    node_followers.stop_all();
     let _ = shipper.await;
     if let Some(t) = metrics_task {
         let _ = t.await;
@@ -195,8 +225,13 @@ pub async fn run(
     result.map_err(|e| RouterError::Internal(format!("gRPC server: {e}")))
 }
 
-/// Re-resolves the node names every `resolve_interval`.
-async fn resolve_nodes(router: Arc<Router>, stop: watch::Receiver<bool>) {
+/// Re-resolves the node names every `resolve_interval` (and follows the
+/// serving-state stream of every member).
+async fn resolve_nodes(
+    router: Arc<Router>,
+    followers: Arc<node_state::NodeFollowers>,
+    stop: watch::Receiver<bool>,
+) {
     let stop = stopped(stop);
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(router.config.resolve_interval);
@@ -205,7 +240,9 @@ async fn resolve_nodes(router: Arc<Router>, stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = tick.tick() => {
                 router.pool.refresh(&router.config.nodes).await;
-                router.metrics.nodes.set(router.pool.members().len() as i64);
+                let members = router.pool.members();
+                followers.sync(&members);
+                router.metrics.nodes.set(members.len() as i64);
             }
             _ = &mut stop => return,
         }

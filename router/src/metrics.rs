@@ -48,6 +48,8 @@ pub struct Metrics {
     pub nodes: Gauge,
     pub registry_connected: Gauge,
     pub watch_cursor: Gauge,
+    pub routes_held: Gauge,
+    pub rollouts_blocked: Gauge,
     /// (model, arm) → (requests, errors), for GetStats.
     arms: Mutex<ArmCounts>,
 }
@@ -72,6 +74,18 @@ impl Metrics {
         let nodes = Gauge::default();
         let registry_connected = Gauge::default();
         let watch_cursor = Gauge::default();
+        let routes_held = Gauge::default();
+        let rollouts_blocked = Gauge::default();
+        registry.register(
+            "routes_held",
+            "Models answering with their previous champion while the registry's is not ready on enough nodes",
+            routes_held.clone(),
+        );
+        registry.register(
+            "rollouts_blocked",
+            "Registry champions no node can serve (the previous champion keeps answering)",
+            rollouts_blocked.clone(),
+        );
         registry.register(
             "requests",
             "Requests answered per model and arm (shadow: copies to the challenger)",
@@ -129,6 +143,8 @@ impl Metrics {
             nodes,
             registry_connected,
             watch_cursor,
+            routes_held,
+            rollouts_blocked,
             arms: Mutex::new(BTreeMap::new()),
         }
     }

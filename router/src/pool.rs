@@ -2,7 +2,10 @@
 //! power-of-two-choices on in-flight requests, and ejection of failing
 //! nodes with exponential backoff. Node names are re-resolved
 //! periodically (`refresh`) so members behind a DNS name (a Kubernetes
-//! headless Service) come and go.
+//! headless Service) come and go. Each member carries what its node
+//! reports serving (`readiness`, kept current by `node_state`): a
+//! request pinning a version goes only to nodes where it is ready (or,
+//! when none is, draining), and a node whose stream is down takes none.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,6 +23,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::error::RouterError;
+use crate::readiness::{Fit, NodeServing};
 
 /// `host:port` (an optional `http://` or `https://` prefix is dropped;
 /// TLS to nodes follows `--tls-ca`) → (host, port).
@@ -59,6 +63,8 @@ pub struct NodeHandle {
     in_flight: AtomicU64,
     ejections: AtomicU64,
     health: Mutex<Health>,
+    /// What the node's serving-state stream last said.
+    serving: ArcSwap<NodeServing>,
 }
 
 impl NodeHandle {
@@ -86,7 +92,29 @@ impl NodeHandle {
             in_flight: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
             health: Mutex::new(Health::default()),
+            serving: ArcSwap::from_pointee(NodeServing::Down),
         })
+    }
+
+    /// What the node reports serving (a snapshot).
+    pub fn serving(&self) -> Arc<NodeServing> {
+        self.serving.load_full()
+    }
+
+    /// Replaces what the node reports serving.
+    pub fn set_serving(&self, serving: NodeServing) {
+        self.serving.store(Arc::new(serving));
+    }
+
+    /// How the node answers a request pinning `model` `version` (a
+    /// snapshot read: no lock, no allocation).
+    pub fn fit(&self, model: &str, version: u64) -> Fit {
+        self.serving.load().fit(model, version)
+    }
+
+    /// True while the node's stream is up (or the node does not report).
+    pub fn is_up(&self) -> bool {
+        self.serving.load().is_up()
     }
 
     pub fn in_flight(&self) -> u64 {
@@ -224,44 +252,78 @@ impl Pool {
         self.set_members(addrs);
     }
 
-    /// Power of two choices among members not ejected (and not `exclude`):
-    /// two at random, the one with fewer requests in flight. When every
-    /// candidate is ejected, the one whose ejection ends first is probed.
+    /// Power of two choices among members that are up, not ejected (and
+    /// not `exclude`): two at random, the one with fewer requests in
+    /// flight. When every candidate is ejected, the one whose ejection
+    /// ends first is probed.
     pub fn pick(&self, exclude: Option<SocketAddr>) -> Option<Arc<NodeHandle>> {
         self.pick_at(Instant::now(), exclude)
     }
 
     pub fn pick_at(&self, now: Instant, exclude: Option<SocketAddr>) -> Option<Arc<NodeHandle>> {
+        self.pick_where(
+            now,
+            exclude,
+            |n| {
+                if n.is_up() { Fit::Ready } else { Fit::No }
+            },
+        )
+    }
+
+    /// Like `pick`, among the nodes where `model` `version` is ready;
+    /// when none is (healthy or ejected), among those where it drains.
+    pub fn pick_for(
+        &self,
+        model: &str,
+        version: u64,
+        exclude: Option<SocketAddr>,
+    ) -> Option<Arc<NodeHandle>> {
+        self.pick_where(Instant::now(), exclude, |n| n.fit(model, version))
+    }
+
+    /// Nodes up whose `fit` is `Ready`, then `Draining`: healthy ones by
+    /// two choices, else the ejected one whose ejection ends first. No
+    /// allocation: candidates are counted, then the chosen ones found.
+    pub fn pick_where(
+        &self,
+        now: Instant,
+        exclude: Option<SocketAddr>,
+        fit: impl Fn(&NodeHandle) -> Fit,
+    ) -> Option<Arc<NodeHandle>> {
         let members = self.members.load();
-        let eligible: Vec<&Arc<NodeHandle>> = members
-            .iter()
-            .filter(|n| Some(n.address) != exclude)
-            .collect();
-        let healthy: Vec<&Arc<NodeHandle>> = eligible
-            .iter()
-            .copied()
-            .filter(|n| !n.health_at(now).0)
-            .collect();
-        if healthy.is_empty() {
-            return eligible
-                .into_iter()
-                .min_by_key(|n| n.ejected_until())
-                .cloned();
-        }
-        if healthy.len() == 1 {
-            return Some(healthy[0].clone());
-        }
-        let (a, b) = {
-            let mut rng = self.rng.lock().ok()?;
-            let a = rng.gen_range(0..healthy.len());
-            let mut b = rng.gen_range(0..healthy.len() - 1);
-            if b >= a {
-                b += 1;
+        for tier in [Fit::Ready, Fit::Draining] {
+            let candidate = |n: &&Arc<NodeHandle>| Some(n.address) != exclude && fit(n) == tier;
+            let healthy = |n: &&Arc<NodeHandle>| candidate(n) && !n.health_at(now).0;
+            let count = members.iter().filter(healthy).count();
+            match count {
+                0 => {}
+                1 => return members.iter().find(healthy).cloned(),
+                _ => {
+                    let (a, b) = {
+                        let mut rng = self.rng.lock().ok()?;
+                        let a = rng.gen_range(0..count);
+                        let mut b = rng.gen_range(0..count - 1);
+                        if b >= a {
+                            b += 1;
+                        }
+                        (a, b)
+                    };
+                    let x = members.iter().filter(healthy).nth(a)?;
+                    let y = members.iter().filter(healthy).nth(b)?;
+                    return Some(if y.in_flight() < x.in_flight() { y } else { x }.clone());
+                }
             }
-            (a, b)
-        };
-        let (x, y) = (healthy[a], healthy[b]);
-        Some(if y.in_flight() < x.in_flight() { y } else { x }.clone())
+        }
+        for tier in [Fit::Ready, Fit::Draining] {
+            let probe = members
+                .iter()
+                .filter(|n| Some(n.address) != exclude && fit(n) == tier)
+                .min_by_key(|n| n.ejected_until());
+            if probe.is_some() {
+                return probe.cloned();
+            }
+        }
+        None
     }
 
     /// A successful call: the node's failure count is reset.
@@ -315,6 +377,9 @@ mod tests {
                 .map(|i| (SocketAddr::from(([127, 0, 0, 1], 10_000 + i)), "n".into()))
                 .collect(),
         );
+        for n in p.members().iter() {
+            n.set_serving(NodeServing::Unreported);
+        }
         p
     }
 
@@ -418,5 +483,56 @@ mod tests {
         p.refresh(&["localhost:7071".into(), "no-such-host.invalid:1".into()])
             .await;
         assert_eq!(p.members().len(), before);
+    }
+
+    fn reported(list: &[(u64, crate::readiness::Phase)]) -> NodeServing {
+        let versions = list
+            .iter()
+            .map(|(v, phase)| {
+                (
+                    *v,
+                    crate::readiness::VersionState {
+                        phase: *phase,
+                        reason: String::new(),
+                        refs: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        NodeServing::Reported {
+            node_id: "n".into(),
+            generation: 1,
+            versions: [("m".to_owned(), versions)].into_iter().collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_version_goes_only_where_it_is_ready_then_where_it_drains() {
+        use crate::readiness::Phase;
+        let p = pool(3);
+        let [a, b, c] = [0, 1, 2].map(|i| p.members()[i].clone());
+        a.set_serving(reported(&[(1, Phase::Draining), (2, Phase::Ready)]));
+        b.set_serving(reported(&[(1, Phase::Ready), (2, Phase::Loading)]));
+        c.set_serving(NodeServing::Down);
+        for _ in 0..50 {
+            assert_eq!(p.pick_for("m", 2, None).unwrap().address, a.address);
+            assert_eq!(p.pick_for("m", 1, None).unwrap().address, b.address);
+        }
+        // Not ready elsewhere: the draining node answers v1.
+        assert_eq!(
+            p.pick_for("m", 1, Some(b.address)).unwrap().address,
+            a.address
+        );
+        // Ready nowhere else, and a down node takes nothing.
+        assert!(p.pick_for("m", 2, Some(a.address)).is_none());
+        assert!(p.pick_for("m", 3, None).is_none());
+        b.set_serving(reported(&[(3, Phase::Refused)]));
+        assert!(p.pick_for("m", 3, None).is_none());
+        // An ejected ready node is probed before a draining one is used.
+        p.failure(&a);
+        assert_eq!(p.pick_for("m", 2, None).unwrap().address, a.address);
+        // Unreported nodes take every version.
+        c.set_serving(NodeServing::Unreported);
+        assert_eq!(p.pick_for("m", 9, None).unwrap().address, c.address);
     }
 }

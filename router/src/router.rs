@@ -1,7 +1,8 @@
-//! The router's shared state (route table, arm chooser, node pool,
+//! The router's shared state (route tables, arm chooser, node pool,
 //! recorder, metrics) and the request path both inference APIs share:
-//! decide, forward with the version pinned, spawn the shadow copy, write
-//! the comparison record.
+//! decide (on the served routes, which move make-before-break), forward
+//! with the version pinned to a node where it is ready, spawn the shadow
+//! copy, write the comparison record.
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
@@ -16,9 +17,10 @@ use crate::arm::{Arm, Chooser};
 use crate::config::RouterConfig;
 use crate::decision::{Asked, Compared, Decision, decide};
 use crate::error::RouterError;
-use crate::forward::{Forwardable, forward, pass_through};
+use crate::forward::{Forwardable, Target, forward, pass_through};
 use crate::metrics::Metrics;
 use crate::pool::Pool;
+use crate::served::Rollouts;
 use crate::shipper::Recorder;
 use crate::table::RouteTable;
 
@@ -27,7 +29,13 @@ pub use joust_proto::wire::metadata::{ARM, MODEL_VERSION, ROUTING_KEY};
 #[derive(Debug)]
 pub struct Router {
     pub config: RouterConfig,
+    /// The routes the registry wants (champions and open trials).
     pub table: RouteTable,
+    /// The routes the router answers with: `table` once each version is
+    /// ready on enough nodes (make-before-break; `served`).
+    pub served: RouteTable,
+    /// Champions held back and rollouts blocked (the last plan).
+    pub rollouts: Rollouts,
     pub chooser: Mutex<Chooser>,
     pub pool: Pool,
     pub recorder: Arc<Recorder>,
@@ -85,7 +93,7 @@ impl Router {
     }
 
     fn known_models(&self) -> String {
-        let snap = self.table.snapshot();
+        let snap = self.served.snapshot();
         let names: Vec<&str> = snap.keys().map(String::as_str).collect();
         if names.is_empty() {
             "none".to_owned()
@@ -104,7 +112,7 @@ impl Router {
         incoming: &MetadataMap,
         deadline: Option<Deadline>,
     ) -> Result<Answered<R::Response>, RouterError> {
-        let route = self.table.route(model);
+        let route = self.served.route(model);
         let decision: Decision = decide(
             model,
             route.as_ref(),
@@ -140,7 +148,11 @@ impl Router {
         };
         req.pin_version(decision.version);
         let started = Instant::now();
-        let result = forward(&self.pool, req, metadata, max, deadline).await;
+        let target = Target {
+            model,
+            version: decision.version,
+        };
+        let result = forward(&self.pool, target, req, metadata, max, deadline).await;
         let latency = started.elapsed();
         let arm_label = decision.arm.map_or("pinned", Arm::as_str);
         self.metrics
@@ -184,7 +196,17 @@ impl Router {
             let deadline = Deadline(tokio::time::Instant::now() + self.config.shadow_timeout);
             let result = match tokio::time::timeout(
                 self.config.shadow_timeout,
-                forward(&self.pool, copy, metadata, max, Some(deadline)),
+                forward(
+                    &self.pool,
+                    Target {
+                        model: &model,
+                        version: compared.challenger_version,
+                    },
+                    copy,
+                    metadata,
+                    max,
+                    Some(deadline),
+                ),
             )
             .await
             {

@@ -1,11 +1,14 @@
 //! The routing table: per model, the champion version and the open trial
 //! if any. Readers `load()` an immutable snapshot; one updater (fed by
 //! the registry's Watch and a periodic reconcile) `store()`s a new one.
+//! Every change wakes `notifier()` (the make-before-break planner waits
+//! on it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use tokio::sync::Notify;
 
 /// How a trial sends traffic to the challenger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,13 +40,20 @@ pub type Routes = BTreeMap<String, Route>;
 #[derive(Debug, Default)]
 pub struct RouteTable {
     current: ArcSwap<Routes>,
+    changed: Arc<Notify>,
 }
 
 impl RouteTable {
     pub fn new(routes: Routes) -> Self {
         Self {
             current: ArcSwap::from_pointee(routes),
+            changed: Arc::default(),
         }
+    }
+
+    /// Woken (`notify_one`) on every change.
+    pub fn notifier(&self) -> Arc<Notify> {
+        self.changed.clone()
     }
 
     /// The current snapshot.
@@ -58,6 +68,7 @@ impl RouteTable {
     /// Replaces the whole table (the reconcile path).
     pub fn replace(&self, routes: Routes) {
         self.current.store(Arc::new(routes));
+        self.changed.notify_one();
     }
 
     /// Replaces one model's route (the Watch path); `None` removes it.
@@ -70,6 +81,7 @@ impl RouteTable {
             };
             next
         });
+        self.changed.notify_one();
     }
 }
 

@@ -147,6 +147,7 @@ pub const METHODS: &[(&str, Access)] = &[
     // joust.v1.RouterAdmin (router)
     ("/joust.v1.RouterAdmin/ListRoutes", READER),
     ("/joust.v1.RouterAdmin/GetStats", READER),
+    ("/joust.v1.RouterAdmin/ListNodeStates", READER),
     // joust.v1.Detection (detection service)
     ("/joust.v1.Detection/IngestCsv", OPERATOR),
     ("/joust.v1.Detection/IngestSynthetic", OPERATOR),
