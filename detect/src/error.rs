@@ -1,5 +1,6 @@
 //! The detection service's error type; `code` maps every variant to one
-//! gRPC code (an exhaustive match, no wildcard).
+//! gRPC code (an exhaustive match, no wildcard), following the convention
+//! every joust role shares (docs/errors.md).
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
@@ -35,6 +36,9 @@ pub enum DetectError {
     /// series that already has one in flight); the message names it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A bug or a failed runtime facility.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = DetectError> = std::result::Result<T, E>;
@@ -49,11 +53,12 @@ impl DetectError {
             DetectError::Scoring(_) => tonic::Code::Unavailable,
             DetectError::Registry(_) => tonic::Code::Unavailable,
             DetectError::Evidence(_) => tonic::Code::Unavailable,
-            DetectError::Database(_) => tonic::Code::Internal,
+            DetectError::Database(_) => tonic::Code::Unavailable,
             DetectError::Migration(_) => tonic::Code::Internal,
-            DetectError::Corrupt(_) => tonic::Code::Internal,
+            DetectError::Corrupt(_) => tonic::Code::DataLoss,
             DetectError::Config(_) => tonic::Code::FailedPrecondition,
             DetectError::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
+            DetectError::Internal(_) => tonic::Code::Internal,
         }
     }
 
@@ -72,7 +77,8 @@ impl DetectError {
             | DetectError::Migration(_)
             | DetectError::Corrupt(_)
             | DetectError::Config(_)
-            | DetectError::FailedPrecondition(_) => false,
+            | DetectError::FailedPrecondition(_)
+            | DetectError::Internal(_) => false,
         }
     }
 }
@@ -80,5 +86,57 @@ impl DetectError {
 impl From<DetectError> for tonic::Status {
     fn from(e: DetectError) -> Self {
         tonic::Status::new(e.code(), e.to_string())
+    }
+}
+
+impl From<joust_storage::StorageError> for DetectError {
+    fn from(e: joust_storage::StorageError) -> Self {
+        use joust_storage::StorageError;
+        match e {
+            StorageError::Database(e) => DetectError::Database(e),
+            StorageError::Objects(e) => DetectError::Evidence(e.to_string()),
+            StorageError::Config(m) => DetectError::Config(m),
+            StorageError::Internal(m) => DetectError::Internal(m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use super::*;
+
+    /// One error of every kind and the code docs/errors.md gives it.
+    #[test]
+    fn every_kind_maps_to_the_shared_convention() {
+        let s = || "x".to_owned();
+        let cases = [
+            (DetectError::InvalidArgument(s()), Code::InvalidArgument),
+            (DetectError::NotFound(s()), Code::NotFound),
+            (DetectError::Aborted(s()), Code::Aborted),
+            (DetectError::Scoring(s()), Code::Unavailable),
+            (DetectError::Registry(s()), Code::Unavailable),
+            (DetectError::Evidence(s()), Code::Unavailable),
+            (
+                DetectError::Database(sqlx::Error::PoolTimedOut),
+                Code::Unavailable,
+            ),
+            (
+                DetectError::Migration(sqlx::migrate::MigrateError::VersionMissing(1)),
+                Code::Internal,
+            ),
+            (DetectError::Corrupt(s()), Code::DataLoss),
+            (DetectError::Config(s()), Code::FailedPrecondition),
+            (
+                DetectError::FailedPrecondition(s()),
+                Code::FailedPrecondition,
+            ),
+            (DetectError::Internal(s()), Code::Internal),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.code(), code, "{e:?}");
+            assert_eq!(tonic::Status::from(e).code(), code);
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The registry's error type. Every variant maps to one gRPC code in
-//! `grpc::status` (an exhaustive match, no wildcard).
+//! `grpc::status` (an exhaustive match, no wildcard), following the
+//! convention every joust role shares (docs/errors.md).
 
 use crate::lifecycle::{IllegalTransition, LifecycleError};
 use crate::names::NameError;
@@ -37,6 +38,9 @@ pub enum RegistryError {
     /// Bad configuration (URLs, options) detected at start-up.
     #[error("configuration: {0}")]
     Config(String),
+    /// A bug or a failed runtime facility.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
@@ -44,6 +48,18 @@ pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 impl From<NameError> for RegistryError {
     fn from(e: NameError) -> Self {
         RegistryError::InvalidArgument(e.to_string())
+    }
+}
+
+impl From<joust_storage::StorageError> for RegistryError {
+    fn from(e: joust_storage::StorageError) -> Self {
+        use joust_storage::StorageError;
+        match e {
+            StorageError::Database(e) => RegistryError::Database(e),
+            StorageError::Objects(e) => RegistryError::Blob(e),
+            StorageError::Config(m) => RegistryError::Config(m),
+            StorageError::Internal(m) => RegistryError::Internal(m),
+        }
     }
 }
 

@@ -22,8 +22,9 @@ pub mod store;
 pub mod trials;
 pub mod watch;
 
-pub use blob::{BlobStore, ObjectLocation, S3Options};
+pub use blob::BlobStore;
 pub use error::{RegistryError, Result};
+pub use joust_storage::{ObjectLocation, S3Options};
 pub use lifecycle::Status;
 pub use names::VersionRef;
 pub use registry::{DatasetMeta, Limits, Registry, VersionMeta};

@@ -10,13 +10,14 @@ use joust_proto::v1::trials_server::TrialsServer;
 use joust_security::ServerSecurity;
 use tokio::net::TcpListener;
 
-use crate::blob::{BlobStore, S3Options};
+use crate::blob::BlobStore;
 use crate::error::{RegistryError, Result};
 use crate::grpc::RegistryService;
 use crate::registry::{Limits, Registry};
 use crate::store::MetadataStore;
 use crate::trials::grpc::TrialsService;
 use crate::trials::{self, Trials};
+use joust_storage::S3Options;
 
 /// Everything the registry role needs; the binary builds it from flags.
 /// Its `Debug` redacts the database password.

@@ -1,4 +1,5 @@
-//! The router's error type and its one mapping to gRPC status codes.
+//! The router's error type and its one mapping to gRPC status codes,
+//! following the convention every joust role shares (docs/errors.md).
 //! Errors a node answered with are forwarded unchanged (`Node`).
 
 use tonic::Code;
@@ -38,7 +39,8 @@ impl RouterError {
     pub fn code(&self) -> Code {
         match self {
             RouterError::NoRoute { .. } => Code::NotFound,
-            RouterError::BadField { .. } | RouterError::Config(_) => Code::InvalidArgument,
+            RouterError::BadField { .. } => Code::InvalidArgument,
+            RouterError::Config(_) => Code::FailedPrecondition,
             RouterError::NoNodes(_) => Code::Unavailable,
             RouterError::Node(s) => s.code(),
             RouterError::DeadlineExceeded => Code::DeadlineExceeded,
@@ -53,5 +55,48 @@ impl From<RouterError> for tonic::Status {
             RouterError::Node(s) => s,
             other => tonic::Status::new(other.code(), other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every kind and the code docs/errors.md gives it; a
+    /// node's answer keeps its own code and message.
+    #[test]
+    fn every_kind_maps_to_the_shared_convention() {
+        let s = || "x".to_owned();
+        let cases = [
+            (
+                RouterError::NoRoute {
+                    model: s(),
+                    known: s(),
+                },
+                Code::NotFound,
+            ),
+            (
+                RouterError::BadField {
+                    field: "model_version",
+                    expected: "a version",
+                    found: s(),
+                },
+                Code::InvalidArgument,
+            ),
+            (RouterError::NoNodes(s()), Code::Unavailable),
+            (
+                RouterError::Node(tonic::Status::resource_exhausted("full")),
+                Code::ResourceExhausted,
+            ),
+            (RouterError::DeadlineExceeded, Code::DeadlineExceeded),
+            (RouterError::Config(s()), Code::FailedPrecondition),
+            (RouterError::Internal(s()), Code::Internal),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.code(), code, "{e:?}");
+            assert_eq!(tonic::Status::from(e).code(), code);
+        }
+        let forwarded = tonic::Status::from(RouterError::Node(tonic::Status::not_found("gone")));
+        assert_eq!(forwarded.message(), "gone");
     }
 }

@@ -1,4 +1,5 @@
-//! The serving node's error type and its one mapping to gRPC status codes.
+//! The serving node's error type and its one mapping to gRPC status codes,
+//! following the convention every joust role shares (docs/errors.md).
 
 use joust_models::{ArtifactError, ModelError};
 use tonic::Code;
@@ -109,13 +110,29 @@ impl ServeError {
             ServeError::Registry { code, .. } => match code {
                 Code::NotFound => Code::NotFound,
                 Code::InvalidArgument => Code::InvalidArgument,
-                _ => Code::Unavailable,
+                // Anything else the registry answered is, to this node's
+                // caller, a dependency that failed.
+                Code::Ok
+                | Code::Cancelled
+                | Code::Unknown
+                | Code::DeadlineExceeded
+                | Code::AlreadyExists
+                | Code::PermissionDenied
+                | Code::ResourceExhausted
+                | Code::FailedPrecondition
+                | Code::Aborted
+                | Code::OutOfRange
+                | Code::Unimplemented
+                | Code::Internal
+                | Code::Unavailable
+                | Code::DataLoss
+                | Code::Unauthenticated => Code::Unavailable,
             },
             ServeError::ChecksumMismatch { .. }
             | ServeError::Corrupt { .. }
             | ServeError::Warm { .. } => Code::FailedPrecondition,
             ServeError::Protocol(_) => Code::Unavailable,
-            ServeError::Config(_) => Code::InvalidArgument,
+            ServeError::Config(_) => Code::FailedPrecondition,
             ServeError::Internal(_) => Code::Internal,
         }
     }
@@ -124,5 +141,87 @@ impl ServeError {
 impl From<ServeError> for tonic::Status {
     fn from(e: ServeError) -> Self {
         tonic::Status::new(e.code(), e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every kind and the code docs/errors.md gives it.
+    #[test]
+    fn every_kind_maps_to_the_shared_convention() {
+        let s = || "x".to_owned();
+        let model = |e: ModelError| ServeError::Scoring(e);
+        let registry = |code| ServeError::Registry {
+            call: "GetVersion",
+            reference: s(),
+            code,
+            message: s(),
+        };
+        let cases = [
+            (
+                ServeError::Input(InputError::InputCount(2)),
+                Code::InvalidArgument,
+            ),
+            (
+                model(ModelError::ColumnCount {
+                    expected: 1,
+                    found: 2,
+                }),
+                Code::InvalidArgument,
+            ),
+            (
+                model(ModelError::OutputLength {
+                    expected: 1,
+                    found: 2,
+                }),
+                Code::Internal,
+            ),
+            (
+                ServeError::ModelNotFound {
+                    model: s(),
+                    loaded: s(),
+                },
+                Code::NotFound,
+            ),
+            (
+                ServeError::VersionNotFound {
+                    model: s(),
+                    version: s(),
+                    loaded: s(),
+                },
+                Code::NotFound,
+            ),
+            (ServeError::BadVersion(s()), Code::InvalidArgument),
+            (ServeError::BadRef(s()), Code::InvalidArgument),
+            (
+                ServeError::RefNotFollowed {
+                    reference: s(),
+                    followed: s(),
+                },
+                Code::NotFound,
+            ),
+            (ServeError::Busy { limit: 1 }, Code::ResourceExhausted),
+            (registry(Code::NotFound), Code::NotFound),
+            (registry(Code::InvalidArgument), Code::InvalidArgument),
+            (registry(Code::Internal), Code::Unavailable),
+            (registry(Code::Unavailable), Code::Unavailable),
+            (
+                ServeError::ChecksumMismatch {
+                    reference: s(),
+                    declared: s(),
+                    actual: s(),
+                },
+                Code::FailedPrecondition,
+            ),
+            (ServeError::Protocol(s()), Code::Unavailable),
+            (ServeError::Config(s()), Code::FailedPrecondition),
+            (ServeError::Internal(s()), Code::Internal),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.code(), code, "{e:?}");
+            assert_eq!(tonic::Status::from(e).code(), code);
+        }
     }
 }

@@ -11,7 +11,7 @@ use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 
 pub use document::{DETECTION_VERSION, SCHEMA, render};
-pub use joust_registry::S3Options;
+pub use joust_storage::S3Options;
 
 use crate::error::{DetectError, Result};
 
@@ -39,7 +39,7 @@ impl Default for EvidenceConfig {
 /// The opened evidence store.
 #[derive(Clone)]
 pub struct EvidenceStore {
-    location: joust_registry::ObjectLocation,
+    location: joust_storage::ObjectLocation,
     owner: String,
 }
 
@@ -75,7 +75,7 @@ impl EvidenceStore {
     /// if missing).
     pub fn open(config: &EvidenceConfig) -> Result<Self> {
         check_owner(&config.owner)?;
-        let location = joust_registry::ObjectLocation::open("evidence", &config.url, &config.s3)
+        let location = joust_storage::ObjectLocation::open("evidence", &config.url, &config.s3)
             .map_err(|e| DetectError::Config(e.to_string()))?;
         Ok(Self {
             location,

@@ -10,7 +10,7 @@ use joust_models::features::Bar;
 use crate::domain::{
     Anomaly, AnomalyFilter, NewAnomaly, Run, RunFilter, RunOutcome, SeriesMeta, Trigger,
 };
-use crate::error::{DetectError, Result};
+use crate::error::Result;
 
 #[macro_use]
 mod sql;
@@ -99,14 +99,10 @@ pub trait DetectStore: JobStore + RuleStore + StatsStore + Send + Sync + 'static
 /// Opens the store named by a database URL (`postgres://…` or
 /// `sqlite://PATH`), applying migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn DetectStore>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgDetectStore::connect(url).await?))
-    } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteDetectStore::connect(url).await?))
-    } else {
-        Err(DetectError::Config(format!(
-            "database URL {:?}: expected postgres://… or sqlite://PATH",
-            joust_security::redact_url(url)
-        )))
-    }
+    Ok(match joust_storage::open(url).await? {
+        joust_storage::Database::Postgres(pool) => Arc::new(PgDetectStore::with_pool(pool).await?),
+        joust_storage::Database::Sqlite(pool) => {
+            Arc::new(SqliteDetectStore::with_pool(pool).await?)
+        }
+    })
 }

@@ -1,10 +1,8 @@
-//! PostgreSQL backend. Write transactions are plain `BEGIN`; the series
-//! update in `complete_run` is conditional on the last detected bar, so two
-//! concurrent detections of one series cannot both commit.
+//! PostgreSQL backend. Write transactions are plain `BEGIN` (begun
+//! cancel-safely by joust-storage); the series update in `complete_run` is
+//! conditional on the last detected bar, so two concurrent detections of
+//! one series cannot both commit.
 
-use std::time::Duration;
-
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::error::Result;
@@ -16,18 +14,17 @@ pub struct PgDetectStore {
 impl PgDetectStore {
     /// Connects and applies migrations.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options: PgConnectOptions = url.parse()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
+        Self::with_pool(joust_storage::sql::connect_postgres(url).await?).await
+    }
+
+    /// Applies migrations to an opened pool.
+    pub async fn with_pool(pool: PgPool) -> Result<Self> {
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
 
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
+        Ok(joust_storage::sql::begin_write_postgres(&self.pool, None).await?)
     }
 }
 

@@ -1,13 +1,10 @@
 //! SQLite backend (the embedded default). Write transactions start with
-//! `BEGIN IMMEDIATE`, taking the database's single write lock at once.
+//! `BEGIN IMMEDIATE`, taking the database's single write lock at once
+//! (begun cancel-safely by joust-storage).
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use crate::error::{DetectError, Result};
+use crate::error::Result;
 
 pub struct SqliteDetectStore {
     pub(crate) pool: SqlitePool,
@@ -16,44 +13,17 @@ pub struct SqliteDetectStore {
 impl SqliteDetectStore {
     /// Opens (creating the file and its directory if missing) and migrates.
     pub async fn connect(url: &str) -> Result<Self> {
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if !in_memory {
-            let path = url
-                .trim_start_matches("sqlite://")
-                .trim_start_matches("sqlite:");
-            let path = path.split('?').next().unwrap_or(path);
-            if let Some(dir) = std::path::Path::new(path).parent()
-                && !dir.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    DetectError::Config(format!(
-                        "database URL {url:?}: cannot create directory {}: {e}",
-                        dir.display()
-                    ))
-                })?;
-            }
-        }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
-        // An in-memory database exists per connection: keep exactly one.
-        let max = if in_memory { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
+        Self::with_pool(joust_storage::sql::connect_sqlite(url).await?).await
+    }
+
+    /// Applies migrations to an opened pool.
+    pub async fn with_pool(pool: SqlitePool) -> Result<Self> {
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
 
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(joust_storage::sql::begin_write_sqlite(&self.pool).await?)
     }
 }
 

@@ -122,7 +122,8 @@ fn http_status(e: &RegistryError) -> StatusCode {
         | RegistryError::Migration(_)
         | RegistryError::Blob(_)
         | RegistryError::Corrupt(_)
-        | RegistryError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        | RegistryError::Config(_)
+        | RegistryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

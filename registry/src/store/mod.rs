@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use crate::error::{RegistryError, Result};
+use joust_storage::Database;
+
+use crate::error::Result;
 
 #[macro_use]
 mod sql;
@@ -53,14 +55,8 @@ impl<T> MetadataStore for T where
 /// Opens the store named by a database URL (`postgres://…` or
 /// `sqlite://PATH`, `sqlite::memory:`), applying migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn MetadataStore>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
-    } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
-    } else {
-        Err(RegistryError::Config(format!(
-            "database URL {:?}: expected postgres://… or sqlite://PATH",
-            joust_security::redact_url(url)
-        )))
-    }
+    Ok(match joust_storage::open(url).await? {
+        Database::Postgres(pool) => Arc::new(PgStore::with_pool(pool).await?),
+        Database::Sqlite(pool) => Arc::new(SqliteStore::with_pool(pool).await?),
+    })
 }

@@ -7,10 +7,10 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use crate::error::{RegistryError, Result};
+use crate::error::Result;
 use crate::watch::EventHub;
 
 /// Key of the advisory lock that serialises registry writes.
@@ -28,12 +28,11 @@ pub struct PgStore {
 impl PgStore {
     /// Connects, applies migrations and starts the LISTEN task.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options: PgConnectOptions = url.parse()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
+        Self::with_pool(joust_storage::sql::connect_postgres(url).await?).await
+    }
+
+    /// Applies migrations to an opened pool and starts the LISTEN task.
+    pub async fn with_pool(pool: PgPool) -> Result<Self> {
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let hub = EventHub::new();
         let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
@@ -55,21 +54,9 @@ impl PgStore {
     }
 
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
-        // Begin (and take the write lock) in a task of its own: opening a
-        // transaction is not cancel-safe in sqlx, and a cancelled request
-        // must not leave a pooled connection inside an open transaction.
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            let mut tx = pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(WRITE_LOCK)
-                .execute(&mut *tx)
-                .await?;
-            Ok::<_, sqlx::Error>(tx)
-        })
-        .await
-        .map_err(|e| RegistryError::Config(format!("opening a write transaction: {e}")))?
-        .map_err(RegistryError::from)
+        // Cancel-safe: a cancelled request never leaves a pooled
+        // connection inside an open transaction (joust_storage::sql).
+        Ok(joust_storage::sql::begin_write_postgres(&self.pool, Some(WRITE_LOCK)).await?)
     }
 
     pub(crate) async fn notify_in_tx(conn: &mut PgConnection, id: i64) -> Result<()> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::{RegistryError, Result};
+use crate::error::Result;
 use crate::store::{MetadataStore, PgStore, SqliteStore};
 
 use crate::trials::domain::{ComparisonRecord, NewTrial, Outcome, Trial, TrialUpdate};
@@ -75,30 +75,23 @@ pub trait TrialStore: Send + Sync + 'static {
 /// Opens the store named by a database URL once and returns it as both
 /// the metadata store and the trial store (one pool).
 pub async fn open(url: &str) -> Result<(Arc<dyn MetadataStore>, Arc<dyn TrialStore>)> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let s = Arc::new(PgStore::connect(url).await?);
-        Ok((s.clone(), s))
-    } else if url.starts_with("sqlite:") {
-        let s = Arc::new(SqliteStore::connect(url).await?);
-        Ok((s.clone(), s))
-    } else {
-        Err(RegistryError::Config(format!(
-            "database URL {:?}: expected postgres://… or sqlite://PATH",
-            joust_security::redact_url(url)
-        )))
+    match joust_storage::open(url).await? {
+        joust_storage::Database::Postgres(pool) => {
+            let s = Arc::new(PgStore::with_pool(pool).await?);
+            Ok((s.clone(), s))
+        }
+        joust_storage::Database::Sqlite(pool) => {
+            let s = Arc::new(SqliteStore::with_pool(pool).await?);
+            Ok((s.clone(), s))
+        }
     }
 }
 
 impl PgStore {
     /// Record ingest runs outside the registry's write lock.
     async fn begin_records(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        // In a task of its own: opening a transaction is not cancel-safe
-        // in sqlx (see PgStore::begin_write).
-        let pool = self.pool.clone();
-        tokio::spawn(async move { pool.begin().await })
-            .await
-            .map_err(|e| RegistryError::Config(format!("opening a transaction: {e}")))?
-            .map_err(RegistryError::from)
+        // Cancel-safe, without the write lock (joust_storage::sql).
+        Ok(joust_storage::sql::begin_write_postgres(&self.pool, None).await?)
     }
 
     /// One chunk as 16 column arrays: `INSERT … SELECT * FROM UNNEST(…)`.
