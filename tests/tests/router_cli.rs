@@ -19,6 +19,7 @@ use tonic::transport::Channel;
 fn bad_flags_are_refused_naming_the_flag() {
     let out = Command::new(joust_tests::joust_bin())
         .args(["route", "--record-batch", "0", "--listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "off"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -26,6 +27,7 @@ fn bad_flags_are_refused_naming_the_flag() {
     assert!(err.contains("record-batch: expected 1..=10000"), "{err}");
     let out = Command::new(joust_tests::joust_bin())
         .args(["route", "--nodes", "no-port", "--listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "off"])
         .output()
         .unwrap();
     assert!(!out.status.success());
