@@ -25,7 +25,7 @@ mod model;
 pub mod synthetic;
 mod threshold;
 
-pub use artifact::ArtifactError;
+pub use artifact::{ArtifactCheckError, ArtifactError, ArtifactKind, UnknownArtifactKind};
 pub use config::TrainConfig;
 pub use error::ModelError;
 pub use kind::{ModelKind, ParseModelKindError};

@@ -6,14 +6,17 @@
 //! Layout: `names` and `lifecycle` are pure rules; `store` persists
 //! (one SQL implementation, two backends); `blob` stores bytes by SHA-256;
 //! `registry` is the transport-free domain API; `grpc` is the thin tonic
-//! edge and `dashboard` the read-only HTTP one; `server` runs the role. It knows nothing of model internals,
-//! serving or routing.
+//! edge and `dashboard` the read-only HTTP one; `health` follows the database;
+//! `server` runs the role. It knows model internals only through
+//! joust-models' register-time artifact check, and nothing of serving or
+//! routing.
 
 pub mod blob;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod health;
 pub mod lifecycle;
 pub mod names;
 pub mod registry;

@@ -24,6 +24,7 @@ use crate::store::{
     AliasStore, DatasetStore, EventStore, LifecycleStore, ModelStore, VersionStore,
 };
 use crate::watch::POLL_FALLBACK;
+use joust_models::ArtifactKind;
 
 /// Size limits on what clients send; a request over a limit gets
 /// `INVALID_ARGUMENT` naming the field and the limit.
@@ -101,6 +102,31 @@ impl std::fmt::Debug for Registry {
 
 fn invalid(msg: String) -> RegistryError {
     RegistryError::InvalidArgument(msg)
+}
+
+fn no_bytes() -> RegistryError {
+    invalid("chunk: expected the artifact's bytes after the metadata, got none".to_owned())
+}
+
+/// Reads a whole upload into memory, refusing more than `max_bytes`.
+async fn collect_limited<S, E>(what: &'static str, mut chunks: S, max_bytes: u64) -> Result<Bytes>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    RegistryError: From<E>,
+{
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        if (out.len() + chunk.len()) as u64 > max_bytes {
+            return Err(RegistryError::TooLarge {
+                what,
+                limit: max_bytes,
+            });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.into())
 }
 
 impl Registry {
@@ -214,6 +240,23 @@ impl Registry {
         }
     }
 
+    /// Refuses `bytes` whose SHA-256 differs from a declared one.
+    fn check_digest(declared: &str, bytes: &[u8]) -> Result<()> {
+        if declared.is_empty() {
+            return Ok(());
+        }
+        use sha2::Digest;
+        let actual = hex::encode(sha2::Sha256::digest(bytes));
+        if declared.eq_ignore_ascii_case(&actual) {
+            Ok(())
+        } else {
+            Err(RegistryError::DigestMismatch {
+                declared: declared.to_owned(),
+                actual,
+            })
+        }
+    }
+
     fn check_sha(field: &str, sha: &str) -> Result<()> {
         if !sha.is_empty() && (sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit())) {
             return Err(invalid(format!(
@@ -258,31 +301,60 @@ impl Registry {
         RegistryError: From<E>,
     {
         validate_name("metadata.model", &meta.model)?;
-        validate_name("metadata.kind", &meta.kind)?;
+        let kind: ArtifactKind = meta
+            .kind
+            .parse()
+            .map_err(|e| invalid(format!("metadata.kind: {e}")))?;
         Self::check_sha("metadata.sha256", &meta.sha256)?;
         self.check_annotations(&meta.annotations)?;
         let metrics = self.parse_metrics(&meta.metrics_json)?;
         // Fail fast before any upload when the model does not exist.
         self.store.get_model(&meta.model).await?;
-        let blob = self
-            .blobs
-            .put_stream(
-                "artifact",
-                chunks,
-                Some(meta.sha256.as_str()),
-                self.limits.max_artifact_bytes,
-            )
-            .await?;
+        let blob = match kind {
+            // Never decoded, never served: streamed straight to the store.
+            ArtifactKind::Opaque => {
+                self.blobs
+                    .put_stream(
+                        "artifact",
+                        chunks,
+                        Some(meta.sha256.as_str()),
+                        self.limits.max_artifact_bytes,
+                    )
+                    .await?
+            }
+            // A model is checked before anything is written: a refused
+            // artifact leaves no blob and no row.
+            ArtifactKind::Model(_) => {
+                let bytes =
+                    collect_limited("artifact", chunks, self.limits.max_artifact_bytes).await?;
+                if bytes.is_empty() {
+                    return Err(no_bytes());
+                }
+                Self::check_digest(&meta.sha256, &bytes)?;
+                let checked = bytes.clone();
+                tokio::task::spawn_blocking(move || kind.check(&checked))
+                    .await
+                    .map_err(|e| RegistryError::Corrupt(format!("artifact check panicked: {e}")))?
+                    .map_err(|e| invalid(format!("chunk: {e}; nothing was recorded")))?;
+                let one = futures::stream::iter([Ok::<_, RegistryError>(bytes)]);
+                self.blobs
+                    .put_stream::<_, RegistryError>(
+                        "artifact",
+                        one,
+                        Some(meta.sha256.as_str()),
+                        self.limits.max_artifact_bytes,
+                    )
+                    .await?
+            }
+        };
         if blob.size == 0 {
-            return Err(invalid(
-                "chunk: expected the artifact's bytes after the metadata, got none".to_owned(),
-            ));
+            return Err(no_bytes());
         }
         self.store
             .insert_version(
                 NewVersion {
                     model: meta.model,
-                    kind: meta.kind,
+                    kind: kind.as_str().to_owned(),
                     artifact_uri: blob.uri,
                     sha256: blob.sha256,
                     size_bytes: blob.size,

@@ -9,6 +9,7 @@ use joust_proto::v1::registry_server::RegistryServer;
 use joust_proto::v1::trials_server::TrialsServer;
 use joust_security::ServerSecurity;
 use tokio::net::TcpListener;
+use tonic::server::NamedService;
 
 use crate::blob::BlobStore;
 use crate::error::{RegistryError, Result};
@@ -111,6 +112,17 @@ pub async fn run_secure(
     if trials_service.is_some() {
         reporter.set_serving::<TrialsServer<TrialsService>>().await;
     }
+    let mut services = vec![<RegistryServer<RegistryService> as NamedService>::NAME];
+    if trials_service.is_some() {
+        services.push(<TrialsServer<TrialsService> as NamedService>::NAME);
+    }
+    let health_task = AbortOnDrop(tokio::spawn(crate::health::follow_database(
+        registry.store().clone(),
+        reporter,
+        services,
+        crate::health::PING_INTERVAL,
+        crate::health::PING_TIMEOUT,
+    )));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(joust_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -133,5 +145,16 @@ pub async fn run_secure(
         .add_optional_service(trials_service)
         .serve_with_incoming_shutdown(joust_security::incoming(listener), shutdown)
         .await
-        .map_err(|e| RegistryError::Config(format!("gRPC server: {e}")))
+        .map_err(|e| RegistryError::Config(format!("gRPC server: {e}")))?;
+    drop(health_task);
+    Ok(())
+}
+
+/// Aborts the task when the server future ends or is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

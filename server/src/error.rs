@@ -58,6 +58,11 @@ pub enum ServeError {
         declared: String,
         actual: String,
     },
+    /// The version's kind is never served (`opaque`).
+    #[error(
+        "{reference} is of kind {kind}: opaque artifacts are stored in the registry but never served"
+    )]
+    NotServable { reference: String, kind: String },
     /// The artifact did not decode.
     #[error("corrupt artifact for {reference}: {source}")]
     Corrupt {
@@ -129,6 +134,7 @@ impl ServeError {
                 | Code::Unauthenticated => Code::Unavailable,
             },
             ServeError::ChecksumMismatch { .. }
+            | ServeError::NotServable { .. }
             | ServeError::Corrupt { .. }
             | ServeError::Warm { .. } => Code::FailedPrecondition,
             ServeError::Protocol(_) => Code::Unavailable,

@@ -88,6 +88,14 @@ impl Loader {
             let msg = msg.map_err(|s| Self::registry_error("DownloadArtifact", &reference, s))?;
             match (msg.part, meta.is_some()) {
                 (Some(Part::Version(v)), false) => {
+                    // Refused before its bytes are read: opaque blobs are
+                    // stored, never served.
+                    if v.kind == joust_models::artifact::OPAQUE {
+                        return Err(ServeError::NotServable {
+                            reference,
+                            kind: v.kind,
+                        });
+                    }
                     bytes.reserve(usize::try_from(v.size_bytes).unwrap_or(0));
                     meta = Some(v);
                 }

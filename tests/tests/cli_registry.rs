@@ -95,7 +95,7 @@ fn readme_flow(reg: &RegistryProcess) {
         "anomaly_detector",
         a1.to_str().unwrap(),
         "--kind",
-        "isolation_forest",
+        "opaque",
         "--annotate",
         "dataset=market@1",
     ]);
@@ -109,7 +109,7 @@ fn readme_flow(reg: &RegistryProcess) {
         "anomaly_detector",
         a2.to_str().unwrap(),
         "--kind",
-        "isolation_forest",
+        "opaque",
     ]);
     // Illegal: candidate → champion.
     let (ok, _, err) = reg.model(&["promote", "anomaly_detector:1"]);
@@ -214,6 +214,74 @@ fn readme_flow(reg: &RegistryProcess) {
     );
 }
 
+/// `joust model register` with bytes that are no artifact of the declared
+/// kind, or an unknown kind: a clear error, and nothing recorded.
+fn refused_artifacts_record_nothing(reg: &RegistryProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let random = dir.path().join("random.bin");
+    let bytes: Vec<u8> = (0..10_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&random, &bytes).unwrap();
+    let path = random.to_str().unwrap();
+    reg.ok(&["create", "m"]);
+    let (ok, _, err) = reg.model(&["register", "m", path, "--kind", "isolation_forest"]);
+    assert!(!ok, "random bytes were registered");
+    assert!(
+        err.contains("INVALID_ARGUMENT")
+            && err.contains("expected an artifact of kind isolation_forest")
+            && err.contains("not a joust model artifact")
+            && err.contains("nothing was recorded"),
+        "{err}"
+    );
+    let (ok, _, err) = reg.model(&["register", "m", path, "--kind", "no_such_kind"]);
+    assert!(!ok, "an unknown kind was registered");
+    assert!(
+        err.contains("INVALID_ARGUMENT")
+            && err.contains(
+                "metadata.kind: expected one of isolation_forest, one_class_svm, gaussian_mixture, noop, opaque, got `no_such_kind`"
+            ),
+        "{err}"
+    );
+    // Nothing recorded: no version, no event but the model's creation, no blob.
+    assert_eq!(reg.ok(&["list"])[0]["latest_version"], 0);
+    assert_eq!(reg.ok(&["versions", "m"]).as_array().unwrap().len(), 0);
+    let history = reg.ok(&["history", "m"]);
+    let kinds: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["model_created"]);
+    let blobs = reg._dir.path().join("blobs/sha256");
+    let stored = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(stored, 0, "a refused artifact left a blob");
+    // The same bytes are accepted as `opaque` (stored, never served).
+    let v = reg.ok(&["register", "m", path, "--kind", "opaque"]);
+    assert_eq!(
+        (v["version"].as_u64(), v["kind"].as_str()),
+        (Some(1), Some("opaque"))
+    );
+}
+
+#[test]
+fn refused_artifacts_record_nothing_on_sqlite() {
+    refused_artifacts_record_nothing(&RegistryProcess::start(None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_artifacts_record_nothing_on_postgres() {
+    let db = joust_tests::TestDatabase::create().await.unwrap();
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        refused_artifacts_record_nothing(&RegistryProcess::start(Some(url)))
+    })
+    .await
+    .unwrap();
+    drop(db);
+}
+
 #[test]
 fn readme_flow_on_sqlite() {
     readme_flow(&RegistryProcess::start(None));
@@ -275,7 +343,7 @@ async fn two_registry_processes_share_one_change_feed() {
     client_a
         .register_version(
             "m",
-            "noop",
+            "opaque",
             bytes::Bytes::from_static(b"x"),
             Default::default(),
             "",

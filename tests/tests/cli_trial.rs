@@ -111,7 +111,7 @@ async fn a_trial_from_start_to_promotion_and_rollback() {
     let registry = joust_tests::TestRegistry::postgres().await.unwrap();
     let ops = RegistryOps::new(&registry.url);
     for seed in 1..=3u8 {
-        ops.register(MODEL, "noop", vec![seed; 64]).await.unwrap();
+        ops.register(MODEL, "opaque", vec![seed; 64]).await.unwrap();
     }
     ops.promote(&format!("{MODEL}:1")).await.unwrap();
     ops.force_evaluated(&format!("{MODEL}:2")).await.unwrap();

@@ -218,8 +218,15 @@ async fn reload_swaps_and_refused_artifacts_keep_the_old_version_serving() {
     let mut admin = node.admin().await;
     let mut native = node.native().await;
 
-    // A corrupt artifact (the registry stores any bytes).
-    ops.register("m", "isolation_forest", b"definitely not a model".to_vec())
+    // Bytes that are no model: the registry refuses them for a model kind
+    // (corrupt bytes behind a matching checksum are the loader's unit
+    // test) and stores them as `opaque`, which nodes never serve.
+    let e = ops
+        .register("m", "isolation_forest", b"definitely not a model".to_vec())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not a joust model artifact"), "{e}");
+    ops.register("m", "opaque", b"definitely not a model".to_vec())
         .await
         .unwrap();
     let e = admin
@@ -229,7 +236,10 @@ async fn reload_swaps_and_refused_artifacts_keep_the_old_version_serving() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
-    assert!(e.message().contains("corrupt artifact for m:3"), "{e:?}");
+    assert!(
+        e.message().contains("m:3 is of kind opaque") && e.message().contains("never served"),
+        "{e:?}"
+    );
 
     // A checksum mismatch: v4's blob is altered behind the registry's back.
     let v4 = ops

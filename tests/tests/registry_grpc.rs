@@ -42,7 +42,7 @@ async fn lifecycle_over_the_wire(r: &TestRegistry) {
     let v1 = c
         .register_version(
             "anomaly_detector",
-            "isolation_forest",
+            "opaque",
             Bytes::from(big.clone()),
             // Evaluated before registration: the passing evaluation is
             // recorded with the version, so `evaluated` needs no override.
@@ -63,7 +63,7 @@ async fn lifecycle_over_the_wire(r: &TestRegistry) {
     let v2 = c
         .register_version(
             "anomaly_detector",
-            "isolation_forest",
+            "opaque",
             Bytes::from_static(b"v2"),
             [("eval.passed".to_owned(), "true".to_owned())].into(),
             "",
@@ -150,7 +150,7 @@ async fn bad_input_gets_clear_codes(r: &TestRegistry) {
     c.create_model("m", "").await.unwrap();
     c.register_version(
         "m",
-        "noop",
+        "opaque",
         Bytes::from_static(b"x"),
         Default::default(),
         "",
@@ -351,7 +351,7 @@ async fn blobs_on_s3() {
     let v = c
         .register_version(
             "m",
-            "noop",
+            "opaque",
             Bytes::from_static(b"on s3"),
             Default::default(),
             "",

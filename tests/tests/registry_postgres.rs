@@ -23,7 +23,7 @@ async fn fifty_concurrent_promotions_leave_exactly_one_champion() {
     for k in 0..50 {
         let meta = VersionMeta {
             model: "m".into(),
-            kind: "isolation_forest".into(),
+            kind: "opaque".into(),
             ..Default::default()
         };
         let body = futures::stream::iter(vec![Ok::<_, joust_registry::RegistryError>(
@@ -127,7 +127,7 @@ async fn a_transition_through_one_replica_reaches_watchers_of_another() {
     let v = client_a
         .register_version(
             "m",
-            "noop",
+            "opaque",
             bytes::Bytes::from_static(b"bytes"),
             Default::default(),
             "",

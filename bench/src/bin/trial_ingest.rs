@@ -121,7 +121,7 @@ async fn run(admin: &str, run: usize, n: usize, streams: usize) -> anyhow::Resul
     for seed in 1..=2u8 {
         reg.register_version(
             "ingest",
-            "noop",
+            "opaque",
             vec![seed; 32].into(),
             Default::default(),
             "",

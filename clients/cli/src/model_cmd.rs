@@ -41,7 +41,9 @@ pub enum ModelCommand {
     Register {
         name: String,
         file: PathBuf,
-        /// Model kind (isolation_forest, one_class_svm, gaussian_mixture, noop…).
+        /// Artifact kind: isolation_forest, one_class_svm, gaussian_mixture,
+        /// noop (checked: the bytes must be a joust artifact of that kind) or
+        /// opaque (any bytes, stored but never served).
         #[arg(long)]
         kind: String,
         /// Lineage annotation KEY=VALUE (repeatable).

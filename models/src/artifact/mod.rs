@@ -24,7 +24,10 @@ use sha2::{Digest, Sha256};
 
 use crate::kind::ModelKind;
 use crate::kinds::KindState;
+
+mod declared;
 use crate::model::{Model, TrainingMetadata};
+pub use declared::{ArtifactCheckError, ArtifactKind, OPAQUE, UnknownArtifactKind};
 
 /// First eight bytes of every artifact.
 pub const MAGIC: [u8; 8] = *b"JOUSTMDL";

@@ -11,6 +11,8 @@ use crate::watch::EventHub;
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>>;
+    /// A trivial query: `Ok` when the database answers (health).
+    async fn ping(&self) -> Result<()>;
     /// The hub that announces new events (for Watch).
     fn hub(&self) -> &EventHub;
 }
@@ -52,6 +54,10 @@ macro_rules! impl_event_store {
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
+            async fn ping(&self) -> $crate::error::Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
 
             fn hub(&self) -> &$crate::watch::EventHub {
                 &self.hub
