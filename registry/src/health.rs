@@ -20,7 +20,10 @@ pub const PING_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// Whether the store answers a trivial query within `timeout`.
 pub async fn database_answers(store: &dyn MetadataStore, timeout: Duration) -> bool {
-    matches!(tokio::time::timeout(timeout, store.ping()).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(timeout, store.ping()).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Runs until dropped (abort the task): keeps `services` (and the

@@ -18,7 +18,10 @@ use tonic_health::pb::health_client::HealthClient;
 const SERVICES: [&str; 3] = ["", "joust.v1.Registry", "joust.v1.Trials"];
 
 async fn statuses(url: &str) -> Vec<ServingStatus> {
-    let mut health = HealthClient::connect(url.to_owned()).await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect_lazy();
+    let mut health = HealthClient::new(channel);
     let mut out = Vec::new();
     for service in SERVICES {
         let r = health
@@ -62,20 +65,30 @@ async fn registry_health_follows_a_stopped_private_postgres() {
     for round in 1..=2 {
         pg.stop().await.unwrap();
         let stopped = Instant::now();
-        eventually(Duration::from_secs(10), || all(&url, ServingStatus::NotServing))
-            .await
-            .unwrap();
-        eprintln!("round {round}: NOT_SERVING {:?} after the stop", stopped.elapsed());
+        eventually(Duration::from_secs(10), || {
+            all(&url, ServingStatus::NotServing)
+        })
+        .await
+        .unwrap();
+        eprintln!(
+            "round {round}: NOT_SERVING {:?} after the stop",
+            stopped.elapsed()
+        );
         // Health itself keeps answering while the database is down.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(statuses(&url).await, [ServingStatus::NotServing; 3]);
 
         pg.resume().await.unwrap();
         let resumed = Instant::now();
-        eventually(Duration::from_secs(30), || all(&url, ServingStatus::Serving))
-            .await
-            .unwrap();
-        eprintln!("round {round}: SERVING {:?} after the restart", resumed.elapsed());
+        eventually(Duration::from_secs(30), || {
+            all(&url, ServingStatus::Serving)
+        })
+        .await
+        .unwrap();
+        eprintln!(
+            "round {round}: SERVING {:?} after the restart",
+            resumed.elapsed()
+        );
     }
     // And the registry works again.
     let ops = joust_tests::node::RegistryOps::new(&url);
