@@ -8,6 +8,7 @@
 pub mod dashboard;
 pub mod detect;
 pub mod detect_process;
+pub mod drill;
 pub mod node;
 pub mod pg;
 pub mod pg_cluster;
@@ -15,6 +16,8 @@ pub mod process;
 pub mod registry;
 pub mod router;
 pub mod security;
+pub mod topology;
+pub mod traffic;
 pub mod up;
 
 pub use pg::TestDatabase;

@@ -23,6 +23,16 @@ impl JoustProcess {
     /// that starts with `listening_prefix` and ends with the bound address
     /// (`joust registry listening on`, `joust serve listening on`).
     pub fn spawn(args: &[&str], listening_prefix: &str) -> anyhow::Result<Self> {
+        Self::spawn_logged(args, listening_prefix, None)
+    }
+
+    /// [`JoustProcess::spawn`] with the process's stderr (its log, at
+    /// `RUST_LOG=warn`) appended to `log` when given.
+    pub fn spawn_logged(
+        args: &[&str],
+        listening_prefix: &str,
+        log: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         let bin = crate::joust_bin();
         anyhow::ensure!(
             bin.exists(),
@@ -34,7 +44,15 @@ impl JoustProcess {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(match log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)?,
+                ),
+                None => Stdio::null(),
+            })
             .spawn()?;
         let stdout = child
             .stdout
@@ -99,6 +117,25 @@ impl JoustProcess {
         self.child.kill()?;
         self.child.wait()?;
         Ok(())
+    }
+
+    /// SIGTERM (the role drains in-flight requests and exits) and reap;
+    /// SIGKILL after `timeout`.
+    pub async fn terminate(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {}: {status}", self.pid());
+        let started = std::time::Instant::now();
+        while started.elapsed() < timeout {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.kill()?;
+        anyhow::bail!("pid {} still running {timeout:?} after SIGTERM", self.pid())
     }
 
     /// A `kB` field of `/proc/PID/status` (`VmHWM`, `VmRSS`), in bytes.
