@@ -113,8 +113,9 @@ PROBE_SERVICES = {
     "registry": ("joust.v1.Registry", "joust.v1.Registry"),
     "node": ("joust.v1.ServingAdmin", ""),
     "router": ("joust.v1.RouterAdmin", ""),
+    "detection": ("joust.v1.Detection", "joust.v1.Detection"),
 }
-SECRET_ENV = {"JOUST_DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY_FILE"}
+SECRET_ENV = {"JOUST_DATABASE_URL", "JOUST_DETECT_DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY_FILE"}
 
 
 def container(deploy: dict) -> dict:
@@ -126,7 +127,7 @@ def container(deploy: dict) -> dict:
 def assert_common(docs: list[dict], label: str, values: dict) -> None:
     tls = bool(((values.get("security") or {}).get("tls") or {}).get("existingSecret"))
     deploys = by_kind(docs, "Deployment")
-    check(set(deploys) == {f"{FULL}-registry", f"{FULL}-node", f"{FULL}-router"}, f"{label}: deployments {sorted(deploys)}")
+    check(set(deploys) == {f"{FULL}-registry", f"{FULL}-node", f"{FULL}-router", f"{FULL}-detection"}, f"{label}: deployments {sorted(deploys)}")
     for name, d in deploys.items():
         pod = d["spec"]["template"]["spec"]
         c = container(d)
@@ -171,18 +172,32 @@ def assert_common(docs: list[dict], label: str, values: dict) -> None:
     headless = services.get(f"{FULL}-node-headless")
     check(headless is not None and headless["spec"].get("clusterIP") == "None", f"{label}: headless node Service with clusterIP None")
     check(headless is not None and headless["spec"].get("publishNotReadyAddresses") is False, f"{label}: headless Service lists only ready nodes")
-    for role in ("registry", "node", "router"):
+    for role in ("registry", "node", "router", "detection", "dashboard"):
         check(f"{FULL}-{role}" in services, f"{label}: Service {FULL}-{role}")
+    # The dashboard: on the registry pod's address, as a Service.
+    reg_c = container(deploys[f"{FULL}-registry"])
+    check("--ui-listen=0.0.0.0:7080" in reg_c["args"], f"{label}: the dashboard listens on the pod's address: {reg_c['args']}")
+    check(any(p["name"] == "http" and p["containerPort"] == 7080 for p in reg_c["ports"]), f"{label}: registry container port http 7080")
+    dash = services.get(f"{FULL}-dashboard")
+    check(dash is not None and dash["spec"]["ports"] == [{"name": "http", "port": 7080, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"}], f"{label}: dashboard Service port: {dash and dash['spec']['ports']}")
+    check(dash is not None and dash["spec"]["selector"].get("app.kubernetes.io/component") == "registry", f"{label}: the dashboard Service selects the registry pods")
+    # Detection scores through the router Service and finds the registry.
+    det_args = container(deploys[f"{FULL}-detection"])["args"]
+    check(det_args[:2] == ["detect", "serve"], f"{label}: detection runs `joust detect serve`: {det_args}")
     router_args = container(deploys[f"{FULL}-router"])["args"]
     check(router_args[0] == "route", f"{label}: router runs `joust route`")
     check(f"--nodes={FULL}-node-headless.{NAMESPACE}.svc.cluster.local:7071" in router_args, f"{label}: router --nodes is the headless DNS name: {router_args}")
     scheme = "https" if tls else "http"
     reg_url = f"--registry={scheme}://{FULL}-registry.{NAMESPACE}.svc.cluster.local:7070"
-    check(reg_url in router_args and reg_url in container(deploys[f"{FULL}-node"])["args"], f"{label}: node and router find the registry Service")
-    models = (values.get("node") or {}).get("models") or ["anomaly_detector@champion"]
+    check(reg_url in router_args and reg_url in container(deploys[f"{FULL}-node"])["args"] and reg_url in det_args, f"{label}: node, router and detection find the registry Service")
+    check(f"--router={scheme}://{FULL}-router.{NAMESPACE}.svc.cluster.local:7072" in det_args, f"{label}: detection scores through the router Service: {det_args}")
+    node_values = values.get("node") or {}
+    models = node_values.get("models") or []
     node_args = container(deploys[f"{FULL}-node"])["args"]
     check([a for a in node_args if a.startswith("--model=")] == [f"--model={m}" for m in models], f"{label}: node --model per values: {node_args}")
-    check(set(by_kind(docs, "PodDisruptionBudget")) == {f"{FULL}-registry", f"{FULL}-node", f"{FULL}-router"}, f"{label}: a PDB per role")
+    # Nodes follow every champion and challenger: no helm upgrade per trial.
+    check(("--follow-all" in node_args) == node_values.get("followAll", True), f"{label}: nodes --follow-all: {node_args}")
+    check(set(by_kind(docs, "PodDisruptionBudget")) == {f"{FULL}-registry", f"{FULL}-node", f"{FULL}-router", f"{FULL}-detection"}, f"{label}: a PDB per role")
     # Selectors of every Service and PDB match the pods of a Deployment.
     pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in deploys.values()]
     for kind in ("Service", "PodDisruptionBudget"):
@@ -203,6 +218,10 @@ def assert_default(docs: list[dict]) -> None:
     reg = container(deploys[f"{FULL}-registry"])
     check("--database-url=sqlite:///data/registry.db" in reg["args"], f"{label}: registry on SQLite without a database secret")
     check(not reg.get("env"), f"{label}: no secret env without secrets")
+    det = container(deploys[f"{FULL}-detection"])
+    check(deploys[f"{FULL}-detection"]["spec"].get("replicas") == 1, f"{label}: detection replicas 1")
+    check("--database-url=sqlite:///data/detect.db" in det["args"] and "--evidence-store=file:///data" in det["args"], f"{label}: detection on SQLite and file evidence: {det['args']}")
+    check(not det.get("env"), f"{label}: detection has no secret env without secrets")
 
 
 def assert_production(docs: list[dict]) -> None:
@@ -228,6 +247,12 @@ def assert_production(docs: list[dict]) -> None:
     check(not any(a.startswith("--database-url") for a in reg["args"]), f"{label}: no --database-url arg with PostgreSQL")
     vols = {v["name"] for v in deploys[f"{FULL}-registry"]["spec"]["template"]["spec"]["volumes"]}
     check(vols == {"tmp"}, f"{label}: stateless registry pods (volumes {vols})")
+    det = container(deploys[f"{FULL}-detection"])
+    denv = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in det.get("env", [])}
+    check(denv.get("JOUST_DETECT_DATABASE_URL") == {"name": "joust-detect-database", "key": "database-url"}, f"{label}: detection database URL from its Secret: {denv}")
+    check(denv.get("AWS_SECRET_ACCESS_KEY") == {"name": "joust-s3", "key": "secret-access-key"}, f"{label}: detection S3 secret from existingSecret")
+    check("--evidence-store=s3://joust-artifacts/evidence" in det["args"] and not any(a.startswith("--database-url") for a in det["args"]), f"{label}: detection evidence in S3, database from the Secret: {det['args']}")
+    check(deploys[f"{FULL}-detection"]["spec"].get("replicas") == 2, f"{label}: 2 detection replicas")
     sms = by_kind(docs, "ServiceMonitor")
     check(set(sms) == {f"{FULL}-node", f"{FULL}-router"}, f"{label}: ServiceMonitors {sorted(sms)}")
 
@@ -307,7 +332,7 @@ def assert_secure() -> list[dict]:
 
 # --- 5. flags and env vars exist in the binary --------------------------------
 def help_text(bin_path: str, sub: str) -> str | None:
-    r = subprocess.run([bin_path, sub, "--help"], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([bin_path, *sub.split(), "--help"], capture_output=True, text=True, timeout=30)
     return r.stdout if r.returncode == 0 else None
 
 
@@ -320,12 +345,13 @@ def assert_cli(docs: list[dict]) -> None:
     configmaps = by_kind(docs, "ConfigMap")
     for d in deploys.values():
         c = container(d)
-        sub = c["args"][0]
+        # `joust detect serve`: the role is a subcommand of `detect`.
+        sub = " ".join(c["args"][:2]) if c["args"][0] == "detect" else c["args"][0]
         text = help_text(bin_path, sub)
         if text is None:
             check(False, f"`joust {sub} --help` failed: the chart runs a subcommand the binary lacks")
             continue
-        for a in c["args"][1:]:
+        for a in c["args"][len(sub.split()):]:
             flag = a.split("=", 1)[0]
             check(re.search(rf"(^|\s){re.escape(flag)}[\s=<]", text, re.M) is not None, f"`joust {sub}` has no flag {flag}")
         envs = [e["name"] for e in c.get("env", [])]
@@ -343,7 +369,7 @@ def main() -> int:
     lint(production, "production")
     schema_rejects({"node": {"replica": 3}}, "a typo (node.replica)")
     schema_rejects({"registry": {"replicas": "two"}}, "replicas as a string")
-    schema_rejects({"node": {"models": []}}, "a node following nothing")
+    schema_rejects({"node": {"followAll": False, "models": []}}, "a node following nothing")
     schema_rejects({"databse": {}}, "an unknown top-level key")
     schema_rejects({"node": {"config": {"lower_case": "x"}}}, "a config key that is no env var name")
     for label, values, extra in (("default", default, assert_default), ("production", production, assert_production)):

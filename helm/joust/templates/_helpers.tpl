@@ -98,6 +98,12 @@ file:///data/blobs
 {{- printf "%s://%s-registry.%s.svc.%s:%d" $scheme (include "joust.fullname" .) .Release.Namespace .Values.clusterDomain (int .Values.registry.port) -}}
 {{- end -}}
 
+{{/* The router Service (detection scores through it). */}}
+{{- define "joust.routerUrl" -}}
+{{- $scheme := ternary "https" "http" (ne .Values.security.tls.existingSecret "") -}}
+{{- printf "%s://%s-router.%s.svc.%s:%d" $scheme (include "joust.fullname" .) .Release.Namespace .Values.clusterDomain (int .Values.router.port) -}}
+{{- end -}}
+
 {{/* The headless Service name: one DNS A record per ready node pod. */}}
 {{- define "joust.nodesDns" -}}
 {{- printf "%s-node-headless.%s.svc.%s:%d" (include "joust.fullname" .) .Release.Namespace .Values.clusterDomain (int .Values.node.port) -}}
