@@ -280,7 +280,8 @@ impl Topology {
     }
 
     /// Registers a new version of `m` (an isolation forest, a new seed) and
-    /// moves it to `evaluated`; returns its number.
+    /// moves it to `evaluated` (the audited override: drill versions carry
+    /// no evaluation); returns its number.
     pub async fn register_evaluated(&self) -> anyhow::Result<u64> {
         let seed = self
             .next_seed
