@@ -48,6 +48,7 @@ async fn rollback(d: &Drill) -> anyhow::Result<pb::RollbackResponse> {
         .rollback(pb::RollbackRequest {
             model: MODEL.to_owned(),
             reason: "drill".to_owned(),
+            to_version: 0,
         })
         .await?
         .into_inner())
