@@ -30,8 +30,10 @@ use crate::names::validate_name;
 pub const MAX_BATCH: usize = 10_000;
 /// Longest record id or request id.
 pub const MAX_ID_LEN: usize = 128;
-/// Most rows (scores) per arm of one record.
-pub const MAX_ROWS: usize = 4096;
+/// Most rows (scores or labels) per arm of one record: as many as a node
+/// accepts in one request by default (`joust serve --max-rows`), so a
+/// request a node answers yields a record the registry stores.
+pub const MAX_ROWS: usize = 10_000;
 const MAX_TEXT: usize = 4096;
 
 /// The trials domain API: validates, then delegates to the store.
@@ -97,7 +99,9 @@ fn check_arm(field: &str, a: &ArmResult) -> Result<()> {
             a.scores.len().max(a.labels.len())
         )));
     }
-    if a.ok() && a.scores.len() != a.labels.len() {
+    // Either output may be absent (a request asking only for `score`, or
+    // only for `label`); when both are present they pair up row by row.
+    if a.ok() && !a.scores.is_empty() && !a.labels.is_empty() && a.scores.len() != a.labels.len() {
         return Err(invalid(format!(
             "{field}: expected one label per score, got {} scores and {} labels",
             a.scores.len(),
@@ -269,5 +273,44 @@ impl Trials {
             .scan_records_bucketed(trial.id, &mut builder)
             .await?;
         Ok((trial, builder.finish()))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod record_tests {
+    use super::*;
+
+    fn record(scores: usize, labels: usize) -> ComparisonRecord {
+        let arm = ArmResult {
+            version: 1,
+            scores: vec![0.5; scores],
+            labels: vec![false; labels],
+            latency_us: 10,
+            status_code: 0,
+        };
+        ComparisonRecord {
+            record_id: "r-1".into(),
+            trial_id: 7,
+            request_id: String::new(),
+            time: chrono::Utc::now(),
+            routing_key_hash: 0,
+            served: Arm::Champion,
+            champion: Some(arm.clone()),
+            challenger: Some(arm),
+        }
+    }
+
+    #[test]
+    fn the_largest_node_request_and_a_score_only_request_yield_valid_records() {
+        assert!(check_record(0, &record(10_000, 10_000)).is_ok());
+        assert!(check_record(0, &record(4, 0)).is_ok(), "score only");
+        assert!(check_record(0, &record(0, 4)).is_ok(), "label only");
+        let e = check_record(0, &record(10_001, 10_001))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected at most 10000 rows, got 10001"), "{e}");
+        let e = check_record(0, &record(3, 2)).unwrap_err().to_string();
+        assert!(e.contains("expected one label per score"), "{e}");
     }
 }
