@@ -12,6 +12,9 @@ pub mod event_kind {
     pub const ALIAS_DELETED: &str = "alias_deleted";
     pub const ANNOTATED: &str = "annotated";
     pub const ROLLBACK: &str = "rollback";
+    /// A router reported that no node can serve the champion (the
+    /// registry's auto-rollback, when on, writes `rollback` events after).
+    pub const ROLLOUT_BLOCKED: &str = "rollout_blocked";
     pub const DATASET_REGISTERED: &str = "dataset_registered";
     /// A candidate moved to `evaluated` without a passing evaluation, by an
     /// explicit override (the reason says why); written after the
@@ -24,11 +27,12 @@ pub mod event_kind {
     /// Kinds that never change which version serves a model (no champion,
     /// challenger or trial moves): a route follower need not re-read on
     /// them.
-    pub const ROUTE_NEUTRAL: [&str; 4] = [
+    pub const ROUTE_NEUTRAL: [&str; 5] = [
         VERSION_REGISTERED,
         ANNOTATED,
         DATASET_REGISTERED,
         EVALUATION_OVERRIDDEN,
+        ROLLOUT_BLOCKED,
     ];
 
     /// True when an event of `kind` may change a model's routes.

@@ -19,6 +19,9 @@ pub struct ModelRecord {
     pub champion_version: Option<u64>,
     pub challenger_version: Option<u64>,
     pub aliases: Vec<AliasRecord>,
+    /// The champion's rollout is blocked (a router reported that no node
+    /// can serve it): (version, the nodes' reasons).
+    pub rollout_blocked: Option<(u64, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -90,6 +90,8 @@ pub struct Registry {
     /// The trials API on the same database, when the store supports it
     /// (set by `server::open`); `run` then also serves `joust.v1.Trials`.
     trials: Option<crate::trials::Trials>,
+    /// Roll back by itself when a rollout is reported blocked.
+    auto_rollback: bool,
 }
 
 impl std::fmt::Debug for Registry {
@@ -137,7 +139,15 @@ impl Registry {
             limits,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             trials: None,
+            auto_rollback: false,
         }
+    }
+
+    /// Rolls a champion back by itself when its rollout is reported
+    /// blocked (`joust registry --auto-rollback`).
+    pub fn with_auto_rollback(mut self, on: bool) -> Self {
+        self.auto_rollback = on;
+        self
     }
 
     /// Attaches the trials API (same database as `store`).
@@ -503,6 +513,66 @@ impl Registry {
             return Err(invalid("to: expected a version number ≥ 1, got 0".into()));
         }
         self.store.rollback(model, to, reason, actor).await
+    }
+
+    /// A router's report that no node can serve `model` `version` (the
+    /// champion): one `rollout_blocked` event per (model, version) with the
+    /// nodes' reasons, then, with auto-rollback on, a rollback by the
+    /// registry itself (only by the report that wrote the event, so several
+    /// routers reporting roll back once). Returns (recorded, rolled back,
+    /// champion after).
+    pub async fn report_rollout_blocked(
+        &self,
+        model: &str,
+        version: u64,
+        reasons: &[(String, String)],
+        actor: &str,
+    ) -> Result<(bool, bool, Option<u64>)> {
+        validate_name("model", model)?;
+        if version == 0 {
+            return Err(invalid(
+                "version: expected the blocked champion's version (≥ 1), got 0".into(),
+            ));
+        }
+        let mut reason = reasons
+            .iter()
+            .map(|(node, why)| format!("{node}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if reason.is_empty() {
+            reason = "no node can serve it".to_owned();
+        }
+        if reason.len() > self.limits.max_text {
+            let mut cut = self.limits.max_text.saturating_sub(3);
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+            reason.push_str("...");
+        }
+        let (recorded, champion) = self
+            .store
+            .record_rollout_blocked(model, version, &reason, actor)
+            .await?;
+        if !(recorded && self.auto_rollback) {
+            return Ok((recorded, false, champion));
+        }
+        let why = format!("auto-rollback: rollout of version {version} blocked");
+        match self.rollback(model, &why, "joust-registry").await {
+            Ok((_, champion)) => {
+                tracing::warn!(
+                    model,
+                    version,
+                    champion = champion.version,
+                    "rollout blocked: rolled back"
+                );
+                Ok((true, true, Some(champion.version)))
+            }
+            Err(error) => {
+                tracing::warn!(model, version, %error, "rollout blocked: auto-rollback not possible");
+                Ok((true, false, Some(version)))
+            }
+        }
     }
 
     pub async fn list_events(

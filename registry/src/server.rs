@@ -32,6 +32,9 @@ pub struct RegistryConfig {
     pub limits: Limits,
     /// Largest gRPC message accepted or sent, in bytes.
     pub max_message_bytes: usize,
+    /// Roll a champion back by itself when a router reports its rollout
+    /// blocked (`--auto-rollback`).
+    pub auto_rollback: bool,
 }
 
 impl std::fmt::Debug for RegistryConfig {
@@ -45,6 +48,7 @@ impl std::fmt::Debug for RegistryConfig {
             .field("s3", &self.s3)
             .field("limits", &self.limits)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("auto_rollback", &self.auto_rollback)
             .finish()
     }
 }
@@ -57,6 +61,7 @@ impl Default for RegistryConfig {
             s3: S3Options::default(),
             limits: Limits::default(),
             max_message_bytes: 8 << 20,
+            auto_rollback: false,
         }
     }
 }
@@ -66,7 +71,9 @@ pub async fn open(config: &RegistryConfig) -> Result<Registry> {
     let (store, trial_store): (Arc<dyn MetadataStore>, _) =
         trials::store::open(&config.database_url).await?;
     let blobs = BlobStore::open(&config.blobs_url, &config.s3)?;
-    Ok(Registry::new(store, blobs, config.limits.clone()).with_trials(Trials::new(trial_store)))
+    Ok(Registry::new(store, blobs, config.limits.clone())
+        .with_trials(Trials::new(trial_store))
+        .with_auto_rollback(config.auto_rollback))
 }
 
 /// The registry's gRPC service with the configured message limits.

@@ -124,6 +124,7 @@ pub async fn run(
     node_followers.sync(&router.pool.members());
     let planner = tokio::spawn(served::keep_served(
         router.clone(),
+        Some(registry.clone()),
         health_reporter.clone(),
         stop_rx.clone(),
     ));

@@ -52,14 +52,14 @@ impl OipService {
             return Ok(v.to_string());
         }
         self.router
-            .table
+            .served
             .route(model)
             .map(|r| r.champion_version.to_string())
             .ok_or_else(|| RouterError::NoRoute {
                 model: model.to_owned(),
                 known: self
                     .router
-                    .table
+                    .served
                     .snapshot()
                     .keys()
                     .cloned()
@@ -68,8 +68,11 @@ impl OipService {
             })
     }
 
+    /// A client of a node where `model` `version` is ready.
     async fn node_client(
         &self,
+        model: &str,
+        version: &str,
     ) -> Result<
         joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient<
             joust_security::SecureChannel,
@@ -79,8 +82,10 @@ impl OipService {
         let node = self
             .router
             .pool
-            .pick(None)
-            .ok_or_else(|| RouterError::NoNodes("no member resolved".into()))?;
+            .pick_for(model, version.parse().unwrap_or(0), None)
+            .ok_or_else(|| {
+                RouterError::NoNodes(format!("no node has {model:?} version {version} ready"))
+            })?;
         Ok(
             joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient::new(
                 node.channel.clone(),
@@ -103,7 +108,7 @@ impl GrpcInferenceService for OipService {
         _: Request<pb::ServerReadyRequest>,
     ) -> Result<Response<pb::ServerReadyResponse>, Status> {
         let ready = self.router.routes_loaded.load(Ordering::Relaxed)
-            && !self.router.pool.members().is_empty();
+            && self.router.pool.members().iter().any(|n| n.is_up());
         Ok(Response::new(pb::ServerReadyResponse { ready }))
     }
 
@@ -120,9 +125,13 @@ impl GrpcInferenceService for OipService {
             }
             Err(e) => return Err(e.into()),
         };
+        // No node has it ready: not ready (not an error).
+        let Ok(mut client) = self.node_client(&req.name, &req.version).await else {
+            return Ok(Response::new(pb::ModelReadyResponse { ready: false }));
+        };
         let mut r = Request::new(req);
         *r.metadata_mut() = meta;
-        self.node_client().await?.model_ready(r).await
+        client.model_ready(r).await
     }
 
     async fn server_metadata(
@@ -143,9 +152,10 @@ impl GrpcInferenceService for OipService {
         let meta = pass_through(request.metadata());
         let mut req = request.into_inner();
         req.version = self.version_for(&req.name, &req.version)?;
+        let mut client = self.node_client(&req.name, &req.version).await?;
         let mut r = Request::new(req);
         *r.metadata_mut() = meta;
-        self.node_client().await?.model_metadata(r).await
+        client.model_metadata(r).await
     }
 
     #[instrument(skip_all, fields(model = %request.get_ref().model_name))]

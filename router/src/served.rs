@@ -10,12 +10,16 @@
 //! ready: every node that reports its state refused it, or none has it
 //! ready `block_after` after the router first waited for it. The previous
 //! champion keeps answering; the block is counted
-//! (`joust_router_rollouts_blocked`) and kept for status.
+//! (`joust_router_rollouts_blocked`), kept for status and reported once to
+//! the registry (`Registry.ReportRolloutBlocked`, retried with backoff).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use joust_proto::v1 as pb;
+use joust_proto::v1::registry_client::RegistryClient;
+use joust_security::SecureChannel;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tonic_health::ServingStatus;
@@ -26,6 +30,7 @@ use crate::pool::NodeHandle;
 use crate::readiness::{Fit, NodeServing, Phase};
 use crate::rollout::{Held, Holdings, plan};
 use crate::router::Router;
+use joust_runtime::{JITTER, backoff};
 
 /// What the pool's members report, counted.
 pub struct PoolHoldings<'a>(pub &'a [Arc<NodeHandle>]);
@@ -94,6 +99,8 @@ fn reasons(
 struct Waiting {
     /// (model, wanted version) → when the router first held it back.
     since: BTreeMap<(String, u64), Instant>,
+    /// Blocked rollouts already reported to the registry.
+    reported: BTreeSet<(String, u64)>,
 }
 
 impl Waiting {
@@ -126,7 +133,12 @@ impl Waiting {
 
 /// Re-plans once: stores the served routes, the held and blocked lists,
 /// and returns whether the router is ready.
-fn replan(router: &Router, waiting: &mut Waiting, now: Instant) -> bool {
+fn replan(
+    router: &Router,
+    registry: Option<&SecureChannel>,
+    waiting: &mut Waiting,
+    now: Instant,
+) -> bool {
     let members = router.pool.members();
     let holdings = PoolHoldings(&members);
     let desired = router.table.snapshot();
@@ -152,13 +164,16 @@ fn replan(router: &Router, waiting: &mut Waiting, now: Instant) -> bool {
     }
     let blocked = waiting.blocked(&p.held, &members, now, router.config.rollout_block_after);
     for b in &blocked {
-        if !router
-            .rollouts
-            .blocked()
-            .iter()
-            .any(|x| x.model == b.model && x.version == b.version)
-        {
+        if waiting.reported.insert((b.model.clone(), b.version)) {
             warn!(model = %b.model, version = b.version, answering = b.answering, reasons = ?b.reasons, "rollout blocked: no node can serve the champion; the previous champion keeps answering");
+            if let Some(registry) = registry {
+                tokio::spawn(report(
+                    registry.clone(),
+                    b.clone(),
+                    router.config.retry_initial,
+                    router.config.retry_max,
+                ));
+            }
         }
     }
     router.metrics.rollouts_blocked.set(blocked.len() as i64);
@@ -176,6 +191,7 @@ fn replan(router: &Router, waiting: &mut Waiting, now: Instant) -> bool {
 /// Keeps the served routes and readiness current until `stop` turns true.
 pub async fn keep_served(
     router: Arc<Router>,
+    registry: Option<SecureChannel>,
     health: HealthReporter,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -187,7 +203,7 @@ pub async fn keep_served(
     let tick = (router.config.rollout_block_after / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(5));
     loop {
-        let now_ready = replan(&router, &mut waiting, Instant::now());
+        let now_ready = replan(&router, registry.as_ref(), &mut waiting, Instant::now());
         if ready != Some(now_ready) {
             let status = if now_ready {
                 ServingStatus::Serving
@@ -202,6 +218,48 @@ pub async fn keep_served(
             _ = stop.changed() => return,
             _ = changed.notified() => {}
             _ = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// Reports a blocked rollout to the registry (idempotent there), retried
+/// with backoff a few times.
+async fn report(registry: SecureChannel, b: Blocked, initial: Duration, max: Duration) {
+    let request = pb::ReportRolloutBlockedRequest {
+        model: b.model.clone(),
+        version: b.version,
+        reasons: b
+            .reasons
+            .iter()
+            .map(|(node, reason)| pb::RolloutNodeReason {
+                node: node.clone(),
+                reason: reason.clone(),
+            })
+            .collect(),
+    };
+    for attempt in 1..=8u32 {
+        match RegistryClient::new(registry.clone())
+            .report_rollout_blocked(request.clone())
+            .await
+        {
+            Ok(r) => {
+                let r = r.into_inner();
+                info!(model = %b.model, version = b.version, recorded = r.recorded, rolled_back = r.rolled_back, champion = r.champion_version, "blocked rollout reported to the registry");
+                return;
+            }
+            Err(status) => {
+                warn!(model = %b.model, version = b.version, code = ?status.code(), message = status.message(), attempt, "reporting a blocked rollout failed");
+                if matches!(
+                    status.code(),
+                    tonic::Code::PermissionDenied
+                        | tonic::Code::Unauthenticated
+                        | tonic::Code::Unimplemented
+                        | tonic::Code::InvalidArgument
+                ) {
+                    return;
+                }
+                tokio::time::sleep(backoff(initial, max, attempt, JITTER)).await;
+            }
         }
     }
 }

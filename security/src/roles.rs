@@ -109,6 +109,7 @@ pub const METHODS: &[(&str, Access)] = &[
     ("/joust.v1.Registry/DeleteAlias", OPERATOR),
     ("/joust.v1.Registry/Annotate", OPERATOR),
     ("/joust.v1.Registry/Rollback", OPERATOR),
+    ("/joust.v1.Registry/ReportRolloutBlocked", OPERATOR),
     ("/joust.v1.Registry/ListEvents", READER),
     ("/joust.v1.Registry/Watch", READER),
     ("/joust.v1.Registry/RegisterDataset", OPERATOR),

@@ -115,8 +115,12 @@ pub enum AliasCommand {
     Delete { name: String, alias: String },
 }
 
-fn show_version(json: bool, v: pb::ModelVersion) -> anyhow::Result<()> {
-    let view = VersionView::from(v);
+fn show_version(json: bool, v: pb::ModelVersion, model: Option<pb::Model>) -> anyhow::Result<()> {
+    let version = v.version;
+    let mut view = VersionView::from(v);
+    view.rollout_blocked = model
+        .filter(|m| m.rollout_blocked_version == version && version > 0)
+        .map(|m| m.rollout_blocked_reason);
     if json {
         output::json(&view)
     } else {
@@ -165,7 +169,14 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             }
         }
         ModelCommand::Show { reference } => {
-            show_version(json, client.get_version(&reference).await?)?;
+            let v = client.get_version(&reference).await?;
+            // A champion's blocked rollout is on the model.
+            let model = if v.status == pb::VersionStatus::Champion as i32 {
+                client.get_model(&v.model).await.ok()
+            } else {
+                None
+            };
+            show_version(json, v, model)?;
         }
         ModelCommand::Versions { name, status } => {
             let status = match status {
@@ -241,7 +252,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             } else {
                 client.transition(&reference, to, &reason).await?
             };
-            show_version(json, v)?;
+            show_version(json, v, None)?;
         }
         ModelCommand::Promote { reference, reason } => {
             let v = client

@@ -49,6 +49,9 @@ pub struct ModelView {
     pub champion_version: Option<u64>,
     pub challenger_version: Option<u64>,
     pub aliases: BTreeMap<String, u64>,
+    /// The champion's rollout is blocked (no node can serve it): why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_blocked: Option<String>,
 }
 
 impl From<pb::Model> for ModelView {
@@ -61,6 +64,12 @@ impl From<pb::Model> for ModelView {
             latest_version: m.latest_version,
             champion_version: (m.champion_version > 0).then_some(m.champion_version),
             challenger_version: (m.challenger_version > 0).then_some(m.challenger_version),
+            rollout_blocked: (m.rollout_blocked_version > 0).then(|| {
+                format!(
+                    "version {}: {}",
+                    m.rollout_blocked_version, m.rollout_blocked_reason
+                )
+            }),
             aliases: m
                 .aliases
                 .into_iter()
@@ -85,6 +94,10 @@ pub struct VersionView {
     pub status_changed_at: String,
     pub annotations: BTreeMap<String, String>,
     pub metrics: serde_json::Value,
+    /// Set on a champion whose rollout is blocked (no node can serve it):
+    /// the nodes' reasons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_blocked: Option<String>,
 }
 
 impl From<pb::ModelVersion> for VersionView {
@@ -103,6 +116,7 @@ impl From<pb::ModelVersion> for VersionView {
             artifact_uri: v.artifact_uri,
             aliases: v.aliases,
             created_by: v.created_by,
+            rollout_blocked: None,
         }
     }
 }
@@ -187,6 +201,9 @@ pub fn print_version(v: &VersionView) {
         println!("  aliases: {}", v.aliases.join(", "));
     }
     println!("  created {} by {}", v.created_at, v.created_by);
+    if let Some(why) = &v.rollout_blocked {
+        println!("  ROLLOUT BLOCKED: no node can serve this champion ({why})");
+    }
     for (k, val) in &v.annotations {
         println!("  {k} = {val}");
     }

@@ -37,6 +37,10 @@ pub struct RegistryArgs {
     /// '' or 'off' turns it off.
     #[arg(long, env = "JOUST_UI_LISTEN", default_value = joust_registry::dashboard::DEFAULT_LISTEN)]
     pub ui_listen: UiListen,
+    /// Roll a champion back by itself when a router reports that no node
+    /// can serve it (a blocked rollout); off: the block is only recorded.
+    #[arg(long, env = "JOUST_AUTO_ROLLBACK")]
+    pub auto_rollback: bool,
     #[command(flatten)]
     pub security: joust_security::ServerArgs,
 }
@@ -131,6 +135,7 @@ impl RegistryArgs {
                 s3: self.s3.into_options()?,
                 limits,
                 max_message_bytes: self.max_message_bytes,
+                auto_rollback: self.auto_rollback,
             },
         ))
     }

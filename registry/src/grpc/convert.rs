@@ -61,6 +61,8 @@ impl From<ModelRecord> for pb::Model {
             champion_version: m.champion_version.unwrap_or(0),
             challenger_version: m.challenger_version.unwrap_or(0),
             aliases: m.aliases.into_iter().map(Into::into).collect(),
+            rollout_blocked_version: m.rollout_blocked.as_ref().map_or(0, |b| b.0),
+            rollout_blocked_reason: m.rollout_blocked.map(|b| b.1).unwrap_or_default(),
         }
     }
 }

@@ -312,6 +312,31 @@ impl RegistryApi for RegistryService {
         }))
     }
 
+    async fn report_rollout_blocked(
+        &self,
+        request: Request<pb::ReportRolloutBlockedRequest>,
+    ) -> Result<Response<pb::ReportRolloutBlockedResponse>, Status> {
+        let actor = actor_of(&request);
+        let pb::ReportRolloutBlockedRequest {
+            model,
+            version,
+            reasons,
+        } = request.into_inner();
+        let reasons: Vec<(String, String)> = reasons
+            .into_iter()
+            .map(|pb::RolloutNodeReason { node, reason }| (node, reason))
+            .collect();
+        let (recorded, rolled_back, champion) = self
+            .registry
+            .report_rollout_blocked(&model, version, &reasons, &actor)
+            .await?;
+        Ok(Response::new(pb::ReportRolloutBlockedResponse {
+            recorded,
+            rolled_back,
+            champion_version: champion.unwrap_or(0),
+        }))
+    }
+
     async fn list_events(
         &self,
         request: Request<pb::ListEventsRequest>,

@@ -13,6 +13,17 @@ pub trait EventStore: Send + Sync + 'static {
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>>;
     /// A trivial query: `Ok` when the database answers (health).
     async fn ping(&self) -> Result<()>;
+    /// Writes one `rollout_blocked` event for `model` `version` when it is
+    /// the champion and none was written for it yet (writes are
+    /// serialized, so several routers reporting write one). Returns
+    /// (written, the champion).
+    async fn record_rollout_blocked(
+        &self,
+        model: &str,
+        version: u64,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(bool, Option<u64>)>;
     /// The hub that announces new events (for Watch).
     fn hub(&self) -> &EventHub;
 }
@@ -58,6 +69,46 @@ macro_rules! impl_event_store {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
             }
+            async fn record_rollout_blocked(
+                &self,
+                model: &str,
+                version: u64,
+                reason: &str,
+                actor: &str,
+            ) -> $crate::error::Result<(bool, Option<u64>)> {
+                use $crate::store::rows::{i, nonzero};
+                let mut tx = self.begin_write().await?;
+                let row = Self::model_row(&mut tx, model).await?;
+                let champion = nonzero(row.champion_version);
+                if champion != Some(version) {
+                    return Ok((false, champion));
+                }
+                let seen: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM events WHERE model = $1 AND kind = 'rollout_blocked' AND version = $2 LIMIT 1",
+                )
+                .bind(model)
+                .bind(i(version))
+                .fetch_optional(&mut *tx)
+                .await?;
+                if seen.is_some() {
+                    return Ok((false, champion));
+                }
+                let ev = Self::insert_event(
+                    &mut tx,
+                    actor,
+                    model,
+                    Some(version),
+                    $crate::domain::event_kind::ROLLOUT_BLOCKED,
+                    "champion",
+                    "",
+                    reason,
+                )
+                .await?;
+                tx.commit().await?;
+                self.hub.publish(ev);
+                Ok((true, champion))
+            }
+
 
             fn hub(&self) -> &$crate::watch::EventHub {
                 &self.hub

@@ -101,7 +101,21 @@ macro_rules! impl_sql_helpers {
                         version: u(a.version),
                     })
                     .collect();
+                let rollout_blocked = match nonzero(row.champion_version) {
+                    Some(champion) => sqlx::query_scalar::<_, String>(
+                        "SELECT reason FROM events
+                         WHERE model = $1 AND kind = 'rollout_blocked' AND version = $2
+                         ORDER BY id DESC LIMIT 1",
+                    )
+                    .bind(&row.name)
+                    .bind($crate::store::rows::i(champion))
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|reason| (champion, reason)),
+                    None => None,
+                };
                 Ok($crate::domain::ModelRecord {
+                    rollout_blocked,
                     name: row.name,
                     description: row.description,
                     created_at: row.created_at,
