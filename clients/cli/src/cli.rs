@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{data_cmd, demo, detect, model_cmd, registry_cmd, trial_cmd, up_cmd};
+use crate::{data_cmd, demo, detect, model_cmd, registry_cmd, status_cmd, trial_cmd, up_cmd};
 
 /// joust: serve anomaly-detection models over gRPC and put a challenger up
 /// against the champion without risk.
@@ -50,6 +50,10 @@ pub enum Command {
     /// Champion/challenger trials: start, update, report (--watch), stop,
     /// list, show.
     Trial(trial_cmd::TrialArgs),
+    /// Serving state per model: champion and challenger, what each router
+    /// answers with, which node holds which version in which phase
+    /// (refusals with reasons), blocked rollouts.
+    Status(status_cmd::StatusArgs),
     /// The whole story in a minute: an embedded platform (or a running
     /// one), a champion and a challenger trained and evaluated, a shadow
     /// trial under traffic, a promotion that hot-swaps with no failed
@@ -83,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(args) => model_cmd::run(args).await,
         Command::Data(args) => data_cmd::run(args).await,
         Command::Trial(args) => trial_cmd::run(args).await,
+        Command::Status(args) => status_cmd::run(args).await,
         Command::Serve(args) => Ok(joust_server::cli::serve(args, credentials).await?),
         Command::Route(args) => {
             Ok(joust_router::cli::route(args, credentials, crate::shutdown::signal()).await?)

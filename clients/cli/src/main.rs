@@ -14,6 +14,7 @@ mod output;
 mod registry_cmd;
 mod security;
 mod shutdown;
+mod status_cmd;
 mod trial_cmd;
 mod trial_output;
 mod up_cmd;
