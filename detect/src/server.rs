@@ -1,11 +1,11 @@
 //! Running the detection role: open the store, serve `joust.v1.Detection`
-//! with health and reflection on a bound listener until `shutdown`.
+//! through joust-runtime (health, reflection, trace layer, `/metrics`,
+//! drain) on a bound listener until `shutdown`.
 
 use std::future::Future;
 
 use joust_proto::v1::detection_server::DetectionServer;
-use joust_security::ServerSecurity;
-use tokio::net::TcpListener;
+use joust_runtime::{Listeners, RoleConfig, RoleServer};
 
 use crate::detector::{Detector, Retention};
 use crate::domain::Clock;
@@ -101,72 +101,44 @@ pub fn service(
         .max_encoding_message_size(max_message_bytes)
 }
 
-/// Opens everything from `config` and serves on `listener` until
-/// `shutdown` resolves, then drains in-flight requests.
+/// Opens everything from `config` and serves on `listeners` with `role`
+/// until `shutdown` resolves (see [`serve`]).
 pub async fn run(
+    listeners: impl Into<Listeners>,
     config: DetectConfig,
-    listener: TcpListener,
+    role: RoleConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let detector = open(&config).await?;
-    serve(detector, config.max_message_bytes, listener, shutdown).await
+    serve(listeners, detector, role, shutdown).await
 }
 
-/// Serves an opened detector (for embedding next to other roles), with
-/// the periodic retention purge and, unless the detector's jobs config says
-/// otherwise, the backfill workers running until `shutdown`; then stops the
-/// workers (jobs in flight go back to the queue). Plaintext, authentication
-/// off.
+/// Serves an opened detector (for embedding next to other roles) on
+/// `listeners` (gRPC and, when given, HTTP `/metrics` with per-RPC counters
+/// and latency) with the TLS, authentication, message limits and drain
+/// timeout of `role`, the periodic retention purge and, unless the
+/// detector's jobs config says otherwise, the backfill workers running
+/// until `shutdown`; then drains and stops the workers (jobs in flight go
+/// back to the queue). The server is assembled by joust-runtime's
+/// [`RoleServer`].
 pub async fn serve(
+    listeners: impl Into<Listeners>,
     detector: Detector,
-    max_message_bytes: usize,
-    listener: TcpListener,
+    role: RoleConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    serve_secure(
-        detector,
-        max_message_bytes,
-        ServerSecurity::default(),
-        listener,
-        shutdown,
-    )
-    .await
-}
-
-/// [`serve`] with TLS, authentication, roles and limits from `security`.
-pub async fn serve_secure(
-    detector: Detector,
-    max_message_bytes: usize,
-    security: ServerSecurity,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<()> {
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_serving::<DetectionServer<DetectionService>>()
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(joust_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| DetectError::Config(format!("reflection: {e}")))?;
-    let server = security
-        .server()
-        .map_err(|e| DetectError::Config(e.to_string()))?;
-    security.warn_if_open("detection", listener.local_addr().ok());
+    let max_message_bytes = role.max_message_bytes;
     let purge = tokio::spawn(purge_loop(detector.clone()));
     let workers = Workers::new(detector.clone());
     if detector.jobs().start_workers {
         workers.start(None, None).await?;
     }
-    let served = server
-        .layer(security.layer())
-        .add_service(health)
-        .add_service(reflection)
-        .add_service(service(detector, workers.clone(), max_message_bytes))
-        .serve_with_incoming_shutdown(joust_security::incoming(listener), shutdown)
+    let served = RoleServer::new("detection", role)
+        .add_serving(service(detector, workers.clone(), max_message_bytes))
+        .rpc_metrics()
+        .serve(listeners, shutdown)
         .await
-        .map_err(|e| DetectError::Config(format!("gRPC server: {e}")));
+        .map_err(|e| DetectError::Config(e.to_string()));
     purge.abort();
     if let Err(error) = workers.stop().await {
         tracing::warn!(%error, "stopping the backfill workers");

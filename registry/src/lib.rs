@@ -31,4 +31,4 @@ pub use joust_storage::{ObjectLocation, S3Options};
 pub use lifecycle::Status;
 pub use names::VersionRef;
 pub use registry::{DatasetMeta, Limits, Registry, VersionMeta};
-pub use server::{RegistryConfig, run, run_secure};
+pub use server::{RegistryConfig, run};

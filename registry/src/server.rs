@@ -1,14 +1,13 @@
 //! Running the registry role: open the stores, serve `joust.v1.Registry`
-//! and `joust.v1.Trials` with health and reflection on a bound listener
-//! until `shutdown`.
+//! and `joust.v1.Trials` through joust-runtime (health, reflection,
+//! `/metrics`, drain) on a bound listener until `shutdown`.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use joust_proto::v1::registry_server::RegistryServer;
 use joust_proto::v1::trials_server::TrialsServer;
-use joust_security::ServerSecurity;
-use tokio::net::TcpListener;
+use joust_runtime::{Listeners, RoleConfig, RoleServer};
 use tonic::server::NamedService;
 
 use crate::blob::BlobStore;
@@ -83,78 +82,49 @@ pub fn service(registry: Registry, max_message_bytes: usize) -> RegistryServer<R
         .max_encoding_message_size(max_message_bytes)
 }
 
-/// Serves the registry on `listener` (plaintext, authentication off)
-/// until `shutdown` resolves, then drains in-flight requests.
+/// Serves the registry on `listeners` (gRPC and, when given, HTTP
+/// `/metrics` with per-RPC counters and latency) with the TLS,
+/// authentication, message limits and drain timeout of `role`, until
+/// `shutdown` resolves; then closes the Watch streams and drains
+/// in-flight requests. The server is assembled by joust-runtime's
+/// [`RoleServer`].
 pub async fn run(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     registry: Registry,
-    max_message_bytes: usize,
+    role: RoleConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    run_secure(
-        listener,
-        registry,
-        max_message_bytes,
-        ServerSecurity::default(),
-        shutdown,
-    )
-    .await
-}
-
-/// [`run`] with TLS, authentication, roles and limits from `security`.
-pub async fn run_secure(
-    listener: TcpListener,
-    registry: Registry,
-    max_message_bytes: usize,
-    security: ServerSecurity,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<()> {
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_serving::<RegistryServer<RegistryService>>()
-        .await;
+    let max_message_bytes = role.max_message_bytes;
     let trials_service = registry
         .trials()
         .map(|t| trials::grpc::service(t.clone(), max_message_bytes));
-    if trials_service.is_some() {
-        reporter.set_serving::<TrialsServer<TrialsService>>().await;
-    }
     let mut services = vec![<RegistryServer<RegistryService> as NamedService>::NAME];
     if trials_service.is_some() {
         services.push(<TrialsServer<TrialsService> as NamedService>::NAME);
     }
+    let closer = registry.clone();
+    let store = registry.store().clone();
+    let mut server = RoleServer::new("registry", role)
+        .add_serving(service(registry, max_message_bytes))
+        .rpc_metrics()
+        .on_shutdown(move || closer.close_streams());
+    if let Some(trials) = trials_service {
+        server = server.add_serving(trials);
+    }
+    // Health follows the database.
     let health_task = AbortOnDrop(tokio::spawn(crate::health::follow_database(
-        registry.store().clone(),
-        reporter,
+        store,
+        server.health(),
         services,
         crate::health::PING_INTERVAL,
         crate::health::PING_TIMEOUT,
     )));
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(joust_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| RegistryError::Config(format!("reflection: {e}")))?;
-    security.warn_if_open("registry", listener.local_addr().ok());
-    let closer = registry.clone();
-    let shutdown = async move {
-        shutdown.await;
-        closer.close_streams();
-    };
-    security
-        .server()
-        .map_err(|e| RegistryError::Config(e.to_string()))?
-        .layer(joust_telemetry::GrpcTraceLayer)
-        .layer(security.layer())
-        .add_service(health)
-        .add_service(reflection)
-        .add_service(service(registry, max_message_bytes))
-        .add_optional_service(trials_service)
-        .serve_with_incoming_shutdown(joust_security::incoming(listener), shutdown)
+    let served = server
+        .serve(listeners, shutdown)
         .await
-        .map_err(|e| RegistryError::Config(format!("gRPC server: {e}")))?;
+        .map_err(|e| RegistryError::Config(e.to_string()));
     drop(health_task);
-    Ok(())
+    served
 }
 
 /// Aborts the task when the server future ends or is dropped.

@@ -31,13 +31,18 @@ pub struct RouteArgs {
     /// gRPC listen address.
     #[arg(long, env = "JOUST_ROUTER_LISTEN", default_value = "127.0.0.1:7072")]
     pub listen: SocketAddr,
-    /// Prometheus `/metrics` listen address; `off` disables it.
+    /// Prometheus `/metrics` listen address (OpenMetrics text); `off`
+    /// disables it.
     #[arg(
         long,
         env = "JOUST_ROUTER_METRICS_LISTEN",
         default_value = "127.0.0.1:9092"
     )]
-    pub metrics_listen: String,
+    pub metrics_listen: joust_runtime::Listen,
+    /// On shutdown, seconds in-flight requests may take to finish before
+    /// open connections are closed and buffered records are shipped.
+    #[arg(long, env = "JOUST_DRAIN_TIMEOUT_SECS", default_value_t = 20)]
+    pub drain_timeout_secs: u64,
     /// Seconds between full re-reads of routes from the registry (besides
     /// Watch).
     #[arg(long, env = "JOUST_RECONCILE_SECS", default_value_t = 30)]
@@ -108,24 +113,13 @@ impl RouteArgs {
             max_message_bytes: self.max_message_bytes,
             min_ready_nodes: self.min_ready_nodes,
             rollout_block_after: Duration::from_secs(self.rollout_block_secs),
+            drain_timeout: Duration::from_secs(self.drain_timeout_secs),
             security,
             client,
             ..RouterConfig::default()
         };
         config.validate()?;
         Ok(config)
-    }
-
-    fn metrics_addr(&self) -> Result<Option<SocketAddr>, RouterError> {
-        if self.metrics_listen == "off" {
-            return Ok(None);
-        }
-        self.metrics_listen.parse().map(Some).map_err(|_| {
-            RouterError::Config(format!(
-                "metrics-listen: expected ADDR:PORT or `off`, got {:?}",
-                self.metrics_listen
-            ))
-        })
     }
 }
 
@@ -137,7 +131,7 @@ pub async fn route(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RouterError> {
     let listen = args.listen;
-    let metrics_addr = args.metrics_addr()?;
+    let metrics_addr = args.metrics_listen.0;
     let config = args.into_config(credentials)?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
@@ -155,5 +149,6 @@ pub async fn route(
     info!(listen = %bound, metrics = ?metrics_addr, nodes = ?config.nodes, instance = %config.instance_id, "starting router");
     // Scripts (and tests using port 0) read the bound address here.
     println!("joust router listening on {bound}");
-    crate::run(listener, metrics_listener, config, shutdown).await
+    let listeners = joust_runtime::Listeners::new(listener).with_metrics(metrics_listener);
+    crate::run(listeners, config, shutdown).await
 }

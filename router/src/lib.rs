@@ -49,10 +49,10 @@ use joust_proto::inference::grpc_inference_service_server::GrpcInferenceServiceS
 use joust_proto::v1::inference_server::InferenceServer;
 use joust_proto::v1::router_admin_server::RouterAdminServer;
 use joust_proto::v1::trials_client::TrialsClient;
-use tokio::net::TcpListener;
+use joust_runtime::{Listeners, RoleConfig, RoleServer, RuntimeError};
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
-use tracing::{info, warn};
+use tracing::info;
 
 pub use arm::{Arm, Chooser};
 pub use cli::RouteArgs;
@@ -61,12 +61,12 @@ pub use error::RouterError;
 pub use router::Router;
 pub use table::{Route, RouteTable, TrialRoute};
 
-/// Runs a router on `listener` (gRPC) and, when given, `metrics_listener`
-/// (HTTP `/metrics`) until `shutdown` resolves; then stops accepting,
-/// drains in-flight requests, sends the buffered records once and returns.
+/// Runs a router on `listeners` (gRPC and, when given, HTTP `/metrics`)
+/// until `shutdown` resolves; then stops accepting, drains in-flight
+/// requests (at most `drain_timeout`), sends the buffered records once
+/// and returns. The server is assembled by joust-runtime's [`RoleServer`].
 pub async fn run(
-    listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
+    listeners: impl Into<Listeners>,
     config: RouterConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RouterError> {
@@ -102,14 +102,17 @@ pub async fn run(
         watch_cursor: AtomicU64::new(0),
         config,
     });
-    let (health_reporter, health) = tonic_health::server::health_reporter();
+    let server = RoleServer::new(
+        "router",
+        RoleConfig {
+            security: router.config.security.clone(),
+            max_message_bytes: router.config.max_message_bytes,
+            drain_timeout: router.config.drain_timeout,
+        },
+    );
+    let health_reporter = server.health();
     health_reporter
         .set_service_status("", ServingStatus::NotServing)
-        .await;
-    // Liveness (the helm chart probes it): SERVING as soon as the process
-    // answers, routes or not; "" tracks readiness.
-    health_reporter
-        .set_serving::<RouterAdminServer<admin::AdminService>>()
         .await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let node_followers = Arc::new(node_state::NodeFollowers::new(
@@ -152,78 +155,53 @@ pub async fn run(
             retry_initial: router.config.retry_initial,
             retry_max: router.config.retry_max,
         },
-        stop_rx.clone(),
+        stop_rx,
     ));
-    let metrics_task =
-        metrics_listener.map(|l| tokio::spawn(serve_metrics(l, router.clone(), stop_rx.clone())));
-
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(joust_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| RouterError::Internal(format!("reflection: {e}")))?;
-    let addr = listener.local_addr().ok();
     info!(
-        ?addr,
         nodes = ?router.config.nodes,
         registry = %router.config.registry_url,
-        max_message_bytes = max,
-        security = %router.config.security.describe(),
         client = %router.config.client.describe(),
-        "router listening"
+        "router starting"
     );
-    let security = router.config.security.clone();
-    security.warn_if_open("router", addr);
-    let server = security
-        .server()
-        .map_err(|e| RouterError::Config(e.to_string()))?
-        .layer(joust_telemetry::GrpcTraceLayer)
-        .layer(security.layer())
-        .add_service(health)
-        .add_service(reflection)
-        .add_service(
-            GrpcInferenceServiceServer::new(oip::OipService::new(router.clone()))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        )
-        .add_service(
-            InferenceServer::new(native::NativeService::new(router.clone()))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-        )
-        .add_service(RouterAdminServer::new(admin::AdminService::new(
+    let metrics = router.clone();
+    let result = server
+        .add_service(GrpcInferenceServiceServer::new(oip::OipService::new(
             router.clone(),
         )))
-        .serve_with_incoming_shutdown(joust_security::incoming(listener), stopped(stop_rx));
-    tokio::pin!(server);
-    let result = tokio::select! {
-        r = &mut server => r,
-        _ = shutdown => {
-            info!("shutdown: draining in-flight requests");
-            health_reporter.set_service_status("", ServingStatus::NotServing).await;
+        .add_service(InferenceServer::new(native::NativeService::new(
+            router.clone(),
+        )))
+        // Liveness (the helm chart probes it): SERVING as soon as the
+        // process answers, routes or not; "" tracks readiness.
+        .add_serving(RouterAdminServer::new(admin::AdminService::new(
+            router.clone(),
+        )))
+        .metrics(move || {
+            metrics
+                .metrics
+                .records_buffered
+                .set(metrics.recorder.buffered() as i64);
+            metrics.metrics.encode()
+        })
+        .on_shutdown(move || {
             let _ = stop_tx.send(true);
-            let drain = router.config.drain_timeout;
-            tokio::time::timeout(drain, &mut server).await.unwrap_or_else(|_| {
-                warn!(?drain, "shutdown: connections still open after the drain timeout; closing them");
-                Ok(())
-            })
-        }
-    };
-    let _ = stop_tx.send(true);
+        })
+        .serve(listeners, shutdown)
+        .await;
     follower.abort();
     resolver.abort();
     planner.abort();
     node_followers.stop_all();
     let _ = shipper.await;
-    if let Some(t) = metrics_task {
-        let _ = t.await;
-    }
     info!(
         records_sent = router.recorder.counters.sent.get(),
         records_dropped = router.recorder.counters.dropped.get(),
         "router stopped"
     );
-    result.map_err(|e| RouterError::Internal(format!("gRPC server: {e}")))
+    result.map_err(|e| match e {
+        RuntimeError::Config(m) => RouterError::Config(m),
+        e @ RuntimeError::Serve(_) => RouterError::Internal(e.to_string()),
+    })
 }
 
 /// Re-resolves the node names every `resolve_interval` (and follows the
@@ -252,32 +230,4 @@ async fn resolve_nodes(
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
-}
-
-async fn serve_metrics(listener: TcpListener, router: Arc<Router>, stop: watch::Receiver<bool>) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let router = router.clone();
-            async move {
-                router
-                    .metrics
-                    .records_buffered
-                    .set(router.recorder.buffered() as i64);
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    router.metrics.encode(),
-                )
-            }
-        }),
-    );
-    if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped(stop))
-        .await
-    {
-        tracing::warn!(%error, "metrics endpoint failed");
-    }
 }

@@ -141,7 +141,7 @@ async fn main() {
     tokio::spawn(joust_registry::run(
         rl,
         registry,
-        64 << 20,
+        joust_runtime::RoleConfig::plain(64 << 20),
         std::future::pending(),
     ));
     let mut reg = RegistryClient::connect(registry_url.clone()).await.unwrap();

@@ -30,9 +30,14 @@ pub struct ServeArgs {
     /// gRPC listen address.
     #[arg(long, env = "JOUST_LISTEN", default_value = "127.0.0.1:7071")]
     pub listen: SocketAddr,
-    /// Prometheus `/metrics` listen address; `off` disables it.
+    /// Prometheus `/metrics` listen address (OpenMetrics text); `off`
+    /// disables it.
     #[arg(long, env = "JOUST_METRICS_LISTEN", default_value = "127.0.0.1:9091")]
-    pub metrics_listen: String,
+    pub metrics_listen: joust_runtime::Listen,
+    /// On shutdown, seconds in-flight requests may take to finish before
+    /// open connections are closed.
+    #[arg(long, env = "JOUST_DRAIN_TIMEOUT_SECS", default_value_t = 20)]
+    pub drain_timeout_secs: u64,
     /// Seconds between full re-resolutions of every ref (besides Watch).
     #[arg(long, env = "JOUST_RECONCILE_SECS", default_value_t = 30)]
     pub reconcile_secs: u64,
@@ -78,24 +83,13 @@ impl ServeArgs {
             max_message_bytes: self.max_message_bytes,
             inline_rows: self.inline_rows,
             max_blocking_batches: self.max_blocking_batches,
+            drain_timeout: Duration::from_secs(self.drain_timeout_secs),
             security,
             client,
             ..NodeConfig::default()
         };
         config.validate()?;
         Ok(config)
-    }
-
-    fn metrics_addr(&self) -> Result<Option<SocketAddr>, ServeError> {
-        if self.metrics_listen == "off" {
-            return Ok(None);
-        }
-        self.metrics_listen.parse().map(Some).map_err(|_| {
-            ServeError::Config(format!(
-                "metrics-listen: expected ADDR:PORT or `off`, got {:?}",
-                self.metrics_listen
-            ))
-        })
     }
 }
 
@@ -106,7 +100,7 @@ pub async fn serve(
     credentials: &joust_security::CredentialArgs,
 ) -> Result<(), ServeError> {
     let listen = args.listen;
-    let metrics_addr = args.metrics_addr()?;
+    let metrics_addr = args.metrics_listen.0;
     let config = args.into_config(credentials)?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
@@ -124,7 +118,8 @@ pub async fn serve(
         // and tests that listen on port 0.
         println!("joust serve listening on {addr}");
     }
-    crate::run(listener, metrics_listener, config, shutdown_signal()).await
+    let listeners = joust_runtime::Listeners::new(listener).with_metrics(metrics_listener);
+    crate::run(listeners, config, shutdown_signal()).await
 }
 
 /// Resolves on SIGTERM or ctrl-c.

@@ -148,9 +148,14 @@ impl TestDetect {
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let max = config.max_message_bytes;
-        let task = tokio::spawn(joust_detect::serve(detector, max, listener, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(joust_detect::serve(
+            listener,
+            detector,
+            joust_runtime::RoleConfig::plain(max),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Self {
             addr,
             url: format!("http://{addr}"),

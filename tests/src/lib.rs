@@ -13,6 +13,7 @@ pub mod node;
 pub mod pg;
 pub mod pg_cluster;
 pub mod process;
+pub mod reflection;
 pub mod registry;
 pub mod router;
 pub mod security;

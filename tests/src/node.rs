@@ -69,9 +69,13 @@ impl TestNode {
         let addr = listener.local_addr()?;
         let metrics_addr = metrics.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(joust_server::run(listener, Some(metrics), config, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(joust_server::run(
+            joust_runtime::Listeners::new(listener).with_metrics(Some(metrics)),
+            config,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Self {
             addr,
             url: format!("http://{addr}"),

@@ -86,7 +86,7 @@ impl TestRegistry {
         let max = config.max_message_bytes;
         let serving = security.clone();
         let task = tokio::spawn(async move {
-            let _ = joust_registry::run_secure(listener, registry, max, serving, async {
+            let _ = joust_registry::run(listener, registry, role(max, serving), async {
                 let _ = stopped.await;
             })
             .await;
@@ -129,7 +129,7 @@ impl TestRegistry {
         let max = self.config.max_message_bytes;
         let security = self.security.clone();
         self.task = Some(tokio::spawn(async move {
-            let _ = joust_registry::run_secure(listener, registry, max, security, async {
+            let _ = joust_registry::run(listener, registry, role(max, security), async {
                 let _ = stopped.await;
             })
             .await;
@@ -193,5 +193,14 @@ impl Drop for TestDashboard {
         if let Some(t) = self.task.take() {
             t.abort();
         }
+    }
+}
+
+/// The runtime settings of a test registry.
+fn role(max_message_bytes: usize, security: ServerSecurity) -> joust_runtime::RoleConfig {
+    joust_runtime::RoleConfig {
+        security,
+        max_message_bytes,
+        ..joust_runtime::RoleConfig::default()
     }
 }

@@ -48,9 +48,13 @@ impl TestRouter {
         let addr = listener.local_addr()?;
         let metrics_addr = metrics.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(joust_router::run(listener, Some(metrics), config, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(joust_router::run(
+            joust_runtime::Listeners::new(listener).with_metrics(Some(metrics)),
+            config,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Self {
             addr,
             url: format!("http://{addr}"),

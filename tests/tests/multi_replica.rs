@@ -33,9 +33,14 @@ impl Replica {
         let (listener, registry) = a.replica().await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(joust_registry::run(listener, registry, 8 << 20, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(joust_registry::run(
+            listener,
+            registry,
+            joust_runtime::RoleConfig::plain(8 << 20),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             url: format!("http://{addr}"),
             stop: Some(stop),

@@ -112,9 +112,14 @@ async fn a_transition_through_one_replica_reaches_watchers_of_another() {
     let (listener, registry_b) = a.replica().await.unwrap();
     let b_addr = listener.local_addr().unwrap();
     let (stop_b, stopped_b) = tokio::sync::oneshot::channel::<()>();
-    let b_task = tokio::spawn(joust_registry::run(listener, registry_b, 8 << 20, async {
-        let _ = stopped_b.await;
-    }));
+    let b_task = tokio::spawn(joust_registry::run(
+        listener,
+        registry_b,
+        joust_runtime::RoleConfig::plain(8 << 20),
+        async {
+            let _ = stopped_b.await;
+        },
+    ));
 
     let client_a = RegistryClient::connect(&a.url)
         .await

@@ -470,11 +470,14 @@ async fn detection_roles() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(joust_detect::server::serve_secure(
-        detector,
-        config.max_message_bytes,
-        p.auth.server().load().unwrap(),
+    let task = tokio::spawn(joust_detect::server::serve(
         listener,
+        detector,
+        joust_runtime::RoleConfig {
+            security: p.auth.server().load().unwrap(),
+            max_message_bytes: config.max_message_bytes,
+            ..joust_runtime::RoleConfig::default()
+        },
         async {
             let _ = stopped.await;
         },

@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(joust_registry::server::run(
         reg_listener,
         registry,
-        8 << 20,
+        joust_runtime::RoleConfig::plain(8 << 20),
         std::future::pending(),
     ));
     let train = joust_models::dataset::feature_matrix(&generate(&SyntheticConfig {
@@ -83,7 +83,6 @@ async fn main() -> anyhow::Result<()> {
     let node_url = format!("http://{}", node_listener.local_addr()?);
     tokio::spawn(joust_server::run(
         node_listener,
-        None,
         NodeConfig {
             registry_url: registry_url.clone(),
             models: vec![format!("{MODEL}@champion")],
@@ -98,7 +97,6 @@ async fn main() -> anyhow::Result<()> {
     let router_url = format!("http://{}", router_listener.local_addr()?);
     tokio::spawn(joust_router::run(
         router_listener,
-        None,
         RouterConfig {
             registry_url: registry_url.clone(),
             nodes: vec![node_url.trim_start_matches("http://").to_owned()],
@@ -130,9 +128,9 @@ async fn main() -> anyhow::Result<()> {
     let detect_listener = TcpListener::bind("127.0.0.1:0").await?;
     let detect_url = format!("http://{}", detect_listener.local_addr()?);
     tokio::spawn(joust_detect::serve(
-        detector.clone(),
-        64 << 20,
         detect_listener,
+        detector.clone(),
+        joust_runtime::RoleConfig::plain(64 << 20),
         std::future::pending(),
     ));
     wait_routed(&router_url).await?;

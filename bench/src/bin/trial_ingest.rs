@@ -112,9 +112,14 @@ async fn run(admin: &str, run: usize, n: usize, streams: usize) -> anyhow::Resul
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(joust_registry::run(listener, registry, 64 << 20, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(joust_registry::run(
+        listener,
+        registry,
+        joust_runtime::RoleConfig::plain(64 << 20),
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let reg = RegistryClient::connect(&url).await?.with_actor("bench");
     reg.create_model("ingest", "").await?;

@@ -41,25 +41,21 @@ pub struct RegistryArgs {
     /// can serve it (a blocked rollout); off: the block is only recorded.
     #[arg(long, env = "JOUST_AUTO_ROLLBACK")]
     pub auto_rollback: bool,
+    /// Prometheus `/metrics` listen address (OpenMetrics text: per-RPC
+    /// request counts and latency); `off` (the default) disables it.
+    #[arg(long, env = "JOUST_REGISTRY_METRICS_LISTEN", default_value = "off")]
+    pub metrics_listen: joust_runtime::Listen,
+    /// On shutdown, seconds in-flight requests may take to finish before
+    /// open connections are closed.
+    #[arg(long, env = "JOUST_DRAIN_TIMEOUT_SECS", default_value_t = 20)]
+    pub drain_timeout_secs: u64,
     #[command(flatten)]
     pub security: joust_security::ServerArgs,
 }
 
-/// The dashboard's listen address, or none when it is turned off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UiListen(pub Option<SocketAddr>);
-
-impl std::str::FromStr for UiListen {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim() {
-            "" | "off" => Ok(Self(None)),
-            addr => addr.parse().map(|a| Self(Some(a))).map_err(|e| {
-                format!("expected HOST:PORT (e.g. 127.0.0.1:7080), '' or 'off', got {addr:?} ({e})")
-            }),
-        }
-    }
-}
+/// The dashboard's listen address, or none when it is turned off (the one
+/// "ADDR or off" form of every listen flag).
+pub use joust_runtime::Listen as UiListen;
 
 /// S3 settings (standard AWS environment variables).
 #[derive(Debug, Clone, clap::Args)]
@@ -143,6 +139,8 @@ impl RegistryArgs {
 
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let UiListen(ui_listen) = args.ui_listen;
+    let metrics_listen = args.metrics_listen;
+    let drain_timeout = std::time::Duration::from_secs(args.drain_timeout_secs);
     let security = args
         .security
         .config(&crate::security::credentials())
@@ -166,8 +164,12 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
+    let metrics = metrics_listen
+        .bind()
+        .await
+        .with_context(|| format!("binding --metrics-listen {metrics_listen}"))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "registry listening");
+    tracing::info!(%addr, metrics = %metrics_listen, "registry listening");
     println!("joust registry listening on {addr}");
     let ui = match ui_listen {
         Some(ui_addr) => {
@@ -188,11 +190,15 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     };
     let shutdown = futures::FutureExt::shared(Box::pin(crate::shutdown::signal()));
     let door = security.authenticator().map(std::sync::Arc::new);
-    let grpc = joust_registry::run_secure(
-        listener,
-        registry.clone(),
-        config.max_message_bytes,
+    let role = joust_runtime::RoleConfig {
         security,
+        max_message_bytes: config.max_message_bytes,
+        drain_timeout,
+    };
+    let grpc = joust_registry::run(
+        joust_runtime::Listeners::new(listener).with_metrics(metrics),
+        registry.clone(),
+        role,
         shutdown.clone(),
     );
     match ui {
@@ -203,22 +209,4 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
         None => grpc.await?,
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::UiListen;
-
-    #[test]
-    fn ui_listen_parses_an_address_or_off() {
-        assert_eq!("".parse::<UiListen>().unwrap(), UiListen(None));
-        assert_eq!("off".parse::<UiListen>().unwrap(), UiListen(None));
-        assert_eq!(
-            "127.0.0.1:7080".parse::<UiListen>().unwrap(),
-            UiListen(Some("127.0.0.1:7080".parse().unwrap()))
-        );
-        let err = "localhost".parse::<UiListen>().unwrap_err();
-        assert!(err.contains("expected HOST:PORT"), "{err}");
-    }
 }

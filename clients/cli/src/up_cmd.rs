@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use joust_runtime::{Listen, Listeners, RoleConfig, parse_listen};
+
 use crate::registry_cmd::UiListen;
 
 #[derive(Debug, clap::Args)]
@@ -42,7 +44,7 @@ pub struct UpArgs {
         env = "JOUST_UP_NODE_METRICS_LISTEN",
         default_value = "127.0.0.1:9091"
     )]
-    pub node_metrics_listen: String,
+    pub node_metrics_listen: Listen,
     /// Router gRPC listen address (port 0: any free port).
     #[arg(long, env = "JOUST_UP_ROUTER_LISTEN", default_value = "127.0.0.1:7072")]
     pub router_listen: SocketAddr,
@@ -52,7 +54,19 @@ pub struct UpArgs {
         env = "JOUST_UP_ROUTER_METRICS_LISTEN",
         default_value = "127.0.0.1:9092"
     )]
-    pub router_metrics_listen: String,
+    pub router_metrics_listen: Listen,
+    /// Registry Prometheus `/metrics` address (per-RPC counts and
+    /// latency); `off` (the default) disables it.
+    #[arg(long, env = "JOUST_UP_REGISTRY_METRICS_LISTEN", default_value = "off")]
+    pub registry_metrics_listen: Listen,
+    /// Detection Prometheus `/metrics` address (per-RPC counts and
+    /// latency); `off` (the default) disables it.
+    #[arg(long, env = "JOUST_UP_DETECT_METRICS_LISTEN", default_value = "off")]
+    pub detect_metrics_listen: Listen,
+    /// On shutdown, seconds every role's in-flight requests may take to
+    /// finish before open connections are closed.
+    #[arg(long, env = "JOUST_UP_DRAIN_TIMEOUT_SECS", default_value_t = 20)]
+    pub drain_timeout_secs: u64,
     /// Dashboard (read-only web UI over HTTP) listen address; `off`
     /// disables it.
     #[arg(long, env = "JOUST_UP_UI_LISTEN", default_value = joust_registry::dashboard::DEFAULT_LISTEN)]
@@ -68,17 +82,6 @@ pub struct UpArgs {
     /// evidence `evidence/` under --data-dir; it scores through the router.
     #[arg(long, env = "JOUST_UP_DETECT_LISTEN", default_value = "127.0.0.1:7073")]
     pub detect_listen: String,
-}
-
-/// Parses a listen address flag: `ADDR:PORT` or `off`.
-fn parse_addr_or_off(flag: &str, value: &str) -> anyhow::Result<Option<SocketAddr>> {
-    if value == "off" {
-        return Ok(None);
-    }
-    value
-        .parse()
-        .map(Some)
-        .with_context(|| format!("--{flag}: expected ADDR:PORT or `off`, got {value:?}"))
 }
 
 impl UpArgs {
@@ -183,10 +186,10 @@ impl Platform {
     /// starts the registry, the dashboard, the serving node, the router and
     /// the detection service in this process.
     pub async fn start(args: &UpArgs) -> anyhow::Result<Self> {
-        let metrics_addr = parse_addr_or_off("node-metrics-listen", &args.node_metrics_listen)?;
-        let router_metrics_addr =
-            parse_addr_or_off("router-metrics-listen", &args.router_metrics_listen)?;
-        let detect_addr = parse_addr_or_off("detect-listen", &args.detect_listen)?;
+        let metrics_addr = args.node_metrics_listen.0;
+        let router_metrics_addr = args.router_metrics_listen.0;
+        let detect_addr = parse_listen("detect-listen", &args.detect_listen)?;
+        let drain_timeout = std::time::Duration::from_secs(args.drain_timeout_secs);
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
         let registry_config = args.registry_config();
@@ -218,6 +221,14 @@ impl Platform {
             Some(a) => Some(bind("detection", a).await?),
             None => None,
         };
+        let registry_metrics_listener = match args.registry_metrics_listen.0 {
+            Some(a) => Some(bind("registry metrics", a).await?),
+            None => None,
+        };
+        let detect_metrics_listener = match (detect_addr, args.detect_metrics_listen.0) {
+            (Some(_), Some(a)) => Some(bind("detection metrics", a).await?),
+            _ => None,
+        };
         let local = |l: &Option<TcpListener>| -> anyhow::Result<Option<SocketAddr>> {
             Ok(match l {
                 Some(l) => Some(reachable(l.local_addr()?)),
@@ -240,6 +251,7 @@ impl Platform {
             unbound_grace: std::time::Duration::from_secs(10),
             security: security.clone(),
             client: client.clone(),
+            drain_timeout,
             ..NodeConfig::default()
         };
         node_config.validate()?;
@@ -248,6 +260,7 @@ impl Platform {
             nodes: vec![node_addr.to_string()],
             security: security.clone(),
             client: client.clone(),
+            drain_timeout,
             ..RouterConfig::default()
         };
         router_config.validate()?;
@@ -268,11 +281,14 @@ impl Platform {
         let (stop, stop_rx) = watch::channel(false);
         let mut roles = vec![spawn_role(
             "registry",
-            joust_registry::run_secure(
-                registry_listener,
+            joust_registry::run(
+                Listeners::new(registry_listener).with_metrics(registry_metrics_listener),
                 registry.clone(),
-                registry_config.max_message_bytes,
-                security.clone(),
+                RoleConfig {
+                    security: security.clone(),
+                    max_message_bytes: registry_config.max_message_bytes,
+                    drain_timeout,
+                },
                 stopped(stop_rx.clone()),
             ),
         )];
@@ -290,8 +306,7 @@ impl Platform {
         roles.push(spawn_role(
             "serving node",
             joust_server::run(
-                node_listener,
-                metrics_listener,
+                Listeners::new(node_listener).with_metrics(metrics_listener),
                 node_config,
                 stopped(stop_rx.clone()),
             ),
@@ -299,8 +314,7 @@ impl Platform {
         roles.push(spawn_role(
             "router",
             joust_router::run(
-                router_listener,
-                router_metrics_listener,
+                Listeners::new(router_listener).with_metrics(router_metrics_listener),
                 router_config,
                 stopped(stop_rx.clone()),
             ),
@@ -308,11 +322,14 @@ impl Platform {
         if let Some((l, detector)) = detector {
             roles.push(spawn_role(
                 "detection",
-                joust_detect::server::serve_secure(
+                joust_detect::server::serve(
+                    Listeners::new(l).with_metrics(detect_metrics_listener),
                     detector,
-                    detect_config.max_message_bytes,
-                    security.clone(),
-                    l,
+                    RoleConfig {
+                        security: security.clone(),
+                        max_message_bytes: detect_config.max_message_bytes,
+                        drain_timeout,
+                    },
                     stopped(stop_rx.clone()),
                 ),
             ));

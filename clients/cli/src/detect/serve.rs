@@ -46,6 +46,14 @@ pub struct ServeArgs {
     /// gRPC listen address.
     #[arg(long, env = "JOUST_DETECT_LISTEN", default_value = "127.0.0.1:7073")]
     pub listen: SocketAddr,
+    /// Prometheus `/metrics` listen address (OpenMetrics text: per-RPC
+    /// request counts and latency); `off` (the default) disables it.
+    #[arg(long, env = "JOUST_DETECT_METRICS_LISTEN", default_value = "off")]
+    pub metrics_listen: joust_runtime::Listen,
+    /// On shutdown, seconds in-flight requests may take to finish before
+    /// open connections are closed (jobs in flight go back to the queue).
+    #[arg(long, env = "JOUST_DRAIN_TIMEOUT_SECS", default_value_t = 20)]
+    pub drain_timeout_secs: u64,
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, env = "JOUST_DETECT_MAX_MESSAGE_BYTES", default_value_t = 64 << 20)]
     pub max_message_bytes: usize,
@@ -139,14 +147,23 @@ pub(super) async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
         .with_context(|| format!("binding {}", a.listen))?;
+    let metrics = a
+        .metrics_listen
+        .bind()
+        .await
+        .with_context(|| format!("binding --metrics-listen {}", a.metrics_listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "detection service listening");
+    tracing::info!(%addr, metrics = %a.metrics_listen, "detection service listening");
     println!("joust detect listening on {addr}");
-    joust_detect::server::serve_secure(
-        detector,
-        config.max_message_bytes,
+    let role = joust_runtime::RoleConfig {
         security,
-        listener,
+        max_message_bytes: config.max_message_bytes,
+        drain_timeout: std::time::Duration::from_secs(a.drain_timeout_secs),
+    };
+    joust_detect::server::serve(
+        joust_runtime::Listeners::new(listener).with_metrics(metrics),
+        detector,
+        role,
         crate::shutdown::signal(),
     )
     .await?;
