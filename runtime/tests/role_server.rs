@@ -33,6 +33,13 @@ impl RouterAdmin for Admin {
     ) -> Result<Response<pb::RouterStats>, Status> {
         Err(Status::failed_precondition("no stats here"))
     }
+
+    async fn list_node_states(
+        &self,
+        _: Request<pb::ListNodeStatesRequest>,
+    ) -> Result<Response<pb::ListNodeStatesResponse>, Status> {
+        Ok(Response::new(pb::ListNodeStatesResponse::default()))
+    }
 }
 
 async fn list_v1(channel: tonic::transport::Channel) -> Vec<String> {
