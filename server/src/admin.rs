@@ -1,4 +1,5 @@
-//! `joust.v1.ServingAdmin`: Reload, Unload and ListLoaded (model-stats).
+//! `joust.v1.ServingAdmin`: Reload, Unload, ListLoaded (model-stats) and
+//! WatchServingState (the node's serving state as a stream).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,7 +9,10 @@ use joust_proto::v1::serving_admin_server::ServingAdmin;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use futures::StreamExt;
+
 use crate::node::Node;
+use crate::serving_state::{Phase, ServingState};
 use crate::table::Snapshot;
 
 #[derive(Debug, Clone)]
@@ -52,21 +56,49 @@ pub fn list_loaded(snapshot: &Snapshot) -> Vec<pb::LoadedModel> {
         .collect()
 }
 
+/// The wire form of a serving state (every message is a full state).
+pub fn serving_state(state: &ServingState) -> pb::ServingState {
+    pb::ServingState {
+        node_id: state.node_id.clone(),
+        generation: state.generation,
+        full: true,
+        versions: state
+            .versions
+            .iter()
+            .map(|v| pb::VersionState {
+                model: v.model.clone(),
+                version: v.version,
+                phase: match v.phase {
+                    Phase::Loading => pb::VersionPhase::Loading,
+                    Phase::Ready => pb::VersionPhase::Ready,
+                    Phase::Refused => pb::VersionPhase::Refused,
+                    Phase::Draining => pb::VersionPhase::Draining,
+                } as i32,
+                reason: v.reason.clone(),
+                refs: v.refs.clone(),
+            })
+            .collect(),
+    }
+}
+
 #[tonic::async_trait]
 impl ServingAdmin for AdminService {
     type WatchServingStateStream =
         futures::stream::BoxStream<'static, Result<pb::ServingState, Status>>;
 
-    // Contract only for now: the node's serving-state stream lands with
-    // the production-safety work (issue 19); until then followers get
-    // UNIMPLEMENTED and must fall back to treating a reachable node as ready.
     async fn watch_serving_state(
         &self,
-        _request: Request<pb::WatchServingStateRequest>,
+        request: Request<pb::WatchServingStateRequest>,
     ) -> Result<Response<Self::WatchServingStateStream>, Status> {
-        Err(Status::unimplemented(
-            "joust.v1.ServingAdmin/WatchServingState is not served by this node yet",
-        ))
+        let pb::WatchServingStateRequest {} = request.into_inner();
+        // The current state first, then the latest state after every change
+        // (a slow reader skips generations, never sees a stale one); ends
+        // when the node shuts down so the drain is not held up.
+        let states =
+            tokio_stream::wrappers::WatchStream::new(self.node.table.serving_state().subscribe())
+                .map(|state| Ok(serving_state(&state)))
+                .take_until(self.node.closed());
+        Ok(Response::new(states.boxed()))
     }
 
     #[instrument(skip_all, fields(reference = %request.get_ref().r#ref))]

@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// open connections are closed.
     #[arg(long, env = "JOUST_DRAIN_TIMEOUT_SECS", default_value_t = 20)]
     pub drain_timeout_secs: u64,
+    /// How long a version that lost its last ref keeps answering requests
+    /// pinned to it (DRAINING in the serving state) before it is dropped,
+    /// so routers that still pin it converge first: `30s`, `500ms`, `2m`;
+    /// `0s` drops it at once.
+    #[arg(long, env = "JOUST_UNBOUND_GRACE", default_value = "30s", value_parser = parse_grace)]
+    pub unbound_grace: Duration,
     /// Seconds between full re-resolutions of every ref (besides Watch).
     #[arg(long, env = "JOUST_RECONCILE_SECS", default_value_t = 30)]
     pub reconcile_secs: u64,
@@ -79,6 +85,7 @@ impl ServeArgs {
             models: self.models,
             follow_all: self.follow_all,
             reconcile_interval: Duration::from_secs(self.reconcile_secs),
+            unbound_grace: self.unbound_grace,
             max_rows: self.max_rows,
             max_message_bytes: self.max_message_bytes,
             inline_rows: self.inline_rows,
@@ -91,6 +98,13 @@ impl ServeArgs {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// A duration with its unit (`30s`, `500ms`, `1m 30s`), as
+/// `--unbound-grace` takes it.
+pub fn parse_grace(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("expected a duration with a unit like 30s, 500ms or 2m ({e})"))
 }
 
 /// `joust serve`: validates the flags, binds the listeners, and runs the
@@ -142,5 +156,51 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn grace(args: &[&str]) -> Result<Duration, String> {
+        let argv = std::iter::once("joust-serve").chain(args.iter().copied());
+        Cli::try_parse_from(argv)
+            .map(|c| c.serve.unbound_grace)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn unbound_grace_defaults_to_30s_and_takes_units() {
+        assert_eq!(grace(&[]), Ok(Duration::from_secs(30)));
+        assert_eq!(
+            grace(&["--unbound-grace", "500ms"]),
+            Ok(Duration::from_millis(500))
+        );
+        assert_eq!(
+            grace(&["--unbound-grace", "2m"]),
+            Ok(Duration::from_secs(120))
+        );
+        assert_eq!(grace(&["--unbound-grace", "0s"]), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn unbound_grace_without_a_unit_is_refused_naming_the_flag() {
+        for bad in ["30", "soon", "-1s"] {
+            let e = grace(&["--unbound-grace", bad]).unwrap_err();
+            assert!(
+                e.contains("--unbound-grace") && e.contains("expected a duration"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

@@ -22,7 +22,8 @@ pub struct NodeConfig {
     pub reconcile_interval: Duration,
     /// How long a version keeps answering requests pinned to it after its
     /// last ref moved away (a router that has not seen the move yet still
-    /// pins it). Zero: dropped at once.
+    /// pins it). Zero: dropped at once. `joust serve` and `joust up`
+    /// default to 30 s (`--unbound-grace`).
     pub unbound_grace: Duration,
     /// First retry delay after a failed load or a lost Watch stream;
     /// doubled on each failure up to `retry_max`.
@@ -57,7 +58,7 @@ impl Default for NodeConfig {
             models: Vec::new(),
             follow_all: false,
             reconcile_interval: Duration::from_secs(30),
-            unbound_grace: Duration::ZERO,
+            unbound_grace: Duration::from_secs(30),
             retry_initial: Duration::from_millis(200),
             retry_max: Duration::from_secs(30),
             max_rows: 10_000,

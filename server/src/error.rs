@@ -18,6 +18,11 @@ pub enum ServeError {
     /// No version of the model is loaded on this node.
     #[error("model {model:?} is not loaded on this node (loaded: {loaded})")]
     ModelNotFound { model: String, loaded: String },
+    /// The model is followed but nothing of it is loaded yet (the node is
+    /// starting, or its loads are failing): UNAVAILABLE, so a router
+    /// retries on another node.
+    #[error("model {model:?} is not ready on this node yet ({refs})")]
+    NotReady { model: String, refs: String },
     /// The pinned version is not loaded.
     #[error(
         "model {model:?} version {version} is not loaded on this node (loaded versions: {loaded})"
@@ -112,6 +117,7 @@ impl ServeError {
             | ServeError::RefNotFollowed { .. } => Code::NotFound,
             ServeError::BadVersion(_) | ServeError::BadRef(_) => Code::InvalidArgument,
             ServeError::Busy { .. } => Code::ResourceExhausted,
+            ServeError::NotReady { .. } => Code::Unavailable,
             ServeError::Registry { code, .. } => match code {
                 Code::NotFound => Code::NotFound,
                 Code::InvalidArgument => Code::InvalidArgument,
@@ -141,6 +147,29 @@ impl ServeError {
             ServeError::Config(_) => Code::FailedPrecondition,
             ServeError::Internal(_) => Code::Internal,
         }
+    }
+
+    /// A verdict on the artifact itself (checksum, decoding, warm-up):
+    /// the version is refused, not merely not loaded yet.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            ServeError::ChecksumMismatch { .. }
+                | ServeError::Corrupt { .. }
+                | ServeError::Warm { .. }
+        )
+    }
+
+    /// The registry said the ref points at nothing (no such alias or model).
+    pub fn is_absent(&self) -> bool {
+        matches!(
+            self,
+            ServeError::Registry {
+                call: "GetVersion",
+                code: Code::NotFound,
+                ..
+            }
+        )
     }
 }
 

@@ -19,8 +19,7 @@ use crate::node::Node;
 /// Runs until `shutdown` turns true.
 pub async fn follow(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
     let cfg = node.config.clone();
-    node.reconcile(None, false).await;
-    node.discover(None).await;
+    node.initial_sync().await;
     let mut reconcile = tokio::time::interval_at(
         Instant::now() + cfg.reconcile_interval,
         cfg.reconcile_interval,

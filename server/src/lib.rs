@@ -5,8 +5,8 @@
 //! `joust.v1.Inference` API and the `joust.v1.ServingAdmin` RPCs, with
 //! health, reflection and Prometheus metrics.
 //!
-//! Layout: `input`, `table`, `scoring`, `discovery` and `config` are
-//! transport-free;
+//! Layout: `input`, `table`, `serving_state`, `scoring`, `discovery` and
+//! `config` are transport-free;
 //! `loader` and `follower` talk to the registry; `oip`, `native` and
 //! `admin` are thin tonic handlers; `run` wires them on a bound listener;
 //! `cli` is the `joust serve` flags. It knows nothing of how models are
@@ -29,6 +29,7 @@ pub mod native;
 pub mod node;
 pub mod oip;
 pub mod scoring;
+pub mod serving_state;
 pub mod table;
 
 use std::future::Future;
@@ -65,6 +66,10 @@ pub async fn run(
     node.refresh_health().await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let follower = tokio::spawn(follower::follow(node.clone(), stop_rx));
+    let sweeper = {
+        let node = node.clone();
+        tokio::spawn(async move { node.sweep_unbound().await })
+    };
     info!(
         models = ?node.config.models,
         registry = %node.config.registry_url,
@@ -72,6 +77,7 @@ pub async fn run(
         "serving node starting"
     );
     let metrics = node.clone();
+    let closing = node.clone();
     let result = server
         .add_service(GrpcInferenceServiceServer::new(oip::OipService::new(
             node.clone(),
@@ -88,10 +94,13 @@ pub async fn run(
         .metrics(move || metrics.metrics.encode())
         .on_shutdown(move || {
             let _ = stop_tx.send(true);
+            closing.close();
         })
         .serve(listeners, shutdown)
         .await;
+    node.close();
     follower.abort();
+    sweeper.abort();
     info!("serving node stopped");
     result.map_err(|e| match e {
         RuntimeError::Config(m) => ServeError::Config(m),

@@ -4,19 +4,19 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{ModelRef, NodeConfig};
 use crate::error::ServeError;
 use crate::loader::Loader;
 use crate::metrics::Metrics;
 use crate::scoring::Scorer;
-use crate::table::{LoadedModel, ModelTable};
+use crate::table::{LoadedModel, ModelTable, optional};
 
 /// The result of syncing or reloading one ref.
 #[derive(Debug, Clone)]
@@ -50,6 +50,19 @@ pub struct Node {
     known_models: Mutex<BTreeSet<String>>,
     pub registry_connected: AtomicBool,
     pub watch_cursor: AtomicU64,
+    /// The first full sync (every configured ref, then follow-all
+    /// discovery) has been tried: until then the node is not ready.
+    started: AtomicBool,
+    /// Turns true when the node shuts down (ends long-lived streams).
+    closing: watch::Sender<bool>,
+}
+
+/// Why a sync failed, and how far it got.
+enum SyncError {
+    /// Resolving the ref failed.
+    Resolve(ServeError),
+    /// Loading the version the ref resolved to failed.
+    Load(u64, ServeError),
 }
 
 impl Node {
@@ -74,8 +87,53 @@ impl Node {
             known_models: Mutex::new(BTreeSet::new()),
             registry_connected: AtomicBool::new(false),
             watch_cursor: AtomicU64::new(0),
+            started: AtomicBool::new(false),
+            closing: watch::Sender::new(false),
             config,
         })
+    }
+
+    /// The first sync: every configured ref, then follow-all discovery;
+    /// the node may report ready from then on.
+    pub async fn initial_sync(&self) {
+        self.reconcile(None, false).await;
+        self.discover(None).await;
+        self.started.store(true, Ordering::Relaxed);
+        self.refresh_health().await;
+    }
+
+    /// Signals shutdown to long-lived streams (WatchServingState).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once the node shuts down.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await;
+        }
+    }
+
+    /// Drops each unbound version when its grace ends, until shutdown.
+    pub async fn sweep_unbound(&self) {
+        let mut changes = self.table.serving_state().subscribe();
+        let closed = self.closed();
+        tokio::pin!(closed);
+        loop {
+            let next = self.table.next_expiry();
+            tokio::select! {
+                () = &mut closed => return,
+                changed = changes.changed() => if changed.is_err() { return },
+                () = sleep_until_opt(next) => {
+                    self.table.sweep();
+                    self.metrics
+                        .models_loaded
+                        .set(self.table.snapshot().models().count() as i64);
+                    self.refresh_health().await;
+                }
+            }
+        }
     }
 
     /// Resolves `reference` in the registry and makes the node serve what
@@ -83,8 +141,9 @@ impl Node {
     /// A failure leaves the previous version serving and is recorded on
     /// the ref (when followed).
     pub async fn sync(&self, reference: &ModelRef, force: bool) -> Result<LoadOutcome, ServeError> {
-        let result = self.sync_inner(reference, force).await;
-        match &result {
+        let guard = self.load_lock.lock().await;
+        let result = self.sync_locked(reference, force).await;
+        let result = match result {
             Ok(outcome) => {
                 if outcome.old_version != Some(outcome.new_version) {
                     self.metrics
@@ -100,32 +159,58 @@ impl Node {
                         "ref swapped"
                     );
                 }
+                Ok(outcome)
             }
-            Err(error) => {
+            Err(SyncError::Resolve(error)) if error.is_absent() && optional(reference) => {
+                // `m@challenger` with no open trial: normal, not a failure.
+                self.table.mark_absent(reference);
+                debug!(reference = %reference.text, "alias points at nothing; following it with no version");
+                Err(error)
+            }
+            Err(SyncError::Resolve(error)) => {
                 let failures = self.table.mark_failed(&reference.text, error.to_string());
-                self.metrics
-                    .load_failures
-                    .get_or_create(&Metrics::model(&reference.model))
-                    .inc();
-                warn!(%error, reference = %reference.text, failures, "load refused; previous version keeps serving");
+                self.load_failed(reference, &error, failures);
+                Err(error)
             }
-        }
+            Err(SyncError::Load(version, error)) => {
+                let failures = if error.is_refusal() {
+                    self.table.refuse(reference, version, error.to_string())
+                } else {
+                    self.table
+                        .abandon_load(reference, version, error.to_string())
+                };
+                self.load_failed(reference, &error, failures);
+                Err(error)
+            }
+        };
+        drop(guard);
         self.refresh_health().await;
         result
     }
 
-    async fn sync_inner(
+    fn load_failed(&self, reference: &ModelRef, error: &ServeError, failures: u32) {
+        self.metrics
+            .load_failures
+            .get_or_create(&Metrics::model(&reference.model))
+            .inc();
+        warn!(%error, reference = %reference.text, failures, "load refused; previous version keeps serving");
+    }
+
+    async fn sync_locked(
         &self,
         reference: &ModelRef,
         force: bool,
-    ) -> Result<LoadOutcome, ServeError> {
-        let _guard = self.load_lock.lock().await;
-        let target = self.loader.resolve(&reference.text).await?;
+    ) -> Result<LoadOutcome, SyncError> {
+        let target = self
+            .loader
+            .resolve(&reference.text)
+            .await
+            .map_err(SyncError::Resolve)?;
         if target.model != reference.model {
-            return Err(ServeError::Protocol(format!(
+            return Err(SyncError::Resolve(ServeError::Protocol(format!(
                 "GetVersion {}: answered model {:?}",
                 reference.text, target.model
-            )));
+            ))));
         }
         let snapshot = self.table.snapshot();
         let old_version = snapshot.binding(&reference.text).and_then(|b| b.version);
@@ -137,8 +222,13 @@ impl Node {
         let (loaded, load_ms) = match existing {
             Some(m) if !force => (m, 0),
             _ => {
-                let loaded: Arc<LoadedModel> =
-                    Arc::new(self.loader.load(&target.model, target.version).await?);
+                self.table.begin_load(reference, target.version);
+                let loaded: Arc<LoadedModel> = Arc::new(
+                    self.loader
+                        .load(&target.model, target.version)
+                        .await
+                        .map_err(|e| SyncError::Load(target.version, e))?,
+                );
                 self.metrics
                     .loads
                     .get_or_create(&Metrics::model(&loaded.name))
@@ -235,9 +325,11 @@ impl Node {
         }
         for text in plan.add {
             match ModelRef::parse(&text) {
-                // Followed once its first load succeeds; a failure is
-                // logged by `sync` and retried at the next discovery.
+                // Followed before its first load, so readiness waits for
+                // it and a failure is retried with backoff (and logged
+                // by `sync`).
                 Ok(reference) => {
+                    self.table.follow(&reference);
                     let _ = self.sync(&reference, false).await;
                 }
                 Err(error) => warn!(%error, reference = %text, "follow-all: skipping a model"),
@@ -256,10 +348,17 @@ impl Node {
             .unwrap_or(0)
     }
 
+    /// Ready to serve (health `""` SERVING, OIP ServerReady): the first
+    /// sync has been tried and every champion ref has a version or a
+    /// refused artifact (`Snapshot::ready`).
+    pub fn ready(&self) -> bool {
+        self.started.load(Ordering::Relaxed) && self.table.snapshot().ready()
+    }
+
     /// Publishes overall and per-model health from the table.
     pub async fn refresh_health(&self) {
         let snapshot = self.table.snapshot();
-        let overall = if snapshot.ready() {
+        let overall = if self.started.load(Ordering::Relaxed) && snapshot.ready() {
             ServingStatus::Serving
         } else {
             ServingStatus::NotServing
@@ -293,5 +392,13 @@ impl Node {
                 .set_service_status(health_name(&name), status)
                 .await;
         }
+    }
+}
+
+/// Sleeps until `at`, or forever when `None`.
+async fn sleep_until_opt(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }

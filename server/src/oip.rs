@@ -165,7 +165,7 @@ impl GrpcInferenceService for OipService {
         &self,
         _: Request<pb::ServerReadyRequest>,
     ) -> Result<Response<pb::ServerReadyResponse>, Status> {
-        let ready = self.node.table.snapshot().ready();
+        let ready = self.node.ready();
         Ok(Response::new(pb::ServerReadyResponse { ready }))
     }
 

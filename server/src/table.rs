@@ -4,10 +4,11 @@
 //! so a request finishes on the version it started with even if a swap
 //! happens; a version no ref points at leaves the snapshot and is dropped
 //! when its last request ends (or, with an unbound grace, once the grace
-//! has passed, so routers that still pin it converge first). Writers are serialised by a mutex and
-//! publish a whole new snapshot.
+//! has passed, so routers that still pin it converge first). Writers are
+//! serialised by a mutex, publish a whole new snapshot, and publish the
+//! serving state derived from it (`serving_state`) on every change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -17,6 +18,7 @@ use joust_models::Model;
 
 use crate::config::ModelRef;
 use crate::error::ServeError;
+use crate::serving_state::StatePublisher;
 
 /// A decoded, verified and warmed model version.
 #[derive(Debug)]
@@ -70,6 +72,9 @@ pub enum RefState {
     Ready,
     /// Its last load failed; the version it had, if any, keeps serving.
     Failed,
+    /// The registry says the alias points at nothing (`m@challenger`
+    /// with no open trial): normal, not a failure; it has no version.
+    Absent,
 }
 
 impl RefState {
@@ -78,6 +83,7 @@ impl RefState {
             RefState::Loading => "loading",
             RefState::Ready => "ready",
             RefState::Failed => "failed",
+            RefState::Absent => "absent",
         }
     }
 }
@@ -93,6 +99,35 @@ pub struct Binding {
     pub failures: u32,
 }
 
+impl Binding {
+    fn new(reference: ModelRef) -> Self {
+        Self {
+            reference,
+            version: None,
+            state: RefState::Loading,
+            last_error: None,
+            failures: 0,
+        }
+    }
+}
+
+/// A ref the node's readiness does not wait for: `m@challenger` points at
+/// nothing whenever no trial is open.
+pub fn optional(reference: &ModelRef) -> bool {
+    reference
+        .text
+        .rsplit_once('@')
+        .is_some_and(|(_, alias)| alias == "challenger")
+}
+
+/// A version whose artifact the node refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: String,
+    /// The followed refs that resolved to it.
+    pub refs: BTreeSet<String>,
+}
+
 /// One immutable state of the table.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -101,6 +136,10 @@ pub struct Snapshot {
     /// Loaded versions no binding points at, since when (kept for the
     /// table's unbound grace).
     unbound: BTreeMap<(String, u64), Instant>,
+    /// Versions being loaded for followed refs, and those refs.
+    loading: BTreeMap<(String, u64), BTreeSet<String>>,
+    /// Versions a followed ref resolved to whose artifact was refused.
+    refused: BTreeMap<(String, u64), Refusal>,
 }
 
 impl Snapshot {
@@ -120,6 +159,18 @@ impl Snapshot {
         }
         let versions = self.versions(model);
         if versions.is_empty() {
+            let waiting: Vec<String> = self
+                .bindings
+                .iter()
+                .filter(|b| b.reference.model == model && b.state != RefState::Absent)
+                .map(|b| format!("{} {}", b.reference.text, b.state.as_str()))
+                .collect();
+            if !waiting.is_empty() {
+                return Err(ServeError::NotReady {
+                    model: model.to_owned(),
+                    refs: waiting.join(", "),
+                });
+            }
             let loaded: Vec<&str> = self
                 .models
                 .keys()
@@ -181,9 +232,53 @@ impl Snapshot {
         self.bindings.iter().find(|b| b.reference.text == reference)
     }
 
-    /// Every followed ref has a version and at least one model is loaded.
+    /// Every followed ref the node must serve has a version, or its
+    /// artifact was refused (a settled verdict the serving state reports;
+    /// the node's other models keep serving). A challenger ref is never
+    /// waited for.
     pub fn ready(&self) -> bool {
-        !self.models.is_empty() && self.bindings.iter().all(|b| b.version.is_some())
+        self.bindings.iter().all(|b| {
+            optional(&b.reference)
+                || b.version.is_some()
+                || self
+                    .refused
+                    .values()
+                    .any(|r| r.refs.contains(&b.reference.text))
+        })
+    }
+
+    /// Versions being loaded for followed refs, with those refs.
+    pub fn loading(&self) -> &BTreeMap<(String, u64), BTreeSet<String>> {
+        &self.loading
+    }
+
+    /// Versions whose artifact was refused.
+    pub fn refusals(&self) -> &BTreeMap<(String, u64), Refusal> {
+        &self.refused
+    }
+
+    /// When the earliest unbound version's grace ends.
+    pub fn next_expiry(&self, grace: Duration) -> Option<Instant> {
+        self.unbound.values().min().map(|since| *since + grace)
+    }
+
+    /// Forgets that `reference` was loading or refused for any version of
+    /// `model` (it now points elsewhere, or at nothing), except that a
+    /// refusal of `keep_refused` stays (a retry of a refused version
+    /// stays refused until it succeeds).
+    fn forget_ref(&mut self, model: &str, reference: &str, keep_refused: Option<u64>) {
+        for (key, refs) in self.loading.iter_mut() {
+            if key.0 == model {
+                refs.remove(reference);
+            }
+        }
+        self.loading.retain(|_, refs| !refs.is_empty());
+        for (key, refusal) in self.refused.iter_mut() {
+            if key.0 == model && Some(key.1) != keep_refused {
+                refusal.refs.remove(reference);
+            }
+        }
+        self.refused.retain(|_, r| !r.refs.is_empty());
     }
 
     fn binding_mut(&mut self, reference: &str) -> Option<&mut Binding> {
@@ -215,11 +310,12 @@ impl Snapshot {
 }
 
 /// The shared, swappable table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ModelTable {
     current: ArcSwap<Snapshot>,
     writer: Mutex<()>,
     unbound_grace: Duration,
+    state: StatePublisher,
 }
 
 impl ModelTable {
@@ -228,24 +324,28 @@ impl ModelTable {
         let mut bindings: Vec<Binding> = Vec::new();
         for reference in refs {
             if bindings.iter().all(|b| b.reference != reference) {
-                bindings.push(Binding {
-                    reference,
-                    version: None,
-                    state: RefState::Loading,
-                    last_error: None,
-                    failures: 0,
-                });
+                bindings.push(Binding::new(reference));
             }
         }
         Self {
             current: ArcSwap::from_pointee(Snapshot {
-                models: BTreeMap::new(),
                 bindings,
-                unbound: BTreeMap::new(),
+                ..Snapshot::default()
             }),
             writer: Mutex::new(()),
             unbound_grace: Duration::ZERO,
+            state: StatePublisher::new(),
         }
+    }
+
+    /// The serving-state publisher (current state and subscriptions).
+    pub fn serving_state(&self) -> &StatePublisher {
+        &self.state
+    }
+
+    /// When the earliest unbound version's grace ends, if any is kept.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.current.load().next_expiry(self.unbound_grace)
     }
 
     /// Keeps a version that lost its last ref for `grace` (for pinned
@@ -272,8 +372,37 @@ impl ModelTable {
         let mut next = Snapshot::clone(&self.current.load());
         let out = f(&mut next);
         next.collect(self.unbound_grace);
+        self.state.publish(&next);
         self.current.store(Arc::new(next));
         out
+    }
+
+    /// Follows `reference` (appended last) if it is not followed yet, with
+    /// nothing loaded for it; returns whether it was new.
+    pub fn follow(&self, reference: &ModelRef) -> bool {
+        self.update(|s| {
+            if s.binding_mut(&reference.text).is_some() {
+                return false;
+            }
+            s.bindings.push(Binding::new(reference.clone()));
+            true
+        })
+    }
+
+    /// Records that followed `reference` resolved to `version` of its
+    /// model, which is being loaded (LOADING in the serving state unless
+    /// it is loaded or refused already). Unfollowed refs are not recorded.
+    pub fn begin_load(&self, reference: &ModelRef, version: u64) {
+        self.update(|s| {
+            if s.binding_mut(&reference.text).is_none() {
+                return;
+            }
+            s.forget_ref(&reference.model, &reference.text, Some(version));
+            s.loading
+                .entry((reference.model.clone(), version))
+                .or_default()
+                .insert(reference.text.clone());
+        });
     }
 
     /// Points `reference` at `loaded` (following it if new, appended last)
@@ -282,17 +411,12 @@ impl ModelTable {
         self.update(|s| {
             let key = (loaded.name.clone(), loaded.version);
             let version = loaded.version;
+            s.forget_ref(&reference.model, &reference.text, None);
             s.models.insert(key, loaded);
             let binding = match s.binding_mut(&reference.text) {
                 Some(b) => b,
                 None => {
-                    s.bindings.push(Binding {
-                        reference: reference.clone(),
-                        version: None,
-                        state: RefState::Loading,
-                        last_error: None,
-                        failures: 0,
-                    });
+                    s.bindings.push(Binding::new(reference.clone()));
                     let last = s.bindings.len() - 1;
                     &mut s.bindings[last]
                 }
@@ -308,15 +432,58 @@ impl ModelTable {
     /// Records a failed load of `reference`; returns consecutive failures.
     /// The version it had stays loaded.
     pub fn mark_failed(&self, reference: &str, error: String) -> u32 {
-        self.update(|s| match s.binding_mut(reference) {
-            Some(b) => {
-                b.state = RefState::Failed;
-                b.last_error = Some(error);
-                b.failures = b.failures.saturating_add(1);
-                b.failures
+        self.update(|s| fail(s, reference, error))
+    }
+
+    /// Records that the load of `version` for `reference` failed without
+    /// a verdict on the artifact (the registry was unreachable...): it is
+    /// no longer loading; the ref is failed and keeps what it had.
+    pub fn abandon_load(&self, reference: &ModelRef, version: u64, error: String) -> u32 {
+        self.update(|s| {
+            if let Some(refs) = s.loading.get_mut(&(reference.model.clone(), version)) {
+                refs.remove(&reference.text);
             }
-            None => 0,
+            s.loading.retain(|_, refs| !refs.is_empty());
+            fail(s, &reference.text, error)
         })
+    }
+
+    /// Records that `version`, which followed `reference` resolved to, was
+    /// refused (bad artifact): REFUSED with `reason` in the serving state
+    /// until a load of the ref succeeds; the ref is failed and keeps what
+    /// it had. Unfollowed refs are not recorded.
+    pub fn refuse(&self, reference: &ModelRef, version: u64, reason: String) -> u32 {
+        self.update(|s| {
+            if s.binding_mut(&reference.text).is_none() {
+                return 0;
+            }
+            s.forget_ref(&reference.model, &reference.text, None);
+            let refusal = s
+                .refused
+                .entry((reference.model.clone(), version))
+                .or_insert_with(|| Refusal {
+                    reason: reason.clone(),
+                    refs: BTreeSet::new(),
+                });
+            refusal.reason.clone_from(&reason);
+            refusal.refs.insert(reference.text.clone());
+            fail(s, &reference.text, reason)
+        })
+    }
+
+    /// Records that the registry says `reference`'s alias points at
+    /// nothing: the ref keeps being followed with no version (what it
+    /// pointed at is unbound and drains), and this is not a failure.
+    pub fn mark_absent(&self, reference: &ModelRef) {
+        self.update(|s| {
+            s.forget_ref(&reference.model, &reference.text, None);
+            if let Some(b) = s.binding_mut(&reference.text) {
+                b.version = None;
+                b.state = RefState::Absent;
+                b.last_error = None;
+                b.failures = 0;
+            }
+        });
     }
 
     /// Stops following `reference`; returns its binding.
@@ -327,7 +494,11 @@ impl ModelTable {
                 .iter()
                 .position(|b| b.reference.text == reference);
             match i {
-                Some(i) => Ok(s.bindings.remove(i)),
+                Some(i) => {
+                    let b = s.bindings.remove(i);
+                    s.forget_ref(&b.reference.model, reference, None);
+                    Ok(b)
+                }
                 None => Err(ServeError::RefNotFollowed {
                     reference: reference.to_owned(),
                     followed: s
@@ -339,6 +510,19 @@ impl ModelTable {
                 }),
             }
         })
+    }
+}
+
+/// Marks `reference` failed with `error`; returns consecutive failures.
+fn fail(s: &mut Snapshot, reference: &str, error: String) -> u32 {
+    match s.binding_mut(reference) {
+        Some(b) => {
+            b.state = RefState::Failed;
+            b.last_error = Some(error);
+            b.failures = b.failures.saturating_add(1);
+            b.failures
+        }
+        None => 0,
     }
 }
 

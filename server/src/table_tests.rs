@@ -139,3 +139,105 @@ fn a_version_that_lost_its_ref_answers_pinned_requests_for_the_grace() {
     table.sweep();
     assert_eq!(table.snapshot().versions("m"), [2]);
 }
+
+fn phases(table: &ModelTable) -> Vec<String> {
+    crate::serving_state::versions(&table.snapshot())
+        .iter()
+        .map(|v| {
+            format!(
+                "{}:{} {} [{}]{}",
+                v.model,
+                v.version,
+                v.phase.as_str(),
+                v.refs.join(","),
+                if v.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", v.reason)
+                }
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_serving_state_follows_loading_ready_refused_and_draining() {
+    let table =
+        ModelTable::new(vec![r("m@champion")]).with_unbound_grace(Duration::from_secs(3600));
+    let generation = || table.serving_state().current().generation;
+    let g0 = generation();
+    table.begin_load(&r("m@champion"), 1);
+    assert_eq!(phases(&table), ["m:1 loading [m@champion]"]);
+    table.install(&r("m@champion"), loaded("m", 1));
+    assert_eq!(phases(&table), ["m:1 ready [m@champion]"]);
+    assert_eq!(generation(), g0 + 2);
+
+    // A refused v2: v1 keeps serving; a retry of v2 stays refused.
+    table.begin_load(&r("m@champion"), 2);
+    table.refuse(&r("m@champion"), 2, "corrupt".into());
+    let expected = ["m:1 ready [m@champion]", "m:2 refused [m@champion] corrupt"];
+    assert_eq!(phases(&table), expected);
+    let g = generation();
+    table.begin_load(&r("m@champion"), 2);
+    table.refuse(&r("m@champion"), 2, "corrupt".into());
+    assert_eq!(phases(&table), expected);
+    assert_eq!(generation(), g, "no change, no new generation");
+    assert!(table.snapshot().ready());
+
+    // v3 loads: the refusal of v2 is forgotten, v1 drains.
+    table.begin_load(&r("m@champion"), 3);
+    table.install(&r("m@champion"), loaded("m", 3));
+    assert_eq!(
+        phases(&table),
+        ["m:1 draining []", "m:3 ready [m@champion]"]
+    );
+    assert!(table.next_expiry().is_some());
+}
+
+#[test]
+fn unfollowed_refs_leave_no_trace_and_a_transient_failure_is_not_a_refusal() {
+    let table = ModelTable::new(vec![r("m@champion")]);
+    // Not followed: a Reload of a new ref is recorded only once it loads.
+    table.begin_load(&r("m:7"), 7);
+    table.refuse(&r("m:7"), 7, "corrupt".into());
+    assert!(phases(&table).is_empty());
+    table.begin_load(&r("m@champion"), 1);
+    assert_eq!(
+        table.abandon_load(&r("m@champion"), 1, "unreachable".into()),
+        1
+    );
+    assert!(phases(&table).is_empty());
+    assert_eq!(
+        table.snapshot().binding("m@champion").unwrap().state,
+        RefState::Failed
+    );
+    assert!(!table.snapshot().ready());
+}
+
+#[test]
+fn readiness_waits_for_champions_not_for_an_absent_challenger() {
+    let table = ModelTable::new(vec![r("m@champion"), r("m@challenger")]);
+    assert!(!table.snapshot().ready());
+    table.mark_absent(&r("m@challenger"));
+    assert!(!table.snapshot().ready());
+    // Unpinned requests while the champion loads: UNAVAILABLE, not
+    // NOT_FOUND, so a router tries another node.
+    let e = table.snapshot().resolve("m", None).unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+    assert!(e.to_string().contains("m@champion loading"), "{e}");
+    table.install(&r("m@champion"), loaded("m", 1));
+    assert!(table.snapshot().ready());
+    // A challenger whose alias goes is unbound and (no grace) dropped.
+    table.install(&r("m@challenger"), loaded("m", 2));
+    table.mark_absent(&r("m@challenger"));
+    let s = table.snapshot();
+    assert_eq!(s.versions("m"), [1]);
+    assert_eq!(s.binding("m@challenger").unwrap().state, RefState::Absent);
+    assert!(s.ready());
+    // A champion refused with nothing loaded is a settled verdict: it
+    // does not hold the node's readiness (its other models serve).
+    let table = ModelTable::new(vec![r("m@champion"), r("n@champion")]);
+    table.install(&r("n@champion"), loaded("n", 1));
+    table.refuse(&r("m@champion"), 1, "corrupt".into());
+    assert!(table.snapshot().ready());
+}

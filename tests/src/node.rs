@@ -52,13 +52,16 @@ pub struct TestNode {
 
 impl TestNode {
     /// A node following `models` on `registry_url`, with short retry and
-    /// reconcile intervals for tests.
+    /// reconcile intervals for tests, and no unbound grace (a version
+    /// that lost its last ref is dropped at once; tests of the grace set
+    /// `unbound_grace`).
     pub fn config(registry_url: &str, models: &[&str]) -> NodeConfig {
         NodeConfig {
             registry_url: registry_url.to_owned(),
             models: models.iter().map(|m| (*m).to_owned()).collect(),
             retry_initial: Duration::from_millis(50),
             retry_max: Duration::from_millis(500),
+            unbound_grace: Duration::ZERO,
             ..NodeConfig::default()
         }
     }
@@ -113,6 +116,16 @@ impl TestNode {
 
     pub async fn health(&self) -> HealthClient<Channel> {
         HealthClient::new(self.channel().await)
+    }
+
+    /// The node's serving-state stream (`ServingAdmin.WatchServingState`).
+    pub async fn serving_states(&self) -> anyhow::Result<tonic::Streaming<pb::ServingState>> {
+        Ok(self
+            .admin()
+            .await
+            .watch_serving_state(pb::WatchServingStateRequest {})
+            .await?
+            .into_inner())
     }
 
     /// Waits on grpc.health.v1 Watch until `service` is SERVING.
@@ -322,13 +335,16 @@ where
 
 /// A TCP forwarder in front of a server, which a test can cut (every
 /// connection dropped, nothing accepted) and heal on the same address: how
-/// a node sees its registry's process die and come back.
+/// a node sees its registry's process die and come back. It can also hold
+/// each piece of the server's answers for a while (`set_delay`): a slow
+/// link, so a load in progress stays visible.
 #[derive(Debug)]
 pub struct Partition {
     pub addr: SocketAddr,
     pub url: String,
     target: SocketAddr,
     tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Partition {
@@ -340,20 +356,51 @@ impl Partition {
             url: format!("http://{addr}"),
             target,
             tasks: Default::default(),
+            delay_ms: Default::default(),
         };
         p.accept(listener);
         Ok(p)
     }
 
+    /// Holds every piece of the server's answers for `delay` before
+    /// passing it on (zero: none).
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(
+            u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     fn accept(&self, listener: TcpListener) {
         let tasks = self.tasks.clone();
         let target = self.target;
+        let delay_ms = self.delay_ms.clone();
         let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let delay_ms = delay_ms.clone();
                 let conn = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (mut in_read, mut in_write) = inbound.into_split();
+                    let (mut out_read, mut out_write) = outbound.into_split();
+                    let requests = tokio::io::copy(&mut in_read, &mut out_write);
+                    let answers = async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = out_read.read(&mut buf).await?;
+                            if n == 0 {
+                                return in_write.shutdown().await;
+                            }
+                            let ms = delay_ms.load(std::sync::atomic::Ordering::Relaxed);
+                            if ms > 0 {
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                            }
+                            in_write.write_all(&buf[..n]).await?;
+                        }
+                    };
+                    let _ = tokio::join!(requests, answers);
                 });
                 tasks.lock().unwrap().push(conn.abort_handle());
             }
@@ -427,5 +474,72 @@ pub fn infer_request(
         ],
         outputs: vec![],
         raw_input_contents: vec![],
+    }
+}
+
+/// `(model, version, phase, reason, refs)` of every version in `state`:
+/// one line per version, easy to compare in a test.
+pub fn state_lines(state: &pb::ServingState) -> Vec<String> {
+    state
+        .versions
+        .iter()
+        .map(|v| {
+            let phase = pb::VersionPhase::try_from(v.phase)
+                .map(|p| {
+                    p.as_str_name()
+                        .trim_start_matches("VERSION_PHASE_")
+                        .to_owned()
+                })
+                .unwrap_or_else(|_| format!("phase {}", v.phase));
+            let mut line = format!("{}:{} {phase} [{}]", v.model, v.version, v.refs.join(","));
+            if !v.reason.is_empty() {
+                line.push_str(" reason=");
+                line.push_str(&v.reason);
+            }
+            line
+        })
+        .collect()
+}
+
+/// Reads `states` until one satisfies `check`, within `timeout`; returns
+/// it and every state read on the way (including it). Generations
+/// increase strictly and the node id never changes along the way.
+pub async fn next_state_until(
+    states: &mut tonic::Streaming<pb::ServingState>,
+    timeout: Duration,
+    mut check: impl FnMut(&pb::ServingState) -> bool,
+) -> anyhow::Result<Vec<pb::ServingState>> {
+    let mut seen: Vec<pb::ServingState> = Vec::new();
+    let read = async {
+        while let Some(state) = states.message().await? {
+            if let Some(last) = seen.last() {
+                anyhow::ensure!(
+                    state.generation > last.generation && state.node_id == last.node_id,
+                    "generation {} after {} (node {} after {})",
+                    state.generation,
+                    last.generation,
+                    state.node_id,
+                    last.node_id
+                );
+            }
+            anyhow::ensure!(state.full, "every message is a full state");
+            let done = check(&state);
+            seen.push(state);
+            if done {
+                return Ok(());
+            }
+        }
+        anyhow::bail!("serving-state stream ended")
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(())) => Ok(seen),
+        Ok(Err(e)) => Err(e.context(format!(
+            "states so far: {:?}",
+            seen.iter().map(state_lines).collect::<Vec<_>>()
+        ))),
+        Err(_) => anyhow::bail!(
+            "no matching serving state within {timeout:?}; states: {:?}",
+            seen.iter().map(state_lines).collect::<Vec<_>>()
+        ),
     }
 }

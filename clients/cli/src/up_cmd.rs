@@ -45,6 +45,11 @@ pub struct UpArgs {
         default_value = "127.0.0.1:9091"
     )]
     pub node_metrics_listen: Listen,
+    /// How long the node keeps a version that lost its last ref (the old
+    /// champion after a promotion) answering pinned requests before it is
+    /// dropped, as `joust serve --unbound-grace`.
+    #[arg(long, env = "JOUST_UNBOUND_GRACE", default_value = "30s", value_parser = joust_server::cli::parse_grace)]
+    pub unbound_grace: std::time::Duration,
     /// Router gRPC listen address (port 0: any free port).
     #[arg(long, env = "JOUST_UP_ROUTER_LISTEN", default_value = "127.0.0.1:7072")]
     pub router_listen: SocketAddr,
@@ -248,7 +253,7 @@ impl Platform {
             // The router learns of a promotion a moment after the node:
             // the old champion keeps answering what the router still pins
             // to it (no failed request during the swap).
-            unbound_grace: std::time::Duration::from_secs(10),
+            unbound_grace: args.unbound_grace,
             security: security.clone(),
             client: client.clone(),
             drain_timeout,
