@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn unbound_grace_without_a_unit_is_refused_naming_the_flag() {
         for bad in ["30", "soon", "-1s"] {
-            let e = grace(&["--unbound-grace", bad]).unwrap_err();
+            let e = grace(&[&format!("--unbound-grace={bad}")]).unwrap_err();
             assert!(
                 e.contains("--unbound-grace") && e.contains("expected a duration"),
                 "{bad}: {e}"

@@ -302,3 +302,90 @@ async fn a_node_that_has_not_loaded_its_champion_is_not_serving_and_answers_unav
     .unwrap();
     node.stop().await.unwrap();
 }
+
+/// `joust serve --unbound-grace` as a process: the old champion drains for
+/// the grace given on the command line, then goes; a value without a unit
+/// is refused before anything is bound, naming the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joust_serve_takes_the_unbound_grace_flag() {
+    let registry = TestRegistry::postgres().await.unwrap();
+    let ops = RegistryOps::new(&registry.url);
+    ops.register(
+        "m",
+        "isolation_forest",
+        artifact(ModelKind::IsolationForest, F, 1),
+    )
+    .await
+    .unwrap();
+    ops.promote("m:1").await.unwrap();
+    ops.register("m", "noop", artifact(ModelKind::Noop, F, 2))
+        .await
+        .unwrap();
+
+    let refused = std::process::Command::new(joust_tests::joust_bin())
+        .args([
+            "serve",
+            "--registry",
+            &registry.url,
+            "--model",
+            "m@champion",
+        ])
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"])
+        .args(["--unbound-grace", "30"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--unbound-grace") && stderr.contains("expected a duration"),
+        "{stderr}"
+    );
+
+    let grace = Duration::from_millis(1500);
+    let node = joust_tests::process::JoustProcess::spawn(
+        &[
+            "serve",
+            "--registry",
+            &registry.url,
+            "--model",
+            "m@champion",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--unbound-grace",
+            "1500ms",
+        ],
+        "joust serve listening on",
+    )
+    .unwrap();
+    node.wait_serving(Duration::from_secs(60)).await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(node.url.clone())
+        .unwrap()
+        .connect_lazy();
+    let mut admin = pb::serving_admin_client::ServingAdminClient::new(channel);
+    let mut states = admin
+        .watch_serving_state(pb::WatchServingStateRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let first = states.message().await.unwrap().unwrap();
+    assert_eq!(lines(&first), ["m:1 READY [m@champion]"]);
+    ops.promote("m:2").await.unwrap();
+    next_state_until(&mut states, WAIT, |s| {
+        lines(s) == ["m:1 DRAINING []", "m:2 READY [m@champion]"]
+    })
+    .await
+    .unwrap();
+    let draining_since = tokio::time::Instant::now();
+    next_state_until(&mut states, WAIT, |s| {
+        lines(s) == ["m:2 READY [m@champion]"]
+    })
+    .await
+    .unwrap();
+    let drained = draining_since.elapsed();
+    assert!(
+        drained + Duration::from_millis(400) >= grace && drained < grace * 3,
+        "dropped after {drained:?} with --unbound-grace 1500ms"
+    );
+}

@@ -97,6 +97,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 registry_metrics_listen: joust_runtime::Listen(None),
                 detect_metrics_listen: joust_runtime::Listen(None),
                 drain_timeout_secs: 20,
+                unbound_grace: joust_server::NodeConfig::default().unbound_grace,
                 ui_listen: args.ui_listen,
                 security: Default::default(),
                 detect_listen: "off".to_owned(),
