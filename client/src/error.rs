@@ -7,8 +7,13 @@ pub enum ClientError {
     #[error("{}: {}", code_name(.0.code()), .0.message())]
     Status(tonic::Status),
     /// Downloaded bytes that do not match their declared digest.
-    #[error("integrity: {0}")]
-    Integrity(String),
+    #[error("integrity: {what} declared sha256 {declared}, downloaded bytes hash to {actual}")]
+    Integrity {
+        /// What was downloaded, e.g. `fraud:3` or `dataset prices:1`.
+        what: String,
+        declared: String,
+        actual: String,
+    },
     #[error("protocol: {0}")]
     Protocol(String),
 }
@@ -18,6 +23,20 @@ pub enum ClientError {
 impl From<tonic::Status> for ClientError {
     fn from(status: tonic::Status) -> Self {
         ClientError::Status(status)
+    }
+}
+
+impl From<ClientError> for tonic::Status {
+    /// The server's own status when it answered; else UNAVAILABLE for a
+    /// connection, DATA_LOSS for a digest mismatch, INTERNAL for a
+    /// protocol violation.
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Status(s) => s,
+            ClientError::Connect(_) => tonic::Status::unavailable(e.to_string()),
+            ClientError::Integrity { .. } => tonic::Status::data_loss(e.to_string()),
+            ClientError::Protocol(_) => tonic::Status::internal(e.to_string()),
+        }
     }
 }
 

@@ -1,15 +1,21 @@
 //! joust-client: a typed Rust client for joust's gRPC services. It wraps
 //! the generated tonic clients with connection handling, the actor header,
 //! chunked uploads with a client-side SHA-256, verified downloads,
-//! paging, and the trials API (streamed comparison records included).
-//! It knows the wire API only, no server internals.
+//! paging, and the trials API (streamed comparison records included);
+//! the inference codec (OIP requests and answers, `model_version`) and the
+//! ref grammar (`refs`, the `joust-refs` crate). It knows the wire API
+//! only, no server internals: the node, the router, detection, the CLI,
+//! the benchmarks and the tests all build on it.
 
 mod error;
+pub mod inference;
 mod registry;
 mod trials;
 
 pub use error::ClientError;
 pub use joust_proto::v1 as pb;
+/// The ref grammar (`name`, `name:N`, `name@alias`) and naming rules.
+pub use joust_refs as refs;
 pub use joust_security::{ClientSecurity, SecureChannel};
 pub use registry::{RegistryClient, sha256_hex};
 pub use trials::TrialsClient;

@@ -20,6 +20,25 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// `bytes` hash to `declared` (hex, either case), else an integrity error
+/// naming `what`.
+fn check_digest(
+    what: impl FnOnce() -> String,
+    declared: &str,
+    bytes: &[u8],
+) -> Result<(), ClientError> {
+    let actual = sha256_hex(bytes);
+    if actual.eq_ignore_ascii_case(declared) {
+        Ok(())
+    } else {
+        Err(ClientError::Integrity {
+            what: what(),
+            declared: declared.to_owned(),
+            actual,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
     raw: Raw<Channel>,
@@ -45,6 +64,15 @@ impl RegistryClient {
                 .max_encoding_message_size(MAX_MESSAGE),
             actor: None,
         }
+    }
+
+    /// Largest message sent or accepted (default 16 MiB).
+    pub fn with_max_message_bytes(mut self, max: usize) -> Self {
+        self.raw = self
+            .raw
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        self
     }
 
     /// Names the acting user in audit events (`x-joust-actor`).
@@ -160,7 +188,8 @@ impl RegistryClient {
         }
     }
 
-    /// Downloads an artifact and checks its SHA-256 against the version's.
+    /// Downloads an artifact and checks its SHA-256 against the version's:
+    /// the version first, then chunks; anything else is a protocol error.
     pub async fn download_artifact(
         &self,
         reference: &str,
@@ -174,25 +203,28 @@ impl RegistryClient {
             Some(pb::DownloadArtifactResponse {
                 part: Some(Part::Version(v)),
             }) => v,
-            _ => {
-                return Err(ClientError::Protocol(
-                    "download: expected the version first".into(),
-                ));
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "DownloadArtifact {reference}: expected the version first, got {other:?}"
+                )));
             }
         };
         let mut buf = Vec::with_capacity(usize::try_from(version.size_bytes).unwrap_or(0));
         while let Some(msg) = stream.message().await? {
-            if let Some(Part::Chunk(c)) = msg.part {
-                buf.extend_from_slice(&c);
+            match msg.part {
+                Some(Part::Chunk(c)) => buf.extend_from_slice(&c),
+                other => {
+                    return Err(ClientError::Protocol(format!(
+                        "DownloadArtifact {reference}: expected chunks after the version, got {other:?}"
+                    )));
+                }
             }
         }
-        let got = sha256_hex(&buf);
-        if got != version.sha256 {
-            return Err(ClientError::Integrity(format!(
-                "{}:{} declared sha256 {}, downloaded bytes hash to {got}",
-                version.model, version.version, version.sha256
-            )));
-        }
+        check_digest(
+            || format!("{}:{}", version.model, version.version),
+            &version.sha256,
+            &buf,
+        )?;
         Ok((version, buf.into()))
     }
 
@@ -396,13 +428,11 @@ impl RegistryClient {
                 buf.extend_from_slice(&c);
             }
         }
-        let got = sha256_hex(&buf);
-        if got != dataset.sha256 {
-            return Err(ClientError::Integrity(format!(
-                "dataset {}:{} declared sha256 {}, downloaded bytes hash to {got}",
-                dataset.name, dataset.version, dataset.sha256
-            )));
-        }
+        check_digest(
+            || format!("dataset {}:{}", dataset.name, dataset.version),
+            &dataset.sha256,
+            &buf,
+        )?;
         Ok((dataset, buf.into()))
     }
 }

@@ -128,6 +128,11 @@ impl TrialsClient {
         }
     }
 
+    /// Every open trial of every model, following pages.
+    pub async fn list_open(&self) -> Result<Vec<pb::Trial>, ClientError> {
+        self.list(None, true).await
+    }
+
     /// The report of trial `id` (or `model`'s open, else latest, trial).
     pub async fn report(&self, id: u64, model: &str) -> Result<pb::TrialReport, ClientError> {
         let r = self.req(pb::GetTrialReportRequest {

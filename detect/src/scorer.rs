@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
-use joust_proto::inference as oip;
+use joust_client::inference::{InferRequest, decode};
 use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use joust_security::{ClientSecurity, SecureChannel as Channel};
 use ndarray::ArrayView2;
@@ -174,24 +174,9 @@ impl Scorer {
         values: Vec<f32>,
         version: String,
     ) -> Result<Scored> {
-        let request = oip::ModelInferRequest {
-            model_name: self.config.model.clone(),
-            model_version: version,
-            id: String::new(),
-            parameters: Default::default(),
-            inputs: vec![oip::model_infer_request::InferInputTensor {
-                name: "input".to_owned(),
-                datatype: "FP32".to_owned(),
-                shape: vec![rows as i64, cols as i64],
-                parameters: Default::default(),
-                contents: Some(oip::InferTensorContents {
-                    fp32_contents: values,
-                    ..Default::default()
-                }),
-            }],
-            outputs: vec![],
-            raw_input_contents: vec![],
-        };
+        let mut request = InferRequest::new(self.config.model.clone(), cols, values).build();
+        // As configured, or as the endpoint spelled the first batch's version.
+        request.model_version = version;
         // A full node answers RESOURCE_EXHAUSTED: back off and retry a few
         // times before failing the detection.
         let mut tries = 0;
@@ -219,7 +204,13 @@ impl Scorer {
                 }
             }
         };
-        decode(response, rows)
+        decode(response, Some(rows))
+            .map(|d| Scored {
+                scores: d.scores,
+                labels: d.labels,
+                model_version: d.model_version,
+            })
+            .map_err(|e| DetectError::Scoring(format!("ModelInfer response: {e}")))
     }
 
     /// The SHA-256 of `model:version` from the registry ("" without a
@@ -243,50 +234,4 @@ impl Scorer {
         }
         Ok(v.sha256)
     }
-}
-
-/// Reads `score` (FP32) and `label` (BOOL) of `rows` rows.
-fn decode(r: oip::ModelInferResponse, rows: usize) -> Result<Scored> {
-    let mut scores = None;
-    let mut labels = None;
-    for (i, o) in r.outputs.into_iter().enumerate() {
-        let raw = r.raw_output_contents.get(i);
-        match o.name.as_str() {
-            "score" => {
-                scores = Some(match (o.contents, raw) {
-                    (Some(c), _) if !c.fp32_contents.is_empty() => c.fp32_contents,
-                    (_, Some(bytes)) => bytes
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect(),
-                    _ => Vec::new(),
-                })
-            }
-            "label" => {
-                labels = Some(match (o.contents, raw) {
-                    (Some(c), _) if !c.bool_contents.is_empty() => c.bool_contents,
-                    (_, Some(bytes)) => bytes.iter().map(|b| *b != 0).collect(),
-                    _ => Vec::new(),
-                })
-            }
-            _ => {}
-        }
-    }
-    let (Some(scores), Some(labels)) = (scores, labels) else {
-        return Err(DetectError::Scoring(
-            "ModelInfer response: expected outputs `score` and `label`".to_owned(),
-        ));
-    };
-    if scores.len() != rows || labels.len() != rows {
-        return Err(DetectError::Scoring(format!(
-            "ModelInfer response: expected {rows} scores and labels, got {} and {}",
-            scores.len(),
-            labels.len()
-        )));
-    }
-    Ok(Scored {
-        scores,
-        labels,
-        model_version: r.model_version,
-    })
 }

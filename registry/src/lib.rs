@@ -3,7 +3,7 @@
 //! append-only audit log in PostgreSQL or SQLite (sqlx), blobs in object
 //! storage (object_store), and a resumable change feed (Watch).
 //!
-//! Layout: `names` and `lifecycle` are pure rules; `store` persists
+//! Layout: `names` (the `joust-refs` crate) and `lifecycle` are pure rules; `store` persists
 //! (one SQL implementation, two backends); `blob` stores bytes by SHA-256;
 //! `registry` is the transport-free domain API; `grpc` is the thin tonic
 //! edge and `dashboard` the read-only HTTP one; `health` follows the database;
@@ -18,7 +18,9 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod lifecycle;
-pub mod names;
+/// The naming rules and the ref grammar (the `joust-refs` crate, shared
+/// with the node, the router and the clients).
+pub use joust_refs as names;
 pub mod registry;
 pub mod server;
 pub mod store;

@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 
 use joust_proto::v1 as pb;
 use joust_proto::v1::registry_client::RegistryClient;
-use joust_proto::v1::trials_client::TrialsClient;
 use joust_proto::wire::event_kind;
 use joust_runtime::{Retry, WatchFollower, WatchUpdate};
 use joust_security::SecureChannel as Channel;
@@ -42,56 +41,30 @@ pub fn trial_route(t: &pb::Trial) -> Option<TrialRoute> {
     })
 }
 
-/// Reads the whole routing table from the registry.
+/// Reads the whole routing table from the registry (every model's
+/// champion, every open trial) through `joust-client`.
 pub async fn read_routes(channel: &Channel) -> Result<Routes, tonic::Status> {
-    let mut registry = RegistryClient::new(channel.clone());
-    let mut trials = TrialsClient::new(channel.clone());
-    let mut routes = Routes::new();
-    let mut page_token = String::new();
-    loop {
-        let page = registry
-            .list_models(pb::ListModelsRequest {
-                page_size: 1000,
-                page_token: page_token.clone(),
-            })
-            .await?
-            .into_inner();
-        for m in page.models {
-            if m.champion_version > 0 {
-                routes.insert(
-                    m.name,
-                    Route {
-                        champion_version: m.champion_version,
-                        trial: None,
-                    },
-                );
-            }
+    let models = joust_client::RegistryClient::new(channel.clone())
+        .list_models()
+        .await?;
+    let trials = joust_client::TrialsClient::new(channel.clone())
+        .list_open()
+        .await?;
+    let mut routes: Routes = models
+        .into_iter()
+        .filter(|m| m.champion_version > 0)
+        .map(|m| {
+            let route = Route {
+                champion_version: m.champion_version,
+                trial: None,
+            };
+            (m.name, route)
+        })
+        .collect();
+    for t in &trials {
+        if let (Some(route), Some(trial)) = (routes.get_mut(&t.model), trial_route(t)) {
+            route.trial = Some(trial);
         }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
-    let mut after_id = 0;
-    loop {
-        let page = trials
-            .list_trials(pb::ListTrialsRequest {
-                model: String::new(),
-                open_only: true,
-                after_id,
-                limit: 1000,
-            })
-            .await?
-            .into_inner();
-        let Some(last) = page.trials.last().map(|t| t.id) else {
-            break;
-        };
-        for t in &page.trials {
-            if let (Some(route), Some(trial)) = (routes.get_mut(&t.model), trial_route(t)) {
-                route.trial = Some(trial);
-            }
-        }
-        after_id = last;
     }
     Ok(routes)
 }

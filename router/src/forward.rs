@@ -73,38 +73,18 @@ impl Forwardable for oip::ModelInferRequest {
         })
     }
 
+    /// Through the inference codec; an output that is absent or
+    /// malformed records no values (the answer itself goes back as is).
     fn outcome(r: &Self::Response) -> (Vec<f64>, Vec<bool>) {
-        let mut scores = Vec::new();
-        let mut labels = Vec::new();
-        let raw = !r.raw_output_contents.is_empty();
-        for (i, out) in r.outputs.iter().enumerate() {
-            match (out.name.as_str(), raw) {
-                ("score", false) => {
-                    if let Some(c) = &out.contents {
-                        scores = c.fp32_contents.iter().map(|s| f64::from(*s)).collect();
-                    }
-                }
-                ("score", true) => {
-                    if let Some(b) = r.raw_output_contents.get(i) {
-                        scores = b
-                            .chunks_exact(4)
-                            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-                            .collect();
-                    }
-                }
-                ("label", false) => {
-                    if let Some(c) = &out.contents {
-                        labels.clone_from(&c.bool_contents);
-                    }
-                }
-                ("label", true) => {
-                    if let Some(b) = r.raw_output_contents.get(i) {
-                        labels = b.iter().map(|x| *x != 0).collect();
-                    }
-                }
-                _ => {}
-            }
-        }
+        use joust_client::inference::{LABEL, SCORE, bool_output, fp32_output};
+        let scores = match fp32_output(r, SCORE) {
+            Ok(Some(values)) => values.map(f64::from).collect(),
+            _ => Vec::new(),
+        };
+        let labels = match bool_output(r, LABEL) {
+            Ok(Some(values)) => values.collect(),
+            _ => Vec::new(),
+        };
         (scores, labels)
     }
 }

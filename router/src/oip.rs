@@ -30,19 +30,14 @@ impl OipService {
         Self { router }
     }
 
-    /// `""` → none; otherwise a version number ≥ 1 (the node's rule).
+    /// `""` → none; otherwise a version number ≥ 1 (the codec's rule, as
+    /// on the node).
     fn parse_version(text: &str) -> Result<Option<u64>, RouterError> {
-        if text.is_empty() {
-            return Ok(None);
-        }
-        match text.parse::<u64>() {
-            Ok(v) if v >= 1 => Ok(Some(v)),
-            _ => Err(RouterError::BadField {
-                field: "model_version",
-                expected: "expected a version number ≥ 1 or empty",
-                found: text.to_owned(),
-            }),
-        }
+        joust_client::inference::parse_version(text).map_err(|_| RouterError::BadField {
+            field: "model_version",
+            expected: "expected a version number ≥ 1 or empty",
+            found: text.to_owned(),
+        })
     }
 
     /// The version a metadata RPC is answered for: the pinned one, else

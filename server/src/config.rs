@@ -105,7 +105,10 @@ impl NodeConfig {
     }
 }
 
-/// A parsed ref: the model name and the text the registry resolves.
+/// A followed ref: the model name and the text the registry resolves,
+/// parsed by the one ref grammar (`joust-refs`) the registry also uses, so
+/// a ref the registry would refuse is refused here, at start-up or in
+/// `Reload`, instead of being retried forever.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelRef {
     /// As given, e.g. `fraud@champion`.
@@ -117,46 +120,16 @@ pub struct ModelRef {
 }
 
 /// Longest model name or alias, in characters (as in the registry).
-pub const MAX_NAME_LEN: usize = 128;
+pub const MAX_NAME_LEN: usize = joust_refs::MAX_NAME_LEN;
 
 impl ModelRef {
     /// Parses `name`, `name:N` or `name@alias`.
     pub fn parse(text: &str) -> Result<ModelRef, ServeError> {
-        let bad = || ServeError::BadRef(text.to_owned());
-        // The registry's naming rule (joust-registry `names`): 1 to 128
-        // characters from `A-Z a-z 0-9 _ - .`, starting with a letter or a
-        // digit. A ref the registry would refuse is refused here, at start-up
-        // or in `Reload`, instead of being retried forever.
-        let valid_name = |s: &str| {
-            s.len() <= MAX_NAME_LEN
-                && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        };
-        let (model, pinned) = match (text.split_once(':'), text.split_once('@')) {
-            (Some(_), Some(_)) => return Err(bad()),
-            (Some((name, n)), None) => {
-                let n: u64 = n.parse().map_err(|_| bad())?;
-                if n == 0 {
-                    return Err(bad());
-                }
-                (name, Some(n))
-            }
-            (None, Some((name, alias))) => {
-                if !valid_name(alias) {
-                    return Err(bad());
-                }
-                (name, None)
-            }
-            (None, None) => (text, None),
-        };
-        if !valid_name(model) {
-            return Err(bad());
-        }
+        let parsed = joust_refs::VersionRef::parse("ref", text)?;
         Ok(ModelRef {
             text: text.to_owned(),
-            model: model.to_owned(),
-            pinned,
+            pinned: parsed.pinned(),
+            model: parsed.name,
         })
     }
 }
@@ -175,7 +148,7 @@ mod tests {
         let r = ModelRef::parse("fraud:7").unwrap();
         assert_eq!((r.model.as_str(), r.pinned), ("fraud", Some(7)));
         assert_eq!(ModelRef::parse("fraud").unwrap().model, "fraud");
-        for bad in ["", "a:0", "a:x", "a@", "@b", "a:1@b", "a b"] {
+        for bad in ["", "a:0", "a:x", "a@", "@b", "a:1@b", "a b", "a:+5"] {
             assert!(ModelRef::parse(bad).is_err(), "{bad}");
         }
     }
@@ -216,6 +189,18 @@ mod tests {
             prop_assert_eq!((aliased.model.as_str(), aliased.pinned), (model.as_str(), None));
             prop_assert_eq!(aliased.text, aliased_text);
         }
+    }
+
+    // `str::parse::<u64>` takes a sign: `name:+5` was followed as version 5.
+    #[test]
+    fn a_signed_version_is_refused_naming_the_ref() {
+        let e = ModelRef::parse("fraud:+5").unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(
+            e.to_string()
+                .contains("expected a version number ≥ 1 (decimal digits only), got \"+5\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -36,8 +36,8 @@ pub enum ServeError {
     #[error("model_version: expected a version number ≥ 1 or empty, got {0:?}")]
     BadVersion(String),
     /// A malformed ref (`name`, `name:N`, `name@alias`).
-    #[error("ref: expected `name`, `name:N` or `name@alias`, got {0:?}")]
-    BadRef(String),
+    #[error(transparent)]
+    BadRef(#[from] joust_refs::NameError),
     /// Unload of a ref the node does not follow.
     #[error("ref {reference:?} is not followed by this node (followed: {followed})")]
     RefNotFollowed { reference: String, followed: String },

@@ -1,17 +1,17 @@
 //! Loading a version: resolve the ref in the registry, download the
 //! artifact, verify its SHA-256, decode it and warm it by scoring a probe
-//! row. The registry is reached through `RegistryClient` on a lazy
-//! channel, which reconnects by itself after the registry comes back.
+//! row. The registry is reached through `joust_client::RegistryClient` on
+//! a lazy channel, which reconnects by itself after the registry comes
+//! back; its download checks the SHA-256.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use joust_client::{ClientError, RegistryClient};
 use joust_models::Model;
 use joust_proto::v1::download_artifact_response::Part;
-use joust_proto::v1::registry_client::RegistryClient;
-use joust_proto::v1::{
-    DownloadArtifactRequest, GetVersionRequest, ListModelsRequest, ModelVersion,
-};
+use joust_proto::v1::registry_client::RegistryClient as RawRegistryClient;
+use joust_proto::v1::{DownloadArtifactRequest, ModelVersion};
 use joust_security::{ClientSecurity, SecureChannel};
 use ndarray::Array2;
 use sha2::{Digest, Sha256};
@@ -22,7 +22,7 @@ use crate::table::LoadedModel;
 /// The node's view of the registry.
 #[derive(Debug, Clone)]
 pub struct Loader {
-    client: RegistryClient<SecureChannel>,
+    client: RegistryClient,
 }
 
 impl Loader {
@@ -38,54 +38,67 @@ impl Loader {
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true);
         let client = RegistryClient::new(security.wrap(endpoint.connect_lazy()))
-            .max_decoding_message_size(max_message_bytes)
-            .max_encoding_message_size(max_message_bytes);
+            .with_max_message_bytes(max_message_bytes);
         Ok(Self { client })
     }
 
-    fn registry_error(call: &'static str, reference: &str, s: tonic::Status) -> ServeError {
-        ServeError::Registry {
-            call,
-            reference: reference.to_owned(),
-            code: s.code(),
-            message: s.message().to_owned(),
+    fn registry_error(call: &'static str, reference: &str, e: ClientError) -> ServeError {
+        match e {
+            ClientError::Status(s) => ServeError::Registry {
+                call,
+                reference: reference.to_owned(),
+                code: s.code(),
+                message: s.message().to_owned(),
+            },
+            ClientError::Connect(message) => ServeError::Registry {
+                call,
+                reference: reference.to_owned(),
+                code: tonic::Code::Unavailable,
+                message,
+            },
+            ClientError::Integrity {
+                declared, actual, ..
+            } => ServeError::ChecksumMismatch {
+                reference: reference.to_owned(),
+                declared,
+                actual,
+            },
+            ClientError::Protocol(message) => ServeError::Protocol(message),
         }
     }
 
     /// What `reference` points at now.
     pub async fn resolve(&self, reference: &str) -> Result<ModelVersion, ServeError> {
-        let mut client = self.client.clone();
-        let req = GetVersionRequest {
-            r#ref: reference.to_owned(),
-        };
-        client
-            .get_version(req)
+        self.client
+            .get_version(reference)
             .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| Self::registry_error("GetVersion", reference, s))
+            .map_err(|e| Self::registry_error("GetVersion", reference, e))
     }
 
-    /// Downloads `model:version` and returns the registry's record and the
-    /// bytes.
+    /// Downloads `model:version` and returns the
+    /// registry's record and the bytes.
     pub async fn download(
         &self,
         model: &str,
         version: u64,
     ) -> Result<(ModelVersion, Vec<u8>), ServeError> {
         let reference = format!("{model}:{version}");
-        let mut client = self.client.clone();
-        let req = DownloadArtifactRequest {
-            r#ref: reference.clone(),
-        };
-        let mut stream = client
-            .download_artifact(req)
+        // Read here, not by `RegistryClient::download_artifact`: an opaque
+        // version is refused on its header, before its bytes are read.
+        let mut stream = self
+            .client
+            .raw()
+            .download_artifact(DownloadArtifactRequest {
+                r#ref: reference.clone(),
+            })
             .await
-            .map_err(|s| Self::registry_error("DownloadArtifact", &reference, s))?
+            .map_err(|s| Self::registry_error("DownloadArtifact", &reference, s.into()))?
             .into_inner();
         let mut meta = None;
         let mut bytes = Vec::new();
         while let Some(msg) = stream.next().await {
-            let msg = msg.map_err(|s| Self::registry_error("DownloadArtifact", &reference, s))?;
+            let msg =
+                msg.map_err(|s| Self::registry_error("DownloadArtifact", &reference, s.into()))?;
             match (msg.part, meta.is_some()) {
                 (Some(Part::Version(v)), false) => {
                     // Refused before its bytes are read: opaque blobs are
@@ -116,34 +129,25 @@ impl Loader {
     /// Every model in the registry (all pages), as follow-all mode needs
     /// it: the name and whether a champion and a challenger exist.
     pub async fn list_models(&self) -> Result<Vec<crate::discovery::Listed>, ServeError> {
-        let mut client = self.client.clone();
-        let mut out = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = client
-                .list_models(ListModelsRequest {
-                    page_size: 0,
-                    page_token: page_token.clone(),
-                })
-                .await
-                .map_err(|s| Self::registry_error("ListModels", "*", s))?
-                .into_inner();
-            out.extend(page.models.into_iter().map(|m| crate::discovery::Listed {
+        let models = self
+            .client
+            .list_models()
+            .await
+            .map_err(|e| Self::registry_error("ListModels", "*", e))?;
+        Ok(models
+            .into_iter()
+            .map(|m| crate::discovery::Listed {
                 name: m.name,
                 champion: m.champion_version != 0,
                 challenger: m.challenger_version != 0,
-            }));
-            if page.next_page_token.is_empty() {
-                return Ok(out);
-            }
-            page_token = page.next_page_token;
-        }
+            })
+            .collect())
     }
 
     /// A client of the registry on the node's channel (for the Watch
     /// follower).
-    pub fn registry(&self) -> RegistryClient<SecureChannel> {
-        self.client.clone()
+    pub fn registry(&self) -> RawRegistryClient<SecureChannel> {
+        self.client.raw()
     }
 
     /// Downloads, verifies, decodes and warms `model:version`. Decoding
@@ -183,6 +187,11 @@ pub fn verify_decode_warm(
             actual,
         });
     }
+    decode_warm(reference, bytes)
+}
+
+/// Decodes `bytes` and scores one probe row of zeros.
+fn decode_warm(reference: &str, bytes: &[u8]) -> Result<Model, ServeError> {
     let model = Model::from_bytes(bytes).map_err(|source| ServeError::Corrupt {
         reference: reference.to_owned(),
         source,

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use joust_client::inference::{InferRequest, native_request};
+use joust_proto::inference::ModelInferRequest;
 use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
-use joust_proto::inference::model_infer_request::InferInputTensor;
-use joust_proto::inference::{InferTensorContents, ModelInferRequest};
+use joust_proto::v1::PredictRequest;
 use joust_proto::v1::inference_client::InferenceClient;
-use joust_proto::v1::{FeatureRow, PredictRequest};
 use joust_security::{ClientSecurity, SecureChannel as Channel};
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -138,34 +138,11 @@ impl Caller {
         match api {
             Api::Oip => Caller::Oip(
                 GrpcInferenceServiceClient::new(channel),
-                ModelInferRequest {
-                    model_name: config.model.clone(),
-                    inputs: vec![InferInputTensor {
-                        name: "input".to_owned(),
-                        datatype: "FP32".to_owned(),
-                        shape: vec![config.rows as i64, config.features as i64],
-                        parameters: Default::default(),
-                        contents: Some(InferTensorContents {
-                            fp32_contents: values,
-                            ..Default::default()
-                        }),
-                    }],
-                    ..Default::default()
-                },
+                InferRequest::new(config.model.clone(), config.features, values).build(),
             ),
             Api::Native => Caller::Native(
                 InferenceClient::new(channel),
-                PredictRequest {
-                    model: config.model.clone(),
-                    rows: values
-                        .chunks(config.features.max(1))
-                        .map(|c| FeatureRow {
-                            values: c.to_vec(),
-                            features: Default::default(),
-                        })
-                        .collect(),
-                    ..Default::default()
-                },
+                native_request(config.model.clone(), config.features, &values),
             ),
         }
     }

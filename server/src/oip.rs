@@ -1,14 +1,14 @@
 //! `inference.GRPCInferenceService` (Open Inference Protocol v2): thin
 //! handlers that decode tensors (see `input`), score through the node and
-//! encode `score` (FP32 [N]) and `label` (BOOL [N]).
+//! encode `score` (FP32 [N]) and `label` (BOOL [N]) with the one inference
+//! codec (`joust_client::inference`, where the decoding side lives too).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use joust_models::Prediction;
+use joust_client::inference::{self as codec, Requested};
 use joust_proto::inference as pb;
 use joust_proto::inference::grpc_inference_service_server::GrpcInferenceService;
-use joust_proto::inference::model_infer_response::InferOutputTensor;
 use joust_proto::inference::model_metadata_response::TensorMetadata;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -17,8 +17,7 @@ use crate::error::ServeError;
 use crate::input::{check_batch, decode_input};
 use crate::node::Node;
 
-pub const SCORE: &str = "score";
-pub const LABEL: &str = "label";
+pub use codec::{LABEL, SCORE};
 
 #[derive(Debug, Clone)]
 pub struct OipService {
@@ -52,11 +51,12 @@ impl OipService {
         let raw = !req.raw_input_contents.is_empty();
         let prediction = self.node.scorer.predict(loaded.clone(), x).await?;
         loaded.record_request();
-        Ok(encode_outputs(
+        Ok(codec::encode_outputs(
             req.model_name,
             loaded.version,
             req.id,
-            &prediction,
+            prediction.scores,
+            prediction.labels,
             requested,
             raw,
         ))
@@ -65,25 +65,22 @@ impl OipService {
 
 /// `""` → the node's pick; otherwise a version number ≥ 1.
 pub fn parse_version(text: &str) -> Result<Option<u64>, ServeError> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    match text.parse::<u64>() {
-        Ok(v) if v >= 1 => Ok(Some(v)),
-        _ => Err(ServeError::BadVersion(text.to_owned())),
-    }
+    codec::parse_version(text).map_err(|_| ServeError::BadVersion(text.to_owned()))
 }
 
 /// Which of `score` and `label` the request wants (both when unspecified).
-pub fn requested_outputs(req: &pb::ModelInferRequest) -> Result<(bool, bool), ServeError> {
+pub fn requested_outputs(req: &pb::ModelInferRequest) -> Result<Requested, ServeError> {
     if req.outputs.is_empty() {
-        return Ok((true, true));
+        return Ok(Requested::ALL);
     }
-    let mut wanted = (false, false);
+    let mut wanted = Requested {
+        score: false,
+        label: false,
+    };
     for (i, o) in req.outputs.iter().enumerate() {
         match o.name.as_str() {
-            SCORE => wanted.0 = true,
-            LABEL => wanted.1 = true,
+            SCORE => wanted.score = true,
+            LABEL => wanted.label = true,
             other => {
                 return Err(ServeError::Input(crate::input::InputError::UnknownOutput {
                     index: i,
@@ -93,63 +90,6 @@ pub fn requested_outputs(req: &pb::ModelInferRequest) -> Result<(bool, bool), Se
         }
     }
     Ok(wanted)
-}
-
-fn encode_outputs(
-    model_name: String,
-    version: u64,
-    id: String,
-    p: &Prediction,
-    (score, label): (bool, bool),
-    raw: bool,
-) -> pb::ModelInferResponse {
-    let n = p.scores.len() as i64;
-    let mut outputs = Vec::with_capacity(2);
-    let mut raw_output_contents = Vec::new();
-    if score {
-        let contents = if raw {
-            raw_output_contents.push(p.scores.iter().flat_map(|s| s.to_le_bytes()).collect());
-            None
-        } else {
-            Some(pb::InferTensorContents {
-                fp32_contents: p.scores.clone(),
-                ..Default::default()
-            })
-        };
-        outputs.push(InferOutputTensor {
-            name: SCORE.to_owned(),
-            datatype: "FP32".to_owned(),
-            shape: vec![n],
-            parameters: Default::default(),
-            contents,
-        });
-    }
-    if label {
-        let contents = if raw {
-            raw_output_contents.push(p.labels.iter().map(|l| u8::from(*l)).collect());
-            None
-        } else {
-            Some(pb::InferTensorContents {
-                bool_contents: p.labels.clone(),
-                ..Default::default()
-            })
-        };
-        outputs.push(InferOutputTensor {
-            name: LABEL.to_owned(),
-            datatype: "BOOL".to_owned(),
-            shape: vec![n],
-            parameters: Default::default(),
-            contents,
-        });
-    }
-    pb::ModelInferResponse {
-        model_name,
-        model_version: version.to_string(),
-        id,
-        parameters: Default::default(),
-        outputs,
-        raw_output_contents,
-    }
 }
 
 #[tonic::async_trait]

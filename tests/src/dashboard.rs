@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use joust_client::TrialsClient;
 use joust_client::pb;
 use joust_models::ModelKind;
-use joust_proto::v1::trials_client::TrialsClient;
 use tonic::transport::Channel;
 
 use crate::node::{RegistryOps, artifact};
@@ -94,24 +94,24 @@ pub async fn seed_trial(
             .await?;
     }
     ops.promote(&format!("{model}:1")).await?;
-    let mut c = ops.client.clone();
-    c.annotate(pb::AnnotateRequest {
-        r#ref: format!("{model}:2"),
-        annotations: [
-            ("training_run_id".to_owned(), "run-42".to_owned()),
-            ("dataset.name".to_owned(), "market".to_owned()),
-        ]
-        .into_iter()
-        .collect(),
-        metrics_json: r#"{"recall": 0.91, "anomaly_rate": 0.12}"#.to_owned(),
-    })
-    .await?;
+    ops.client
+        .annotate(
+            &format!("{model}:2"),
+            [
+                ("training_run_id".to_owned(), "run-42".to_owned()),
+                ("dataset.name".to_owned(), "market".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            r#"{"recall": 0.91, "anomaly_rate": 0.12}"#,
+        )
+        .await?;
     ops.force_evaluated(&format!("{model}:2")).await?;
     ops.set_alias(model, "canary", 2).await?;
     let channel = Channel::from_shared(registry_url.to_owned())?.connect_lazy();
-    let mut t = TrialsClient::new(channel);
+    let t = TrialsClient::new(channel);
     let trial = t
-        .start_trial(pb::StartTrialRequest {
+        .start(pb::StartTrialRequest {
             model: model.to_owned(),
             challenger_version: 2,
             mode: if shadow {
@@ -131,19 +131,10 @@ pub async fn seed_trial(
             }),
             reason: "dashboard test".to_owned(),
         })
-        .await?
-        .into_inner();
+        .await?;
     let records: Vec<_> = (0..RECORDS).map(|i| record(&trial, i, shadow)).collect();
-    let batches = records
-        .chunks(200)
-        .map(|b| pb::RecordComparisonsRequest {
-            records: b.to_vec(),
-        })
-        .collect::<Vec<_>>();
-    let resp = t
-        .record_comparisons(futures::stream::iter(batches))
-        .await?
-        .into_inner();
+    let batches = records.chunks(200).map(<[_]>::to_vec).collect::<Vec<_>>();
+    let resp = t.record(futures::stream::iter(batches)).await?;
     anyhow::ensure!(
         resp.accepted == RECORDS,
         "accepted {} records",
@@ -155,13 +146,7 @@ pub async fn seed_trial(
 /// `GetTrialReport` for a trial.
 pub async fn grpc_report(registry_url: &str, id: u64) -> anyhow::Result<pb::TrialReport> {
     let channel = Channel::from_shared(registry_url.to_owned())?.connect_lazy();
-    Ok(TrialsClient::new(channel)
-        .get_trial_report(pb::GetTrialReportRequest {
-            id,
-            model: String::new(),
-        })
-        .await?
-        .into_inner())
+    Ok(TrialsClient::new(channel).report(id, "").await?)
 }
 
 /// Every figure of a report by its path in the report's JSON (the paths

@@ -9,7 +9,6 @@ use joust_models::{Model, ModelKind, TrainConfig};
 use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use joust_proto::v1 as pb;
 use joust_proto::v1::inference_client::InferenceClient;
-use joust_proto::v1::registry_client::RegistryClient;
 use joust_proto::v1::serving_admin_client::ServingAdminClient;
 use joust_server::NodeConfig;
 use ndarray::Array2;
@@ -178,10 +177,11 @@ impl Drop for TestNode {
     }
 }
 
-/// Registry operations the node tests need, over the registry's gRPC API.
+/// Registry operations the node tests need, over the registry's gRPC API
+/// (through `joust-client`; `client.raw()` for calls it does not wrap).
 #[derive(Debug, Clone)]
 pub struct RegistryOps {
-    pub client: RegistryClient<joust_security::SecureChannel>,
+    pub client: joust_client::RegistryClient,
 }
 
 impl RegistryOps {
@@ -190,14 +190,16 @@ impl RegistryOps {
             .expect("url")
             .connect_lazy();
         Self {
-            client: RegistryClient::new(channel.into()),
+            client: joust_client::RegistryClient::new(channel),
         }
     }
 
     /// Operations with `security`'s TLS and token (a protected registry).
     pub fn secure(url: &str, security: &joust_security::ClientSecurity) -> Self {
         Self {
-            client: RegistryClient::new(security.connect_lazy(url).expect("registry URL")),
+            client: joust_client::RegistryClient::new(
+                security.connect_lazy(url).expect("registry URL"),
+            ),
         }
     }
 
@@ -208,35 +210,15 @@ impl RegistryOps {
         kind: &str,
         bytes: Vec<u8>,
     ) -> anyhow::Result<pb::ModelVersion> {
-        let mut c = self.client.clone();
-        match c
-            .create_model(pb::CreateModelRequest {
-                name: model.to_owned(),
-                description: String::new(),
-            })
-            .await
-        {
+        match self.client.create_model(model, "").await {
             Ok(_) => {}
-            Err(s) if s.code() == tonic::Code::AlreadyExists => {}
-            Err(s) => return Err(s.into()),
+            Err(e) if e.code() == Some(tonic::Code::AlreadyExists) => {}
+            Err(e) => return Err(e.into()),
         }
-        let mut msgs = vec![pb::RegisterVersionRequest {
-            part: Some(pb::register_version_request::Part::Metadata(
-                pb::VersionMetadata {
-                    model: model.to_owned(),
-                    kind: kind.to_owned(),
-                    ..Default::default()
-                },
-            )),
-        }];
-        for chunk in bytes.chunks(64 * 1024) {
-            msgs.push(pb::RegisterVersionRequest {
-                part: Some(pb::register_version_request::Part::Chunk(chunk.to_vec())),
-            });
-        }
-        Ok(c.register_version(futures::stream::iter(msgs))
-            .await?
-            .into_inner())
+        Ok(self
+            .client
+            .register_version(model, kind, bytes.into(), Default::default(), "")
+            .await?)
     }
 
     pub async fn transition(
@@ -244,29 +226,16 @@ impl RegistryOps {
         reference: &str,
         to: pb::VersionStatus,
     ) -> anyhow::Result<pb::ModelVersion> {
-        let mut c = self.client.clone();
-        Ok(c.transition(pb::TransitionRequest {
-            r#ref: reference.to_owned(),
-            to: to as i32,
-            reason: "test".to_owned(),
-            force_evaluated: false,
-        })
-        .await?
-        .into_inner())
+        Ok(self.client.transition(reference, to, "test").await?)
     }
 
     /// candidate → evaluated by the audited override (test versions carry
     /// no evaluation).
     pub async fn force_evaluated(&self, reference: &str) -> anyhow::Result<pb::ModelVersion> {
-        let mut c = self.client.clone();
-        Ok(c.transition(pb::TransitionRequest {
-            r#ref: reference.to_owned(),
-            to: pb::VersionStatus::Evaluated as i32,
-            reason: "test version, no evaluation".to_owned(),
-            force_evaluated: true,
-        })
-        .await?
-        .into_inner())
+        Ok(self
+            .client
+            .force_evaluated(reference, "test version, no evaluation")
+            .await?)
     }
 
     /// candidate → evaluated (override) → champion.
@@ -278,42 +247,22 @@ impl RegistryOps {
     }
 
     pub async fn set_alias(&self, model: &str, alias: &str, version: u64) -> anyhow::Result<()> {
-        let mut c = self.client.clone();
-        c.set_alias(pb::SetAliasRequest {
-            model: model.to_owned(),
-            alias: alias.to_owned(),
-            version,
-        })
-        .await?;
+        self.client.set_alias(model, alias, version).await?;
         Ok(())
     }
 
     pub async fn rollback(&self, model: &str) -> anyhow::Result<()> {
-        let mut c = self.client.clone();
-        c.rollback(pb::RollbackRequest {
-            model: model.to_owned(),
-            reason: "test".to_owned(),
-            to_version: 0,
-        })
-        .await?;
+        self.client.rollback(model, "test").await?;
         Ok(())
     }
 }
 
 /// A positional native request of `rows` rows over `features` columns.
 pub fn predict_request(model: &str, features: usize, rows: usize) -> pb::PredictRequest {
-    pb::PredictRequest {
-        model: model.to_owned(),
-        version: 0,
-        request_id: String::new(),
-        routing_key: String::new(),
-        rows: (0..rows)
-            .map(|r| pb::FeatureRow {
-                values: (0..features).map(|f| (r + f) as f32 * 0.1).collect(),
-                features: Default::default(),
-            })
-            .collect(),
-    }
+    let values: Vec<f32> = (0..rows)
+        .flat_map(|r| (0..features).map(move |f| (r + f) as f32 * 0.1))
+        .collect();
+    joust_client::inference::native_request(model, features, &values)
 }
 
 /// Polls `check` every 10 ms until it is true or `timeout` passes; returns
@@ -450,31 +399,24 @@ pub async fn champion_fixture(
     (registry, ops, node)
 }
 
+/// An OIP request of model `m` (built by the inference codec), then
+/// given `shape` and `datatype` as they are (bad-input tests send
+/// malformed ones).
 pub fn infer_request(
     shape: Vec<i64>,
     datatype: &str,
     values: Vec<f32>,
 ) -> joust_proto::inference::ModelInferRequest {
-    joust_proto::inference::ModelInferRequest {
-        model_name: "m".into(),
-        model_version: String::new(),
-        id: "req-1".into(),
-        parameters: Default::default(),
-        inputs: vec![
-            joust_proto::inference::model_infer_request::InferInputTensor {
-                name: "input".into(),
-                datatype: datatype.into(),
-                shape,
-                parameters: Default::default(),
-                contents: Some(joust_proto::inference::InferTensorContents {
-                    fp32_contents: values,
-                    ..Default::default()
-                }),
-            },
-        ],
-        outputs: vec![],
-        raw_input_contents: vec![],
-    }
+    let features = shape
+        .get(1)
+        .and_then(|f| usize::try_from(*f).ok())
+        .unwrap_or(1);
+    let mut r = joust_client::inference::InferRequest::new("m", features, values)
+        .id("req-1")
+        .build();
+    r.inputs[0].shape = shape;
+    r.inputs[0].datatype = datatype.into();
+    r
 }
 
 /// `(model, version, phase, reason, refs)` of every version in `state`:

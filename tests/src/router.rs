@@ -155,16 +155,17 @@ impl Drop for TestRouter {
     }
 }
 
-/// Trial helpers over the registry's `joust.v1.Trials`.
+/// Trial helpers over the registry's `joust.v1.Trials` (through
+/// `joust-client`).
 #[derive(Debug, Clone)]
 pub struct TrialOps {
-    pub client: joust_proto::v1::trials_client::TrialsClient<Channel>,
+    pub client: joust_client::TrialsClient,
 }
 
 impl TrialOps {
     pub fn new(url: &str) -> Self {
         Self {
-            client: joust_proto::v1::trials_client::TrialsClient::new(
+            client: joust_client::TrialsClient::new(
                 Channel::from_shared(url.to_owned())
                     .expect("url")
                     .connect_lazy(),
@@ -183,8 +184,7 @@ impl TrialOps {
     ) -> anyhow::Result<pb::Trial> {
         Ok(self
             .client
-            .clone()
-            .start_trial(pb::StartTrialRequest {
+            .start(pb::StartTrialRequest {
                 model: model.to_owned(),
                 challenger_version: challenger,
                 mode: mode as i32,
@@ -194,14 +194,12 @@ impl TrialOps {
                 gates: None,
                 reason: "test".into(),
             })
-            .await?
-            .into_inner())
+            .await?)
     }
 
     pub async fn set_weight(&self, model: &str, weight: f64) -> anyhow::Result<()> {
         self.client
-            .clone()
-            .update_trial(pb::UpdateTrialRequest {
+            .update(pb::UpdateTrialRequest {
                 model: model.to_owned(),
                 mode: pb::TrialMode::Split as i32,
                 weight: Some(weight),
@@ -214,27 +212,12 @@ impl TrialOps {
     }
 
     pub async fn stop(&self, model: &str, outcome: pb::TrialOutcome) -> anyhow::Result<()> {
-        self.client
-            .clone()
-            .stop_trial(pb::StopTrialRequest {
-                model: model.to_owned(),
-                outcome: outcome as i32,
-                reason: "test".into(),
-            })
-            .await?;
+        self.client.stop(model, outcome, "test").await?;
         Ok(())
     }
 
     pub async fn report(&self, id: u64) -> anyhow::Result<pb::TrialReport> {
-        Ok(self
-            .client
-            .clone()
-            .get_trial_report(pb::GetTrialReportRequest {
-                id,
-                model: String::new(),
-            })
-            .await?
-            .into_inner())
+        Ok(self.client.report(id, "").await?)
     }
 }
 

@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use joust_client::inference::InferRequest;
 use joust_models::ModelKind;
 use joust_proto::inference::ModelInferRequest;
-use joust_proto::inference::model_infer_request::InferInputTensor;
 use joust_proto::v1 as pb;
 use joust_registry::{RegistryConfig, Status};
 use joust_tests::node::{
@@ -189,7 +189,7 @@ fn metric(text: &str, name: &str) -> f64 {
 
 /// The id of the newest registry event about `m`.
 async fn last_event_id(ops: &RegistryOps) -> u64 {
-    let mut c = ops.client.clone();
+    let mut c = ops.client.raw();
     let (mut after, mut last) = (0, 0);
     loop {
         let page = c
@@ -469,17 +469,10 @@ async fn a_thousand_idle_connections_do_not_starve_real_clients() {
 /// An OIP request of `bytes` raw FP32 bytes, shape `[N, FIXTURE_FEATURES]`.
 fn oip_request(bytes: usize) -> ModelInferRequest {
     let rows = bytes / (4 * FIXTURE_FEATURES);
-    ModelInferRequest {
-        model_name: "m".into(),
-        inputs: vec![InferInputTensor {
-            name: "input".into(),
-            datatype: "FP32".into(),
-            shape: vec![rows as i64, FIXTURE_FEATURES as i64],
-            ..Default::default()
-        }],
-        raw_input_contents: vec![vec![0x3f; rows * 4 * FIXTURE_FEATURES]],
-        ..Default::default()
-    }
+    let value = f32::from_le_bytes([0x3f; 4]);
+    InferRequest::new("m", FIXTURE_FEATURES, vec![value; rows * FIXTURE_FEATURES])
+        .raw()
+        .build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -37,7 +37,7 @@ async fn listed(node: &TestNode) -> pb::ListLoadedResponse {
 
 /// The id of the newest registry event about `m`.
 async fn last_event_id(ops: &RegistryOps) -> u64 {
-    let mut c = ops.client.clone();
+    let mut c = ops.client.raw();
     let mut after = 0;
     let mut last = 0;
     loop {

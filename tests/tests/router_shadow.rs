@@ -107,8 +107,7 @@ async fn shadow_answers_from_the_champion_and_records_both_arms_in_postgres() {
     // Sampling 0.25: about a quarter of requests are copied.
     trials
         .client
-        .clone()
-        .update_trial(pb::UpdateTrialRequest {
+        .update(pb::UpdateTrialRequest {
             model: "m".into(),
             mode: pb::TrialMode::Shadow as i32,
             weight: None,

@@ -56,7 +56,7 @@ fn stop(outcome: pb::TrialOutcome) -> pb::StopTrialRequest {
 }
 
 async fn status_of(ops: &RegistryOps, v: u64) -> i32 {
-    let mut c = ops.client.clone();
+    let mut c = ops.client.raw();
     c.get_version(pb::GetVersionRequest {
         r#ref: format!("m:{v}"),
     })
@@ -293,7 +293,7 @@ async fn lifecycle(reg: TestRegistry) {
     assert!(open.is_empty());
 
     // Every change is an audit event.
-    let mut rc = ops.client.clone();
+    let mut rc = ops.client.raw();
     let kinds: Vec<String> = rc
         .list_events(pb::ListEventsRequest {
             model: "m".into(),

@@ -151,12 +151,12 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
 /// `MODEL:VERSION`.
 pub fn parse_challenger(s: &str) -> Result<(String, u64), String> {
     let err = || format!("expected MODEL:VERSION (e.g. anomaly_detector:2), got {s:?}");
-    let (model, version) = s.rsplit_once(':').ok_or_else(err)?;
-    let version: u64 = version.parse().map_err(|_| err())?;
-    if model.is_empty() || version == 0 {
-        return Err(err());
+    let r = joust_client::refs::VersionRef::parse("challenger", s)
+        .map_err(|e| format!("{}: {e}", err()))?;
+    match r.pinned() {
+        Some(version) => Ok((r.name, version)),
+        None => Err(err()),
     }
-    Ok((model.to_owned(), version))
 }
 
 #[derive(Debug, Subcommand)]
@@ -496,5 +496,7 @@ mod tests {
         );
         assert!(parse_challenger("anomaly_detector").is_err());
         assert!(parse_challenger("anomaly_detector:0").is_err());
+        assert!(parse_challenger("anomaly_detector:+3").is_err());
+        assert!(parse_challenger("anomaly_detector@champion").is_err());
     }
 }

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use joust_client::inference::InferRequest;
 use joust_client::{TrialsClient, pb};
 use joust_models::dataset::feature_matrix;
 use joust_models::features::N_FEATURES;
 use joust_models::synthetic::{self, SyntheticConfig};
+use joust_proto::inference::ModelInferRequest;
 use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
-use joust_proto::inference::model_infer_request::InferInputTensor;
-use joust_proto::inference::{InferTensorContents, ModelInferRequest};
 use joust_security::SecureChannel as Channel;
 use serde::Serialize;
 use tokio::time::Instant;
@@ -48,21 +48,9 @@ pub(super) fn request(model: &str, rows: &[f32], at: usize, pin: Option<u64>) ->
                 .copied()
         })
         .collect();
-    ModelInferRequest {
-        model_name: model.to_owned(),
-        model_version: pin.map(|v| v.to_string()).unwrap_or_default(),
-        inputs: vec![InferInputTensor {
-            name: "input".to_owned(),
-            datatype: "FP32".to_owned(),
-            shape: vec![(values.len() / N_FEATURES) as i64, N_FEATURES as i64],
-            parameters: Default::default(),
-            contents: Some(InferTensorContents {
-                fp32_contents: values,
-                ..Default::default()
-            }),
-        }],
-        ..Default::default()
-    }
+    InferRequest::new(model, N_FEATURES, values)
+        .version(pin)
+        .build()
 }
 
 /// Waits until the router answers for `model` (pinned to `pin` if given)

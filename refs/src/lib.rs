@@ -1,13 +1,19 @@
-//! Naming rules and reference parsing (pure).
+//! joust-refs: the naming rules and the ref grammar, in one place for the
+//! registry (which resolves refs), the serving node (which follows them),
+//! the router and every client. Pure: std and thiserror only, no
+//! transport, no storage.
 //!
 //! A name (model, dataset or alias) is 1 to 128 characters from
 //! `A-Z a-z 0-9 _ - .`, starting with a letter or a digit. A reference to a
 //! version is one of:
 //! - `name` — the champion if there is one, else the latest version;
-//! - `name:N` — version N (N ≥ 1);
+//! - `name:N` — version N (N ≥ 1, decimal digits only);
 //! - `name@alias` — `champion`, `challenger`, `latest` or a custom alias.
 
 use std::fmt;
+
+#[cfg(test)]
+mod tests;
 
 /// Longest accepted name, in characters.
 pub const MAX_NAME_LEN: usize = 128;
@@ -15,7 +21,8 @@ pub const MAX_NAME_LEN: usize = 128;
 /// Aliases computed from status and version numbers; they cannot be set.
 pub const RESERVED_ALIASES: [&str; 3] = ["champion", "challenger", "latest"];
 
-/// Why a name or a reference was refused.
+/// Why a name or a reference was refused. Every message starts with the
+/// field it is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     #[error("{field}: expected a name, got an empty string")]
@@ -28,7 +35,7 @@ pub enum NameError {
     BadCharacters { field: &'static str, value: String },
     #[error("{field}: expected `name`, `name:N` or `name@alias`, got {value:?}")]
     BadRef { field: &'static str, value: String },
-    #[error("{field}: expected a version number ≥ 1, got {value:?}")]
+    #[error("{field}: expected a version number ≥ 1 (decimal digits only), got {value:?}")]
     BadVersion { field: &'static str, value: String },
     #[error("{field}: {value:?} is reserved (champion, challenger and latest are computed)")]
     ReservedAlias { field: &'static str, value: String },
@@ -44,8 +51,10 @@ pub fn validate_name(field: &'static str, value: &str) -> Result<(), NameError> 
     if len > MAX_NAME_LEN {
         return Err(NameError::TooLong { field, len });
     }
-    let mut chars = value.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let first_ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = value
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
@@ -77,6 +86,23 @@ pub fn validate_custom_alias(field: &'static str, value: &str) -> Result<(), Nam
     Ok(())
 }
 
+/// Parses a version number: decimal digits only (no sign, no spaces), at
+/// least 1, fitting in a `u64`. (`str::parse::<u64>` alone would take
+/// `+5`.)
+pub fn parse_version(field: &'static str, text: &str) -> Result<u64, NameError> {
+    let bad = || NameError::BadVersion {
+        field,
+        value: text.to_owned(),
+    };
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match text.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(bad()),
+    }
+}
+
 /// What a reference points at, within one model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
@@ -94,7 +120,8 @@ pub struct VersionRef {
 }
 
 impl VersionRef {
-    /// Parses `name`, `name:N` or `name@alias`.
+    /// Parses `name`, `name:N` or `name@alias`; `field` names the request
+    /// field (or flag) in the error.
     pub fn parse(field: &'static str, input: &str) -> Result<Self, NameError> {
         let bad = || NameError::BadRef {
             field,
@@ -103,24 +130,12 @@ impl VersionRef {
         if input.is_empty() {
             return Err(NameError::Empty { field });
         }
-        let colon = input.find(':');
-        let at = input.find('@');
-        let (name, selector) = match (colon, at) {
+        let (name, selector) = match (input.find(':'), input.find('@')) {
             (Some(_), Some(_)) => return Err(bad()),
-            (Some(i), None) => {
-                let (name, rest) = (&input[..i], &input[i + 1..]);
-                let n: u64 = rest.parse().map_err(|_| NameError::BadVersion {
-                    field,
-                    value: rest.to_owned(),
-                })?;
-                if n == 0 {
-                    return Err(NameError::BadVersion {
-                        field,
-                        value: rest.to_owned(),
-                    });
-                }
-                (name, Selector::Version(n))
-            }
+            (Some(i), None) => (
+                &input[..i],
+                Selector::Version(parse_version(field, &input[i + 1..])?),
+            ),
             (None, Some(i)) => {
                 let (name, alias) = (&input[..i], &input[i + 1..]);
                 if alias.is_empty() {
@@ -140,6 +155,14 @@ impl VersionRef {
             selector,
         })
     }
+
+    /// `Some(n)` for `name:n`: a ref that never moves.
+    pub fn pinned(&self) -> Option<u64> {
+        match self.selector {
+            Selector::Version(n) => Some(n),
+            Selector::Default | Selector::Alias(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for VersionRef {
@@ -149,89 +172,5 @@ impl fmt::Display for VersionRef {
             Selector::Version(n) => write!(f, "{}:{n}", self.name),
             Selector::Alias(a) => write!(f, "{}@{a}", self.name),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn parses_the_three_forms() {
-        let r = VersionRef::parse("ref", "anomaly_detector").unwrap();
-        assert_eq!(r.selector, Selector::Default);
-        let r = VersionRef::parse("ref", "anomaly_detector:7").unwrap();
-        assert_eq!(r.selector, Selector::Version(7));
-        let r = VersionRef::parse("ref", "m@champion").unwrap();
-        assert_eq!(r.selector, Selector::Alias("champion".into()));
-        assert_eq!(r.to_string(), "m@champion");
-    }
-
-    #[test]
-    fn refuses_malformed_refs() {
-        let long = "a".repeat(300);
-        for bad in [
-            "", "a::b", "a:", ":1", "@x", "a@", "a:0", "a:-1", "a:1@x", "a b", "é", "_a", &long,
-        ] {
-            assert!(VersionRef::parse("ref", bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn error_messages_name_the_field() {
-        let e = VersionRef::parse("ref", "a::b").unwrap_err();
-        assert!(e.to_string().starts_with("ref:"), "{e}");
-        let e = validate_name("name", &"x".repeat(300)).unwrap_err();
-        assert!(e.to_string().contains("at most 128"), "{e}");
-    }
-
-    fn name() -> impl proptest::strategy::Strategy<Value = String> {
-        "[A-Za-z0-9][A-Za-z0-9_.-]{0,30}"
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_text_parses_or_is_refused_without_panic(text in ".{0,60}") {
-            let _ = validate_name("name", &text);
-            let _ = validate_custom_alias("alias", &text);
-            if let Ok(r) = VersionRef::parse("ref", &text) {
-                // Whatever parses prints back to a ref that parses the same.
-                proptest::prop_assert_eq!(VersionRef::parse("ref", &r.to_string()), Ok(r));
-            }
-        }
-
-        #[test]
-        fn valid_refs_round_trip(name in name(), alias in name(), v in 1u64..) {
-            for r in [
-                VersionRef { name: name.clone(), selector: Selector::Default },
-                VersionRef { name: name.clone(), selector: Selector::Version(v) },
-                VersionRef { name: name.clone(), selector: Selector::Alias(alias.clone()) },
-            ] {
-                let text = r.to_string();
-                proptest::prop_assert_eq!(VersionRef::parse("ref", &text), Ok(r));
-            }
-        }
-
-        #[test]
-        fn names_outside_the_rule_are_refused(
-            prefix in "[_.-]",
-            rest in "[A-Za-z0-9_.-]{0,10}",
-            bad in "[^A-Za-z0-9_.:@-]",
-        ) {
-            let leading = format!("{prefix}{rest}");
-            let inner = format!("a{rest}{bad}");
-            let in_ref = format!("a{bad}:1");
-            proptest::prop_assert!(validate_name("name", &leading).is_err());
-            proptest::prop_assert!(validate_name("name", &inner).is_err());
-            proptest::prop_assert!(VersionRef::parse("ref", &in_ref).is_err());
-        }
-    }
-
-    #[test]
-    fn custom_aliases_exclude_reserved_and_numbers() {
-        assert!(validate_custom_alias("alias", "prod").is_ok());
-        assert!(validate_custom_alias("alias", "champion").is_err());
-        assert!(validate_custom_alias("alias", "42").is_err());
     }
 }
