@@ -229,7 +229,13 @@ mod tests {
                 Code::NotFound,
             ),
             (ServeError::BadVersion(s()), Code::InvalidArgument),
-            (ServeError::BadRef(s()), Code::InvalidArgument),
+            (
+                ServeError::BadRef(joust_refs::NameError::BadRef {
+                    field: "ref",
+                    value: s(),
+                }),
+                Code::InvalidArgument,
+            ),
             (
                 ServeError::RefNotFollowed {
                     reference: s(),

@@ -2,7 +2,8 @@
 //! artifact, verify its SHA-256, decode it and warm it by scoring a probe
 //! row. The registry is reached through `joust_client::RegistryClient` on
 //! a lazy channel, which reconnects by itself after the registry comes
-//! back; its download checks the SHA-256.
+//! back. The download is read here (an opaque version is refused on its
+//! header, before its bytes); the SHA-256 is checked before decoding.
 
 use std::time::{Duration, Instant};
 
