@@ -316,7 +316,7 @@ impl Topology {
         let model = self
             .ops
             .client
-            .clone()
+            .raw()
             .get_model(pb::GetModelRequest {
                 name: MODEL.to_owned(),
             })
@@ -325,7 +325,7 @@ impl Topology {
         let trial = match self
             .trials
             .client
-            .clone()
+            .raw()
             .get_trial(pb::GetTrialRequest {
                 id: 0,
                 model: MODEL.to_owned(),

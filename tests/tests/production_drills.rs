@@ -44,7 +44,7 @@ async fn rollback(d: &Drill) -> anyhow::Result<pb::RollbackResponse> {
     Ok(d.topology
         .ops
         .client
-        .clone()
+        .raw()
         .rollback(pb::RollbackRequest {
             model: MODEL.to_owned(),
             reason: "drill".to_owned(),
@@ -161,7 +161,7 @@ async fn ten_concurrent_rollbacks_end_on_a_consistent_champion() {
             .topology
             .ops
             .client
-            .clone()
+            .raw()
             .list_versions(pb::ListVersionsRequest {
                 model: MODEL.to_owned(),
                 page_size: 100,
@@ -222,7 +222,7 @@ async fn five_trial_cycles_fail_no_request() {
 
 /// The id of the first registry event about `m` of `kind` for `version`.
 async fn event(d: &Drill, kind: &str, version: u64) -> anyhow::Result<Option<pb::Event>> {
-    let mut c = d.topology.ops.client.clone();
+    let mut c = d.topology.ops.client.raw();
     let mut after = 0;
     loop {
         let page = c
@@ -258,7 +258,7 @@ async fn a_corrupt_champion_is_blocked_and_the_previous_one_keeps_serving() {
             .topology
             .ops
             .client
-            .clone()
+            .raw()
             .get_version(pb::GetVersionRequest { r#ref: m(v) })
             .await?
             .into_inner()
