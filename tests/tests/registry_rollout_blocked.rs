@@ -28,7 +28,7 @@ fn report(version: u64) -> pb::ReportRolloutBlockedRequest {
 
 async fn blocked_events(ops: &joust_tests::node::RegistryOps) -> Vec<pb::Event> {
     ops.client
-        .clone()
+        .raw()
         .list_events(pb::ListEventsRequest {
             model: "m".into(),
             after_id: 0,
@@ -48,7 +48,7 @@ async fn recorded_once_and_shown(registry: TestRegistry) {
     ops.transition("m:2", pb::VersionStatus::Champion)
         .await
         .unwrap();
-    let mut c = ops.client.clone();
+    let mut c = ops.client.raw();
     // Not the champion: nothing recorded.
     let r = c
         .report_rollout_blocked(report(1))
@@ -118,7 +118,7 @@ async fn auto_rollback_rolls_back_once() {
     ops.transition("m:2", pb::VersionStatus::Champion)
         .await
         .unwrap();
-    let mut c = ops.client.clone();
+    let mut c = ops.client.raw();
     let r = c
         .report_rollout_blocked(report(2))
         .await
