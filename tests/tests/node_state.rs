@@ -213,9 +213,7 @@ async fn a_challenger_without_a_trial_is_normal_and_drains_when_its_trial_ends()
     ops.register("m", "noop", artifact(ModelKind::Noop, F, 2))
         .await
         .unwrap();
-    ops.transition("m:2", pb::VersionStatus::Evaluated)
-        .await
-        .unwrap();
+    ops.force_evaluated("m:2").await.unwrap();
     ops.transition("m:2", pb::VersionStatus::Challenger)
         .await
         .unwrap();

@@ -71,8 +71,9 @@ async fn shadow_answers_from_the_champion_and_records_both_arms_in_postgres() {
     // 1..=4 rows per request, both arms answered every one.
     assert_eq!(report.paired_rows, 100 * (1 + 2 + 3 + 4));
 
-    // A node without the challenger: every shadow copy fails (NOT_FOUND),
-    // no client request does; the failures are recorded.
+    // A node without the challenger: the router sends a version only where
+    // it is ready, so it makes no shadow copy (none would succeed) and
+    // answers every request from the champion; nothing is recorded.
     let champion_only_node = TestNode::start_ready(TestNode::config(&registry.url, &["m:1"]))
         .await
         .unwrap();
@@ -83,26 +84,19 @@ async fn shadow_answers_from_the_champion_and_records_both_arms_in_postgres() {
     .await
     .unwrap();
     champion_only(&router, 200).await;
-    eventually(Duration::from_secs(20), || async {
-        router.stats().await.unwrap().records_sent >= 200
-    })
-    .await
-    .unwrap();
-    let shadow = router
-        .stats()
-        .await
-        .unwrap()
+    let stats = router.stats().await.unwrap();
+    let copies = stats
         .arms
-        .into_iter()
+        .iter()
         .find(|a| a.arm == "shadow")
-        .unwrap();
-    assert_eq!((shadow.requests, shadow.errors), (200, 200));
+        .map_or(0, |a| a.requests);
+    assert_eq!(
+        (copies, stats.records_sent, stats.records_dropped),
+        (0, 0, 0)
+    );
     router.stop().await.unwrap();
     let report = trials.report(trial.id).await.unwrap();
-    assert_eq!(report.records, 600);
-    let (c, ch) = (report.champion.unwrap(), report.challenger.unwrap());
-    assert_eq!((c.requests, c.errors), (600, 0));
-    assert_eq!((ch.requests, ch.errors), (600, 200));
+    assert_eq!(report.records, 400);
 
     // Sampling 0.25: about a quarter of requests are copied.
     trials
