@@ -295,10 +295,7 @@ impl Topology {
             )
             .await?;
         self.ops
-            .transition(
-                &format!("{MODEL}:{}", v.version),
-                pb::VersionStatus::Evaluated,
-            )
+            .force_evaluated(&format!("{MODEL}:{}", v.version))
             .await?;
         Ok(v.version)
     }

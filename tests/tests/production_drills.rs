@@ -77,7 +77,6 @@ async fn roll_back_to(d: &mut Drill, to: u64) -> anyhow::Result<()> {
 
 // --- promotions and rollbacks ---------------------------------------------
 
-#[ignore = "fails on main (issue 19 items 1, 4): NOT_FOUND \"version N is not loaded on this node\" across promotions (no unbound grace, no make-before-break)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_promote_rollback_cycles_fail_no_request() {
     run("promote_rollback_cycles", async |d| {
@@ -93,7 +92,6 @@ async fn twenty_promote_rollback_cycles_fail_no_request() {
     .await;
 }
 
-#[ignore = "fails on main (issue 19 items 1, 4): after 1 → 2 → 3 → 4 the second rollback gives v3, not v2; 113 of 999 requests NOT_FOUND"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rollback_chain_of_four_walks_back_exactly() {
     run("rollback_chain", async |d| {
@@ -124,7 +122,6 @@ async fn a_rollback_chain_of_four_walks_back_exactly() {
     .await;
 }
 
-#[ignore = "fails on main (issue 19 items 1, 4): rollbacks do not walk the promotion chain nor serialize; NOT_FOUND across promotions"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_concurrent_rollbacks_end_on_a_consistent_champion() {
     run("concurrent_rollbacks", async |d| {
@@ -185,7 +182,6 @@ async fn ten_concurrent_rollbacks_end_on_a_consistent_champion() {
 
 // --- trials ------------------------------------------------------------------
 
-#[ignore = "fails on main (issue 19 items 1, 3): NOT_FOUND while trial changes move versions (no make-before-break)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_trial_cycles_fail_no_request() {
     run("trial_cycles", async |d| {
@@ -247,7 +243,6 @@ async fn event(d: &Drill, kind: &str, version: u64) -> anyhow::Result<Option<pb:
     }
 }
 
-#[ignore = "fails on main (issue 19 item 2): no blocked rollout; the router pins the unloadable champion (335 of 527 requests failed)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_corrupt_champion_is_blocked_and_the_previous_one_keeps_serving() {
     run("corrupt_champion", async |d| {
@@ -306,7 +301,6 @@ async fn a_corrupt_champion_is_blocked_and_the_previous_one_keeps_serving() {
 
 // --- restarts ------------------------------------------------------------------
 
-#[ignore = "fails on main (issue 19 items 1, 6): a restarted node is readmitted before it has loaded (26 of 310 NOT_FOUND \"loaded: none\")"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_node_killed_and_restarted_fails_no_request() {
     run("node_restarts", async |d| {
@@ -378,7 +372,6 @@ async fn each_router_restarted_fails_no_request() {
     .await;
 }
 
-#[ignore = "fails on main (issue 19 item 1): 38 of 476 requests failed after the promotion (routers switch before nodes load)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_registry_killed_restarted_and_a_promotion_at_once_fails_no_request() {
     run("registry_restart_promotion", async |d| {
@@ -397,7 +390,6 @@ async fn the_registry_killed_restarted_and_a_promotion_at_once_fails_no_request(
 
 // --- the record flow -------------------------------------------------------
 
-#[ignore = "fails on main (issue 19 item 5): the registry refuses the 10,000-row record's batch and the record flow stops"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_10000_row_and_a_score_only_request_leave_the_record_flow_running() {
     run("record_flow", async |d| {
@@ -544,7 +536,6 @@ async fn wait_health(url: &str, want: ServingStatus) -> anyhow::Result<Duration>
     .map_err(|e| anyhow::anyhow!("registry health is not {want:?}: {e}"))
 }
 
-#[ignore = "fails on main (issue 19 item 6): the registry stays SERVING while PostgreSQL is down"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_health_follows_a_stopped_postgres() {
     let Some(pg) = PrivatePostgres::start().await.unwrap() else {
