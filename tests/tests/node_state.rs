@@ -369,21 +369,25 @@ async fn joust_serve_takes_the_unbound_grace_flag() {
         .into_inner();
     let first = states.message().await.unwrap().unwrap();
     assert_eq!(lines(&first), ["m:1 READY [m@champion]"]);
+    // Draining cannot start before the promotion is asked for, so the time
+    // from asking to the drop is at least the grace however late the
+    // stream's messages arrive; the default (30 s) would take far longer
+    // than the upper bound.
+    let asked = tokio::time::Instant::now();
     ops.promote("m:2").await.unwrap();
     next_state_until(&mut states, WAIT, |s| {
         lines(s) == ["m:1 DRAINING []", "m:2 READY [m@champion]"]
     })
     .await
     .unwrap();
-    let draining_since = tokio::time::Instant::now();
     next_state_until(&mut states, WAIT, |s| {
         lines(s) == ["m:2 READY [m@champion]"]
     })
     .await
     .unwrap();
-    let drained = draining_since.elapsed();
+    let dropped = asked.elapsed();
     assert!(
-        drained + Duration::from_millis(400) >= grace && drained < grace * 3,
-        "dropped after {drained:?} with --unbound-grace 1500ms"
+        dropped >= grace && dropped < Duration::from_secs(15),
+        "dropped {dropped:?} after the promotion with --unbound-grace 1500ms"
     );
 }
