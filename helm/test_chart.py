@@ -11,15 +11,26 @@ binary. scripts/test runs it; run it alone with `python3 helm/test_chart.py`.
    hardened securityContext, secrets only by secretKeyRef, replica counts
    and HPAs per values file, a headless node Service;
 5. when JOUST_BIN names a built `joust`, every flag and env var the chart
-   passes exists in that binary's `--help` (a renamed flag fails here).
+   passes exists in that binary's `--help` (a renamed flag fails here);
+6. with that binary, runs what the chart renders (helm/run_chart.py): each
+   Deployment's command, args and environment as a local process, Services
+   mapped to free loopback ports, PostgreSQL (JOUST_TEST_DATABASE_URL) and
+   the S3 test server (JOUST_TEST_S3_ENDPOINT, or a moto_server of its own)
+   standing in for the external ones; its probes answered as the kubelet
+   asks them, a model promoted with the CLI and one prediction through the
+   rendered router. JOUST_BIN defaults to target/debug/joust; without a
+   binary this step is skipped (an error under JOUST_TEST_REQUIRE_ALL).
 
-Needs: pip install helm-python-sdk kubernetes-validate (scripts/test does).
+Needs: pip install helm-python-sdk kubernetes-validate grpcio
+grpcio-health-checking grpcio-reflection (scripts/test does); for step 6
+psql and moto[server] too.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -110,7 +121,9 @@ def validate_k8s(docs: list[dict], label: str) -> None:
 # (liveness, readiness) grpc.health.v1 services per role; tests/tests/chart_probes.rs
 # checks that the binaries answer them as the chart expects.
 PROBE_SERVICES = {
-    "registry": ("joust.v1.Registry", "joust.v1.Registry"),
+    # Liveness is process-only (a database outage must restart nothing);
+    # readiness follows the database.
+    "registry": ("grpc.health.v1.Health", "joust.v1.Registry"),
     "node": ("joust.v1.ServingAdmin", ""),
     "router": ("joust.v1.RouterAdmin", ""),
     "detection": ("joust.v1.Detection", "joust.v1.Detection"),
@@ -197,6 +210,9 @@ def assert_common(docs: list[dict], label: str, values: dict) -> None:
     check([a for a in node_args if a.startswith("--model=")] == [f"--model={m}" for m in models], f"{label}: node --model per values: {node_args}")
     # Nodes follow every champion and challenger: no helm upgrade per trial.
     check(("--follow-all" in node_args) == node_values.get("followAll", True), f"{label}: nodes --follow-all: {node_args}")
+    # Make-before-break, explicit: the nodes' unbound grace and the routers' ready-node count.
+    check(f"--unbound-grace={node_values.get('unboundGrace', '30s')}" in node_args, f"{label}: nodes --unbound-grace: {node_args}")
+    check(f"--min-ready-nodes={(values.get('router') or {}).get('minReadyNodes', 1)}" in router_args, f"{label}: router --min-ready-nodes: {router_args}")
     check(set(by_kind(docs, "PodDisruptionBudget")) == {f"{FULL}-registry", f"{FULL}-node", f"{FULL}-router", f"{FULL}-detection"}, f"{label}: a PDB per role")
     # Selectors of every Service and PDB match the pods of a Deployment.
     pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in deploys.values()]
@@ -337,9 +353,9 @@ def help_text(bin_path: str, sub: str) -> str | None:
 
 
 def assert_cli(docs: list[dict]) -> None:
-    bin_path = os.environ.get("JOUST_BIN")
-    if not bin_path or not Path(bin_path).exists():
-        print("note: JOUST_BIN unset: flags not checked against the binary", file=sys.stderr)
+    bin_path = joust_bin()
+    if bin_path is None:
+        print("note: no joust binary (JOUST_BIN): flags not checked against the binary", file=sys.stderr)
         return
     deploys = by_kind(docs, "Deployment")
     configmaps = by_kind(docs, "ConfigMap")
@@ -362,7 +378,29 @@ def assert_cli(docs: list[dict]) -> None:
             check(e in global_env or re.search(rf"env: {re.escape(e)}[=\]]", text) is not None, f"`joust {sub}` reads no env var {e}")
 
 
+def joust_bin() -> str | None:
+    bin_path = Path(os.environ.get("JOUST_BIN") or HERE.parent / "target" / "debug" / "joust").resolve()
+    return str(bin_path) if bin_path.exists() else None
+
+
+def run_rendered() -> None:
+    """6. the rendered chart, run as local processes."""
+    bin_path = joust_bin()
+    if bin_path is None:
+        check(os.environ.get("JOUST_TEST_REQUIRE_ALL") != "1", "the rendered chart was not run: no joust binary (JOUST_BIN)")
+        print("note: no joust binary (JOUST_BIN): the rendered chart is not run", file=sys.stderr)
+        return
+    sys.path.insert(0, str(HERE))
+    import run_chart  # grpcio and friends: only this step needs them
+
+    print(f"running the rendered chart with {bin_path}")
+    for f in run_chart.run(render, validate_k8s, bin_path):
+        check(False, f"rendered chart run: {f}")
+
+
 def main() -> int:
+    # SIGTERM (a CI timeout) unwinds like an error: processes and databases are cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"helm SDK {helm.helm_sdk_version()}; Kubernetes schemas {KUBE_VERSION} (kubernetes-validate {kubernetes_validate.__version__})")
     default, production = values_file("default-values.yaml"), values_file("production-values.yaml")
     lint(default, "default")
@@ -371,6 +409,8 @@ def main() -> int:
     schema_rejects({"registry": {"replicas": "two"}}, "replicas as a string")
     schema_rejects({"node": {"followAll": False, "models": []}}, "a node following nothing")
     schema_rejects({"databse": {}}, "an unknown top-level key")
+    schema_rejects({"node": {"unboundGrace": "30"}}, "an unbound grace without a unit")
+    schema_rejects({"router": {"minReadyNodes": 0}}, "a router moving before any node is ready")
     schema_rejects({"node": {"config": {"lower_case": "x"}}}, "a config key that is no env var name")
     for label, values, extra in (("default", default, assert_default), ("production", production, assert_production)):
         docs = render(values)
@@ -380,10 +420,11 @@ def main() -> int:
         assert_cli(docs)
     assert_dev_secret()
     assert_cli(assert_secure())
+    run_rendered()
     if failures:
         print(f"\n{len(failures)} chart check(s) failed", file=sys.stderr)
         return 1
-    print("chart checks passed: lint, schema, Kubernetes validation, render facts")
+    print("chart checks passed: lint, schema, Kubernetes validation, render facts, the rendered chart run")
     return 0
 
 

@@ -23,4 +23,4 @@ pub use limits::MessageLimits;
 pub use listen::{Listen, ListenError, Listeners, parse_listen};
 pub use metrics_http::OPENMETRICS;
 pub use rpc_metrics::RpcMetrics;
-pub use serve::{DEFAULT_DRAIN, RoleConfig, RoleServer, RuntimeError};
+pub use serve::{DEFAULT_DRAIN, LIVENESS_SERVICE, RoleConfig, RoleServer, RuntimeError};

@@ -27,6 +27,11 @@ use crate::rpc_metrics::{RpcMetrics, RpcMetricsLayer};
 
 /// The gRPC health service's name (always served).
 pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+/// The liveness entry of every role: health answers SERVING for this name
+/// as long as the process answers, whatever the role's readiness (the
+/// registry's follows its database). Kubernetes liveness probes ask for
+/// it, so an outage of a dependency never restarts a pod.
+pub const LIVENESS_SERVICE: &str = HEALTH_SERVICE;
 /// The reflection services' names (always served).
 pub const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 pub const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
@@ -110,7 +115,8 @@ impl std::fmt::Debug for RoleServer {
 
 impl RoleServer {
     /// A server for `role` (named in logs: "registry", "serving node", …).
-    /// Health starts with "" (the whole server) SERVING.
+    /// Health starts with "" (the whole server) SERVING, and
+    /// [`LIVENESS_SERVICE`] stays SERVING while the process runs.
     pub fn new(role: &'static str, config: RoleConfig) -> Self {
         Self {
             role,
@@ -222,7 +228,7 @@ impl RoleServer {
             rpc_metrics,
             on_shutdown,
         } = self;
-        for name in &serving {
+        for name in std::iter::once(&LIVENESS_SERVICE).chain(&serving) {
             health
                 .set_service_status(*name, ServingStatus::Serving)
                 .await;

@@ -1,7 +1,10 @@
 //! The grpc.health.v1 services the helm chart's liveness and readiness
 //! probes ask for (helm/joust/values.yaml `*.probes`) answer as the chart
-//! expects: the registry is SERVING under `joust.v1.Registry`; a node is
-//! alive (`joust.v1.ServingAdmin`) before it has anything loaded and ready
+//! expects: the registry is alive (`grpc.health.v1.Health`, process-only:
+//! SERVING while the process answers, whatever its database) and ready
+//! under `joust.v1.Registry` (it follows the database:
+//! tests/tests/registry_health.rs); a node is alive
+//! (`joust.v1.ServingAdmin`) before it has anything loaded and ready
 //! (`""`) only once every ref it follows has a version; a router is alive
 //! (`joust.v1.RouterAdmin`) before it has read its routes and ready (`""`)
 //! after.
@@ -31,7 +34,7 @@ async fn status(url: &str, service: &str) -> Result<ServingStatus, tonic::Status
 #[tokio::test]
 async fn registry_probes_answer_serving() {
     let registry = TestRegistry::sqlite().await.unwrap();
-    for service in ["", "joust.v1.Registry"] {
+    for service in ["", "joust.v1.Registry", "grpc.health.v1.Health"] {
         assert_eq!(
             status(&registry.url, service).await.unwrap(),
             ServingStatus::Serving,

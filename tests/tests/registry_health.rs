@@ -1,7 +1,10 @@
 //! Registry health follows its database: on a private PostgreSQL cluster
 //! (never the shared server), `grpc.health.v1` answers `NOT_SERVING` for
 //! the registry, the trials service and the server as a whole while
-//! PostgreSQL is stopped, and `SERVING` again once it answers.
+//! PostgreSQL is stopped, and `SERVING` again once it answers. The
+//! liveness entry (`grpc.health.v1.Health`, what the helm chart's liveness
+//! probe asks for) stays `SERVING` throughout: an outage of the database
+//! must not make the kubelet restart registry pods.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,22 +19,26 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 const SERVICES: [&str; 3] = ["", "joust.v1.Registry", "joust.v1.Trials"];
+const LIVENESS: &str = "grpc.health.v1.Health";
 
-async fn statuses(url: &str) -> Vec<ServingStatus> {
+async fn status(url: &str, service: &str) -> ServingStatus {
     let channel = tonic::transport::Channel::from_shared(url.to_owned())
         .unwrap()
         .connect_lazy();
-    let mut health = HealthClient::new(channel);
+    let r = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    ServingStatus::try_from(r.status).unwrap()
+}
+
+async fn statuses(url: &str) -> Vec<ServingStatus> {
     let mut out = Vec::new();
     for service in SERVICES {
-        let r = health
-            .check(HealthCheckRequest {
-                service: service.to_owned(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        out.push(ServingStatus::try_from(r.status).unwrap());
+        out.push(status(url, service).await);
     }
     out
 }
@@ -61,6 +68,7 @@ async fn registry_health_follows_a_stopped_private_postgres() {
         .unwrap();
     let url = registry.url.clone();
     assert_eq!(statuses(&url).await, [ServingStatus::Serving; 3]);
+    assert_eq!(status(&url, LIVENESS).await, ServingStatus::Serving);
 
     for round in 1..=2 {
         pg.stop().await.unwrap();
@@ -77,6 +85,11 @@ async fn registry_health_follows_a_stopped_private_postgres() {
         // Health itself keeps answering while the database is down.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(statuses(&url).await, [ServingStatus::NotServing; 3]);
+        assert_eq!(
+            status(&url, LIVENESS).await,
+            ServingStatus::Serving,
+            "liveness is process-only: the database being down restarts nothing"
+        );
 
         pg.resume().await.unwrap();
         let resumed = Instant::now();
