@@ -10,6 +10,7 @@
 mod error;
 pub mod inference;
 mod registry;
+pub mod serving;
 mod trials;
 
 pub use error::ClientError;

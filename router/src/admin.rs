@@ -137,7 +137,7 @@ impl RouterAdmin for AdminService {
                                 vs.iter().map(move |(version, s)| pb::VersionState {
                                     model: model.clone(),
                                     version: *version,
-                                    phase: phase_proto(s.phase) as i32,
+                                    phase: s.phase.to_proto() as i32,
                                     reason: s.reason.clone(),
                                     refs: s.refs.clone(),
                                 })
@@ -186,15 +186,5 @@ impl RouterAdmin for AdminService {
                 .collect(),
             min_ready_nodes: u32::try_from(r.config.min_ready_nodes).unwrap_or(u32::MAX),
         }))
-    }
-}
-
-fn phase_proto(p: crate::readiness::Phase) -> pb::VersionPhase {
-    use crate::readiness::Phase;
-    match p {
-        Phase::Loading => pb::VersionPhase::Loading,
-        Phase::Ready => pb::VersionPhase::Ready,
-        Phase::Refused => pb::VersionPhase::Refused,
-        Phase::Draining => pb::VersionPhase::Draining,
     }
 }

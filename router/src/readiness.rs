@@ -9,34 +9,7 @@ use std::collections::BTreeMap;
 use joust_proto::v1 as pb;
 
 /// Where one (model, version) stands on a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Loading,
-    Ready,
-    Refused,
-    Draining,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Loading => "loading",
-            Phase::Ready => "ready",
-            Phase::Refused => "refused",
-            Phase::Draining => "draining",
-        }
-    }
-
-    fn from_proto(p: i32) -> Option<Self> {
-        match pb::VersionPhase::try_from(p).ok()? {
-            pb::VersionPhase::Loading => Some(Phase::Loading),
-            pb::VersionPhase::Ready => Some(Phase::Ready),
-            pb::VersionPhase::Refused => Some(Phase::Refused),
-            pb::VersionPhase::Draining => Some(Phase::Draining),
-            pb::VersionPhase::Unspecified => None,
-        }
-    }
-}
+pub use joust_client::serving::Phase;
 
 /// One (model, version) on a node.
 #[derive(Debug, Clone, PartialEq, Eq)]

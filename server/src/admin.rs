@@ -12,7 +12,7 @@ use tracing::instrument;
 use futures::StreamExt;
 
 use crate::node::Node;
-use crate::serving_state::{Phase, ServingState};
+use crate::serving_state::ServingState;
 use crate::table::Snapshot;
 
 #[derive(Debug, Clone)]
@@ -68,12 +68,7 @@ pub fn serving_state(state: &ServingState) -> pb::ServingState {
             .map(|v| pb::VersionState {
                 model: v.model.clone(),
                 version: v.version,
-                phase: match v.phase {
-                    Phase::Loading => pb::VersionPhase::Loading,
-                    Phase::Ready => pb::VersionPhase::Ready,
-                    Phase::Refused => pb::VersionPhase::Refused,
-                    Phase::Draining => pb::VersionPhase::Draining,
-                } as i32,
+                phase: v.phase.to_proto() as i32,
                 reason: v.reason.clone(),
                 refs: v.refs.clone(),
             })

@@ -10,33 +10,9 @@ use tokio::sync::watch;
 
 use crate::table::Snapshot;
 
-/// Where one (model, version) stands on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
-    /// A followed ref resolved to it; it is being downloaded, verified,
-    /// decoded or warmed and answers nothing yet.
-    Loading,
-    /// Answers requests (pinned, and unpinned when its ref is the model's
-    /// first).
-    Ready,
-    /// Its artifact was refused (`reason`); the load is retried with
-    /// backoff and it stays refused until one succeeds.
-    Refused,
-    /// No followed ref points at it any more: it answers pinned requests
-    /// until the unbound grace ends, then it is dropped.
-    Draining,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Loading => "loading",
-            Phase::Ready => "ready",
-            Phase::Refused => "refused",
-            Phase::Draining => "draining",
-        }
-    }
-}
+/// Where one (model, version) stands on this node (the one phase type
+/// nodes, routers and the serving view share).
+pub use joust_client::serving::Phase;
 
 /// One (model, version) on this node.
 #[derive(Debug, Clone, PartialEq, Eq)]

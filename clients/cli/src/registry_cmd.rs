@@ -37,6 +37,12 @@ pub struct RegistryArgs {
     /// '' or 'off' turns it off.
     #[arg(long, env = "JOUST_UI_LISTEN", default_value = joust_registry::dashboard::DEFAULT_LISTEN)]
     pub ui_listen: UiListen,
+    /// Routers the dashboard's serving page asks what they answer with and
+    /// which node holds which version (gRPC URLs or host:port,
+    /// comma-separated or repeated); none: the page shows only the
+    /// registry's side.
+    #[arg(long, env = "JOUST_UI_ROUTERS", value_delimiter = ',')]
+    pub ui_routers: Vec<String>,
     /// Roll a champion back by itself when a router reports that no node
     /// can serve it (a blocked rollout); off: the block is only recorded.
     #[arg(long, env = "JOUST_AUTO_ROLLBACK")]
@@ -139,6 +145,10 @@ impl RegistryArgs {
 
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let UiListen(ui_listen) = args.ui_listen;
+    let ui_routers = joust_registry::dashboard::Routers {
+        urls: args.ui_routers.clone(),
+        security: crate::security::client(),
+    };
     let metrics_listen = args.metrics_listen;
     let drain_timeout = std::time::Duration::from_secs(args.drain_timeout_secs);
     let security = args
@@ -203,7 +213,7 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     );
     match ui {
         Some(l) => {
-            let ui = joust_registry::dashboard::serve_with(l, registry, door, shutdown);
+            let ui = joust_registry::dashboard::serve_full(l, registry, door, ui_routers, shutdown);
             tokio::try_join!(grpc, ui)?;
         }
         None => grpc.await?,

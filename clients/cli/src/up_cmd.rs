@@ -272,6 +272,10 @@ impl Platform {
         let registry = joust_registry::server::open(&registry_config)
             .await
             .context("opening the registry stores")?;
+        let ui_routers = joust_registry::dashboard::Routers {
+            urls: vec![format!("{scheme}://{router_addr}")],
+            security: client.clone(),
+        };
         let detect_config = args.detect_config(registry_addr, router_addr, scheme, client);
         let detector = match detect_listener {
             Some(l) => Some((
@@ -300,10 +304,11 @@ impl Platform {
         if let Some(l) = ui_listener {
             roles.push(spawn_role(
                 "dashboard",
-                joust_registry::dashboard::serve_with(
+                joust_registry::dashboard::serve_full(
                     l,
                     registry,
                     security.authenticator().map(std::sync::Arc::new),
+                    ui_routers,
                     stopped(stop_rx.clone()),
                 ),
             ));

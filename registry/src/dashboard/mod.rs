@@ -14,6 +14,7 @@ mod charts;
 mod html;
 pub mod json;
 mod pages;
+mod serving_page;
 mod trial_charts;
 mod trial_page;
 
@@ -41,6 +42,16 @@ pub const MAX_LISTED: usize = 10_000;
 #[derive(Debug, Clone)]
 struct Ui {
     registry: Registry,
+    routers: std::sync::Arc<Routers>,
+}
+
+/// The routers the serving page asks (`RouterAdmin.ListRoutes` and
+/// `ListNodeStates`) and the credentials it asks them with.
+#[derive(Debug, Clone, Default)]
+pub struct Routers {
+    /// gRPC URLs or `host:port`; empty: the serving page says none is set.
+    pub urls: Vec<String>,
+    pub security: joust_client::ClientSecurity,
 }
 
 impl Ui {
@@ -60,6 +71,11 @@ pub fn router(registry: Registry) -> Router {
 /// [`router`] behind `door`: with an authenticator every request needs a
 /// token granting `reader` (header or the `/login` cookie; see [`auth`]).
 pub fn router_with(registry: Registry, door: auth::Door) -> Router {
+    router_full(registry, door, Routers::default())
+}
+
+/// [`router_with`] whose serving page asks `routers`.
+pub fn router_full(registry: Registry, door: auth::Door, routers: Routers) -> Router {
     let login = Router::new()
         .route("/login", get(auth::login_form).post(auth::login))
         .with_state(door.clone());
@@ -70,6 +86,8 @@ pub fn router_with(registry: Registry, door: auth::Door) -> Router {
         .route("/models/{name}/versions/{version}", get(pages::version))
         .route("/trials", get(pages::trials))
         .route("/trials/{id}", get(trial_page::trial))
+        .route("/serving", get(serving_page::page_html))
+        .route("/api/serving", get(serving_page::api))
         .route("/api/models", get(api::models))
         .route("/api/models/{name}", get(api::model))
         .route("/api/models/{name}/versions/{version}", get(api::version))
@@ -78,7 +96,10 @@ pub fn router_with(registry: Registry, door: auth::Door) -> Router {
         .route("/api/trials/{id}/report", get(api::report))
         .route("/api/trials/{id}/timeseries", get(api::timeseries))
         .fallback(pages::not_found)
-        .with_state(Ui { registry })
+        .with_state(Ui {
+            registry,
+            routers: std::sync::Arc::new(routers),
+        })
         .merge(login)
         .layer(axum::middleware::from_fn_with_state(
             door,
@@ -102,7 +123,18 @@ pub async fn serve_with(
     door: auth::Door,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router_with(registry, door))
+    serve_full(listener, registry, door, Routers::default(), shutdown).await
+}
+
+/// [`serve_with`] whose serving page asks `routers`.
+pub async fn serve_full(
+    listener: TcpListener,
+    registry: Registry,
+    door: auth::Door,
+    routers: Routers,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, router_full(registry, door, routers))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| RegistryError::Config(format!("dashboard HTTP server: {e}")))
