@@ -306,6 +306,21 @@ def dashboard(c: LocalCluster) -> None:
     if r.status != 200 or not body:
         raise ClusterError(f"Service {name}: GET / answered {r.status} with {len(body)} bytes")
     step(f"Service {name} answers GET / ({len(body)} bytes)")
+    # The serving view asks the router Service (the rendered --ui-routers):
+    # the router answers with the trial's challenger, the node holds it ready.
+    try:
+        with opener.open(f"http://{c.service(name, 7080)}/api/serving", timeout=10) as r:
+            view = json.loads(r.read())
+    except (OSError, ValueError) as e:
+        raise ClusterError(f"Service {name}: GET /api/serving failed: {e}") from e
+    model = next((m for m in view if m.get("model") == MODEL), None)
+    routers = (model or {}).get("routers") or []
+    if not routers or routers[0].get("error") or routers[0].get("answering_challenger") != 2:
+        raise ClusterError(f"Service {name}: /api/serving does not show the router Service answering challenger 2: {model}")
+    ready = [n for n in routers[0].get("nodes", []) if n.get("version") == 2 and n.get("phase") == "ready"]
+    if not ready:
+        raise ClusterError(f"Service {name}: /api/serving shows no node with version 2 ready: {routers[0]}")
+    step(f"Service {name}: /api/serving shows router {routers[0]['router']} answering challenger 2, ready on {ready[0]['node']}")
 
 
 def database_outage(c: LocalCluster, admin_url: str, db: str) -> None:

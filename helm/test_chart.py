@@ -190,6 +190,7 @@ def assert_common(docs: list[dict], label: str, values: dict) -> None:
     # The dashboard: on the registry pod's address, as a Service.
     reg_c = container(deploys[f"{FULL}-registry"])
     check("--ui-listen=0.0.0.0:7080" in reg_c["args"], f"{label}: the dashboard listens on the pod's address: {reg_c['args']}")
+    check(any(a.startswith("--ui-routers=") and "-router." in a for a in reg_c["args"]), f"{label}: the dashboard's serving page asks the router Service: {reg_c['args']}")
     check(any(p["name"] == "http" and p["containerPort"] == 7080 for p in reg_c["ports"]), f"{label}: registry container port http 7080")
     dash = services.get(f"{FULL}-dashboard")
     check(dash is not None and dash["spec"]["ports"] == [{"name": "http", "port": 7080, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"}], f"{label}: dashboard Service port: {dash and dash['spec']['ports']}")
