@@ -144,13 +144,17 @@ impl TrialsClient {
 
     /// Streams `batches` of records over one RecordComparisons call.
     /// Records are idempotent by `record_id`; the response counts new and
-    /// duplicate records.
+    /// duplicate records and names each refused one (index in the call,
+    /// reason, message); the valid others are stored.
     pub async fn record<S>(&self, batches: S) -> Result<pb::RecordComparisonsResponse, ClientError>
     where
         S: futures::Stream<Item = Vec<pb::ComparisonRecord>> + Send + 'static,
     {
         use futures::StreamExt;
-        let stream = batches.map(|records| pb::RecordComparisonsRequest { records });
+        let stream = batches.map(|records| pb::RecordComparisonsRequest {
+            records,
+            dropped: Vec::new(),
+        });
         Ok(self
             .raw
             .clone()

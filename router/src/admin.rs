@@ -92,6 +92,7 @@ impl RouterAdmin for AdminService {
             records_capacity: r.recorder.capacity() as u64,
             records_sent: r.recorder.counters.sent.get(),
             records_dropped: r.recorder.counters.dropped.get(),
+            records_refused: r.recorder.counters.refused.get(),
             nodes: r
                 .pool
                 .members()

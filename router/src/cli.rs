@@ -60,6 +60,11 @@ pub struct RouteArgs {
     /// counted (a prediction never waits for recording).
     #[arg(long, env = "JOUST_RECORD_BUFFER", default_value_t = 100_000)]
     pub record_buffer: usize,
+    /// Retries (with backoff) of a batch the registry did not take
+    /// (unreachable, overloaded) before its records are dropped and
+    /// counted; records the registry refuses as invalid are never retried.
+    #[arg(long, env = "JOUST_RECORD_RETRIES", default_value_t = 5)]
+    pub record_retries: u32,
     /// Longest a shadow copy may take, in milliseconds (then recorded as
     /// DEADLINE_EXCEEDED).
     #[arg(long, env = "JOUST_SHADOW_TIMEOUT_MS", default_value_t = 10_000)]
@@ -108,6 +113,7 @@ impl RouteArgs {
             record_batch: self.record_batch,
             record_flush: Duration::from_millis(self.record_flush_ms),
             record_capacity: self.record_buffer,
+            record_retries: self.record_retries,
             shadow_timeout: Duration::from_millis(self.shadow_timeout_ms),
             seed: self.seed,
             max_message_bytes: self.max_message_bytes,

@@ -28,6 +28,9 @@ pub struct RouterConfig {
     pub record_flush: Duration,
     /// Records held in memory; beyond it new records are dropped (counted).
     pub record_capacity: usize,
+    /// Retries of a failed RecordComparisons call (registry unreachable)
+    /// before its records are dropped and counted.
+    pub record_retries: u32,
     /// Longest a shadow copy may take before it is recorded as
     /// DEADLINE_EXCEEDED.
     pub shadow_timeout: Duration,
@@ -70,6 +73,7 @@ impl Default for RouterConfig {
             record_batch: 1000,
             record_flush: Duration::from_millis(200),
             record_capacity: 100_000,
+            record_retries: 5,
             shadow_timeout: Duration::from_secs(10),
             seed: 0,
             max_message_bytes: 16 << 20,

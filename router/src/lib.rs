@@ -38,6 +38,7 @@ pub mod readiness;
 pub mod rollout;
 pub mod router;
 pub mod served;
+pub mod recorder;
 pub mod shipper;
 pub mod table;
 
@@ -48,7 +49,6 @@ use std::sync::{Arc, Mutex};
 use joust_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
 use joust_proto::v1::inference_server::InferenceServer;
 use joust_proto::v1::router_admin_server::RouterAdminServer;
-use joust_proto::v1::trials_client::TrialsClient;
 use joust_runtime::{Listeners, RoleConfig, RoleServer, RuntimeError};
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
@@ -144,9 +144,7 @@ pub async fn run(
     ));
     let max = router.config.max_message_bytes;
     let shipper = tokio::spawn(shipper::ship(
-        TrialsClient::new(registry)
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max),
+        shipper::RegistrySink::new(registry, max),
         recorder,
         records_rx,
         shipper::ShipperSettings {
@@ -154,6 +152,7 @@ pub async fn run(
             flush: router.config.record_flush,
             retry_initial: router.config.retry_initial,
             retry_max: router.config.retry_max,
+            retries: router.config.record_retries,
         },
         stop_rx,
     ));
@@ -196,6 +195,7 @@ pub async fn run(
     info!(
         records_sent = router.recorder.counters.sent.get(),
         records_dropped = router.recorder.counters.dropped.get(),
+        records_refused = router.recorder.counters.refused.get(),
         "router stopped"
     );
     result.map_err(|e| match e {

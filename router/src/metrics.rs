@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::shipper::RecordCounters;
+use crate::recorder::RecordCounters;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ArmLabels {
@@ -108,8 +108,13 @@ impl Metrics {
         );
         registry.register(
             "records_dropped",
-            "Comparison records dropped (buffer full, or registry down with a full buffer)",
-            records.dropped.clone(),
+            "Comparison records dropped before the registry stored them, by reason (buffer_full, registry_unreachable, batch_rejected, shutdown)",
+            records.dropped_by_reason.clone(),
+        );
+        registry.register(
+            "records_refused",
+            "Comparison records the registry refused as invalid, by its reason code",
+            records.refused_by_reason.clone(),
         );
         registry.register(
             "records_buffered",
@@ -218,14 +223,22 @@ mod tests {
             tonic::Code::NotFound,
             Duration::from_micros(80),
         );
-        m.records.dropped.inc();
+        m.records.count_dropped("buffer_full", 1);
+        m.records.count_refused("too_many_rows");
         let text = m.encode();
         assert!(
             text.contains("joust_router_requests_total{model=\"m\",arm=\"challenger\"} 2"),
             "{text}"
         );
         assert!(text.contains("code=\"NotFound\""));
-        assert!(text.contains("joust_router_records_dropped_total 1"));
+        assert!(
+            text.contains("joust_router_records_dropped_total{reason=\"buffer_full\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("joust_router_records_refused_total{reason=\"too_many_rows\"} 1"),
+            "{text}"
+        );
         assert_eq!(m.arm_counts(), vec![("m".into(), "challenger", 2, 1)]);
     }
 }

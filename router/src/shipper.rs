@@ -1,118 +1,113 @@
-//! Comparison records: the `Recorder` hands records to a bounded buffer
-//! without ever waiting (`try_send`; a full buffer drops the record and
-//! counts it), and the shipper task sends them to the registry in batches
-//! (by size and by time) over `Trials.RecordComparisons`. Record ids are
-//! the router's instance id plus a counter, so a retried batch is not
-//! counted twice. A failed batch is retried with backoff while the buffer
-//! has room; once it is full the batch is dropped (counted) so that newer
-//! records keep flowing.
+//! The shipper task: sends the recorder's buffer to the registry in
+//! batches (by size and by time) over `Trials.RecordComparisons`. Record
+//! ids are the router's instance id plus a counter, so a retried batch is
+//! not counted twice.
+//!
+//! The record flow cannot be poisoned: records the registry refuses are
+//! counted (`joust_router_records_refused_total{reason}`) and never sent
+//! again; a call that fails is retried with the runtime's backoff at most
+//! `retries` times (fewer if the buffer fills meanwhile), then its records
+//! are dropped and counted (`joust_router_records_dropped_total{reason}`);
+//! a call the registry rejects as a whole (a status retrying cannot change)
+//! is dropped at once. Either way the next batch goes next. Dropped counts,
+//! per trial, arm and reason, ride along with the next call that succeeds
+//! so the trial report shows them.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use joust_proto::v1 as pb;
 use joust_proto::v1::trials_client::TrialsClient;
 use joust_security::SecureChannel as Channel;
-use prometheus_client::metrics::counter::Counter;
+use prost::Message;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use joust_runtime::{JITTER, backoff};
 
-/// Counters shared by the recorder, the shipper, metrics and GetStats.
-#[derive(Debug, Default, Clone)]
-pub struct RecordCounters {
-    pub sent: Counter,
-    pub dropped: Counter,
-}
-
-/// The producing side; cheap to share.
-#[derive(Debug)]
-pub struct Recorder {
-    tx: mpsc::Sender<pb::ComparisonRecord>,
-    capacity: usize,
-    instance: String,
-    next_id: AtomicU64,
-    pub counters: RecordCounters,
-}
-
-impl Recorder {
-    /// A recorder and the receiving end its shipper drains.
-    pub fn new(
-        capacity: usize,
-        instance: String,
-        counters: RecordCounters,
-    ) -> (Arc<Self>, mpsc::Receiver<pb::ComparisonRecord>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        (
-            Arc::new(Self {
-                tx,
-                capacity: capacity.max(1),
-                instance,
-                next_id: AtomicU64::new(0),
-                counters,
-            }),
-            rx,
-        )
-    }
-
-    /// A fresh id, unique to this router process.
-    pub fn next_id(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n}", self.instance)
-    }
-
-    /// Buffers `record` (its `record_id` is assigned here) or, when the
-    /// buffer is full, drops and counts it. Never waits.
-    pub fn record(&self, mut record: pb::ComparisonRecord) -> bool {
-        record.record_id = self.next_id();
-        match self.tx.try_send(record) {
-            Ok(()) => true,
-            Err(_) => {
-                self.counters.dropped.inc();
-                false
-            }
-        }
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// Records waiting in the buffer.
-    pub fn buffered(&self) -> usize {
-        self.capacity - self.tx.capacity()
-    }
-
-    fn full(&self) -> bool {
-        self.tx.capacity() == 0
-    }
-}
+pub use crate::recorder::{RecordCounters, Recorder, drop_reason};
 
 /// Where batches go: the registry's `RecordComparisons` in production.
+/// Answers the refused records (by index in `batch`).
 pub trait BatchSink: Send + 'static {
     fn send(
         &mut self,
         batch: Vec<pb::ComparisonRecord>,
-    ) -> impl Future<Output = Result<(), tonic::Status>> + Send;
+        dropped: Vec<pb::RecordDrops>,
+    ) -> impl Future<Output = Result<Vec<pb::RecordRefusal>, tonic::Status>> + Send;
 }
 
-impl BatchSink for TrialsClient<Channel> {
-    async fn send(&mut self, batch: Vec<pb::ComparisonRecord>) -> Result<(), tonic::Status> {
-        let req = pb::RecordComparisonsRequest { records: batch };
+/// The registry's `Trials` service, one call per batch; the batch is split
+/// into stream messages of at most half the message limit, so large
+/// records (10,000 rows per arm) never make a call too large.
+#[derive(Debug, Clone)]
+pub struct RegistrySink {
+    client: TrialsClient<Channel>,
+    message_bytes: usize,
+}
+
+impl RegistrySink {
+    pub fn new(channel: Channel, max_message_bytes: usize) -> Self {
+        Self {
+            client: TrialsClient::new(channel)
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
+            message_bytes: (max_message_bytes / 2).max(1),
+        }
+    }
+}
+
+/// Splits `batch` into messages of at most `bytes` encoded bytes each (a
+/// record larger than that goes alone); `dropped` rides with the first.
+pub fn messages(
+    batch: Vec<pb::ComparisonRecord>,
+    dropped: Vec<pb::RecordDrops>,
+    bytes: usize,
+) -> Vec<pb::RecordComparisonsRequest> {
+    let mut out = vec![pb::RecordComparisonsRequest {
+        records: Vec::new(),
+        dropped,
+    }];
+    let mut size = 0;
+    for r in batch {
+        let n = r.encoded_len() + 8;
+        if let Some(last) = out.last_mut()
+            && (last.records.is_empty() || size + n <= bytes)
+        {
+            size += n;
+            last.records.push(r);
+            continue;
+        }
+        size = n;
+        out.push(pb::RecordComparisonsRequest {
+            records: vec![r],
+            dropped: Vec::new(),
+        });
+    }
+    out
+}
+
+impl BatchSink for RegistrySink {
+    async fn send(
+        &mut self,
+        batch: Vec<pb::ComparisonRecord>,
+        dropped: Vec<pb::RecordDrops>,
+    ) -> Result<Vec<pb::RecordRefusal>, tonic::Status> {
+        let msgs = messages(batch, dropped, self.message_bytes);
         let resp = self
-            .record_comparisons(tokio_stream::iter(vec![req]))
+            .client
+            .record_comparisons(tokio_stream::iter(msgs))
             .await?
             .into_inner();
         debug!(
             accepted = resp.accepted,
             duplicates = resp.duplicates,
+            refused = resp.refusals.len(),
             "records shipped"
         );
-        Ok(())
+        Ok(resp.refusals)
     }
 }
 
@@ -122,6 +117,18 @@ pub struct ShipperSettings {
     pub flush: Duration,
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// Retries of a failed call before its records are dropped.
+    pub retries: u32,
+}
+
+/// Whether a failed call may succeed if sent again (the registry down or
+/// overloaded) rather than never (the call itself is refused).
+fn retriable(code: tonic::Code) -> bool {
+    use tonic::Code::*;
+    !matches!(
+        code,
+        InvalidArgument | OutOfRange | FailedPrecondition | Unimplemented | NotFound | AlreadyExists
+    )
 }
 
 /// Runs until `shutdown` turns true, then sends what is buffered once and
@@ -135,18 +142,21 @@ pub async fn ship<S: BatchSink>(
 ) {
     let mut batch: Vec<pb::ComparisonRecord> = Vec::with_capacity(settings.batch);
     loop {
-        // Wait for a first record, then fill until full or the flush time.
+        // Wait for a first record (or, with dropped counts to report, at
+        // most one flush interval), then fill until full or the flush time.
         if batch.is_empty() {
+            let report_drops = recorder.has_drops();
             tokio::select! {
                 r = rx.recv() => match r {
                     Some(r) => batch.push(r),
                     None => return,
                 },
+                _ = tokio::time::sleep(settings.flush), if report_drops => {}
                 _ = shutdown.changed() => break,
             }
         }
         let deadline = Instant::now() + settings.flush;
-        while batch.len() < settings.batch {
+        while !batch.is_empty() && batch.len() < settings.batch {
             tokio::select! {
                 r = rx.recv() => match r {
                     Some(r) => batch.push(r),
@@ -156,32 +166,7 @@ pub async fn ship<S: BatchSink>(
                 _ = shutdown.changed() => break,
             }
         }
-        let mut failures = 0u32;
-        loop {
-            match sink.send(batch.clone()).await {
-                Ok(()) => {
-                    recorder.counters.sent.inc_by(batch.len() as u64);
-                    batch.clear();
-                    break;
-                }
-                Err(status) => {
-                    failures = failures.saturating_add(1);
-                    if recorder.full() || *shutdown.borrow() {
-                        warn!(code = ?status.code(), message = status.message(), records = batch.len(), "record batch dropped: registry unreachable and buffer full");
-                        recorder.counters.dropped.inc_by(batch.len() as u64);
-                        batch.clear();
-                        break;
-                    }
-                    let delay =
-                        backoff(settings.retry_initial, settings.retry_max, failures, JITTER);
-                    warn!(code = ?status.code(), message = status.message(), records = batch.len(), ?delay, "record batch failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
-            }
-        }
+        deliver(&mut sink, &recorder, &mut batch, &settings, &mut shutdown).await;
         if *shutdown.borrow() {
             break;
         }
@@ -196,140 +181,90 @@ pub async fn ship<S: BatchSink>(
     flush_once(&mut sink, &recorder, &mut batch).await;
 }
 
+/// Sends `batch` (and the dropped counts) with bounded retries; empties
+/// `batch` whatever happens.
+async fn deliver<S: BatchSink>(
+    sink: &mut S,
+    recorder: &Recorder,
+    batch: &mut Vec<pb::ComparisonRecord>,
+    settings: &ShipperSettings,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let drops = recorder.take_drops();
+        if batch.is_empty() && drops.is_empty() {
+            return;
+        }
+        let status = match sink.send(batch.clone(), drops.clone()).await {
+            Ok(refusals) => {
+                settle(recorder, std::mem::take(batch), &refusals);
+                return;
+            }
+            Err(status) => status,
+        };
+        if !retriable(status.code()) {
+            // Sending it again would be refused again: drop the records,
+            // and the dropped counts that rode along (they may be what
+            // was refused; they stay in this router's metrics).
+            warn!(code = ?status.code(), message = status.message(), records = batch.len(), drop_reports = drops.len(), "record batch rejected by the registry; dropped");
+            recorder.dropped(batch, drop_reason::BATCH_REJECTED);
+            batch.clear();
+            return;
+        }
+        recorder.restore_drops(drops);
+        failures = failures.saturating_add(1);
+        if failures > settings.retries || recorder.full() || *shutdown.borrow() {
+            warn!(code = ?status.code(), message = status.message(), records = batch.len(), failures, "record batch dropped: registry unreachable");
+            recorder.dropped(batch, drop_reason::REGISTRY_UNREACHABLE);
+            batch.clear();
+            return;
+        }
+        let delay = backoff(settings.retry_initial, settings.retry_max, failures, JITTER);
+        warn!(code = ?status.code(), message = status.message(), records = batch.len(), ?delay, failures, "record batch failed; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Counts a delivered batch: refused records by the registry's reason,
+/// the rest as sent.
+fn settle(recorder: &Recorder, batch: Vec<pb::ComparisonRecord>, refusals: &[pb::RecordRefusal]) {
+    for r in refusals {
+        warn!(
+            reason = r.reason,
+            message = r.message,
+            record_id = r.record_id,
+            trial_id = r.trial_id,
+            "comparison record refused by the registry"
+        );
+        recorder.counters.count_refused(&r.reason);
+    }
+    let sent = (batch.len() as u64).saturating_sub(refusals.len() as u64);
+    recorder.counters.sent.inc_by(sent);
+}
+
 async fn flush_once<S: BatchSink>(
     sink: &mut S,
     recorder: &Recorder,
     batch: &mut Vec<pb::ComparisonRecord>,
 ) {
-    if batch.is_empty() {
+    let drops = recorder.take_drops();
+    if batch.is_empty() && drops.is_empty() {
         return;
     }
-    let n = batch.len() as u64;
-    match sink.send(std::mem::take(batch)).await {
-        Ok(()) => {
-            recorder.counters.sent.inc_by(n);
-        }
+    let records = std::mem::take(batch);
+    match sink.send(records.clone(), drops).await {
+        Ok(refusals) => settle(recorder, records, &refusals),
         Err(status) => {
-            warn!(code = ?status.code(), records = n, "records lost at shutdown");
-            recorder.counters.dropped.inc_by(n);
+            warn!(code = ?status.code(), records = records.len(), "records lost at shutdown");
+            recorder.dropped(&records, drop_reason::SHUTDOWN);
         }
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    /// Collects batches in memory; fails while `fail` is set.
-    #[derive(Clone)]
-    struct Collect {
-        batches: Arc<std::sync::Mutex<Vec<Vec<String>>>>,
-        fail: Arc<std::sync::atomic::AtomicBool>,
-    }
-
-    impl BatchSink for Collect {
-        async fn send(&mut self, batch: Vec<pb::ComparisonRecord>) -> Result<(), tonic::Status> {
-            if self.fail.load(Ordering::Relaxed) {
-                return Err(tonic::Status::unavailable("registry down"));
-            }
-            self.batches
-                .lock()
-                .unwrap()
-                .push(batch.into_iter().map(|r| r.record_id).collect());
-            Ok(())
-        }
-    }
-
-    fn sink() -> Collect {
-        Collect {
-            batches: Default::default(),
-            fail: Default::default(),
-        }
-    }
-
-    fn settings(batch: usize, flush_ms: u64) -> ShipperSettings {
-        ShipperSettings {
-            batch,
-            flush: Duration::from_millis(flush_ms),
-            retry_initial: Duration::from_millis(5),
-            retry_max: Duration::from_millis(20),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_full_buffer_drops_and_counts_without_waiting() {
-        let (rec, _rx) = Recorder::new(3, "r".into(), RecordCounters::default());
-        let kept = (0..5)
-            .filter(|_| rec.record(pb::ComparisonRecord::default()))
-            .count();
-        assert_eq!(kept, 3);
-        assert_eq!(rec.counters.dropped.get(), 2);
-        assert_eq!(rec.buffered(), 3);
-        assert_eq!(rec.capacity(), 3);
-    }
-
-    #[tokio::test]
-    async fn records_go_out_in_batches_by_size_then_by_time_with_unique_ids() {
-        let (rec, rx) = Recorder::new(100, "r1".into(), RecordCounters::default());
-        let s = sink();
-        let (stop_tx, stop) = watch::channel(false);
-        // 25 records before the shipper starts: two full batches of 10,
-        // then 5 sent when the (long) flush interval... is cut by shutdown.
-        for _ in 0..25 {
-            rec.record(pb::ComparisonRecord::default());
-        }
-        let task = tokio::spawn(ship(s.clone(), rec.clone(), rx, settings(10, 60_000), stop));
-        while s.batches.lock().unwrap().len() < 2 {
-            tokio::task::yield_now().await;
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        stop_tx.send(true).unwrap();
-        task.await.unwrap();
-        let batches = s.batches.lock().unwrap().clone();
-        assert_eq!(
-            batches.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![10, 10, 5]
-        );
-        let ids: std::collections::BTreeSet<_> = batches.concat().into_iter().collect();
-        assert_eq!(ids.len(), 25);
-        assert!(ids.iter().all(|i| i.starts_with("r1-")));
-        assert_eq!(rec.counters.sent.get(), 25);
-    }
-
-    #[tokio::test]
-    async fn a_partial_batch_is_flushed_after_the_flush_interval() {
-        let (rec, rx) = Recorder::new(100, "r".into(), RecordCounters::default());
-        let s = sink();
-        let (_stop_tx, stop) = watch::channel(false);
-        tokio::spawn(ship(s.clone(), rec.clone(), rx, settings(1000, 20), stop));
-        for _ in 0..3 {
-            rec.record(pb::ComparisonRecord::default());
-        }
-        while rec.counters.sent.get() < 3 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(s.batches.lock().unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_failed_batch_is_retried_with_the_same_ids() {
-        let (rec, rx) = Recorder::new(100, "r".into(), RecordCounters::default());
-        let s = sink();
-        s.fail.store(true, Ordering::Relaxed);
-        let (_stop_tx, stop) = watch::channel(false);
-        tokio::spawn(ship(s.clone(), rec.clone(), rx, settings(4, 5), stop));
-        for _ in 0..4 {
-            rec.record(pb::ComparisonRecord::default());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(rec.counters.sent.get(), 0);
-        s.fail.store(false, Ordering::Relaxed);
-        while rec.counters.sent.get() < 4 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let batches = s.batches.lock().unwrap().clone();
-        assert_eq!(batches, vec![vec!["r-0", "r-1", "r-2", "r-3"]]);
-        assert_eq!(rec.counters.dropped.get(), 0);
-    }
-}
+mod tests;

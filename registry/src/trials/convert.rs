@@ -10,6 +10,7 @@ use crate::grpc::convert::timestamp;
 use crate::trials::domain::{
     Arm, ArmResult, ComparisonRecord, Gates, Mode, Outcome, Trial, TrialState,
 };
+use crate::trials::ingest::{Dropped, Loss, LossKind, Refusal, reason};
 use crate::trials::report::{ArmReport, Report, Verdict};
 use crate::trials::stats::{Proportion, Test};
 
@@ -262,6 +263,70 @@ impl TryFrom<pb::ComparisonRecord> for ComparisonRecord {
     }
 }
 
+/// Record `index` of a call from the wire; a record naming no valid
+/// serving arm is refused (the others of its call are still stored).
+pub fn record_from_pb(index: u64, r: pb::ComparisonRecord) -> Result<ComparisonRecord, Refusal> {
+    let (record_id, trial_id, served) = (r.record_id.clone(), r.trial_id, r.served);
+    ComparisonRecord::try_from(r).map_err(|_| Refusal {
+        index,
+        record_id,
+        trial_id,
+        arm: None,
+        reason: reason::INVALID_SERVED_ARM,
+        message: format!(
+            "records[{index}].served: expected champion or challenger (1 or 2), got {served}"
+        ),
+    })
+}
+
+fn arm_opt_to_pb(a: Option<Arm>) -> pb::TrialArm {
+    a.map_or(pb::TrialArm::Unspecified, arm_to_pb)
+}
+
+/// Drop report `i` of a call from the wire.
+pub fn dropped_from_pb(i: usize, d: pb::RecordDrops) -> Result<Dropped, Status> {
+    let pb::RecordDrops {
+        trial_id,
+        arm,
+        reason,
+        count,
+    } = d;
+    let arm = match arm {
+        0 => None,
+        a => Some(arm_from_pb(&format!("dropped[{i}].arm"), a)?),
+    };
+    Ok(Dropped {
+        trial_id,
+        arm,
+        reason,
+        count,
+    })
+}
+
+impl From<Refusal> for pb::RecordRefusal {
+    fn from(r: Refusal) -> Self {
+        pb::RecordRefusal {
+            index: r.index,
+            record_id: r.record_id,
+            trial_id: r.trial_id,
+            arm: arm_opt_to_pb(r.arm).into(),
+            reason: r.reason.to_owned(),
+            message: r.message,
+        }
+    }
+}
+
+impl From<Loss> for pb::TrialRecordLoss {
+    fn from(l: Loss) -> Self {
+        pb::TrialRecordLoss {
+            arm: arm_opt_to_pb(l.arm).into(),
+            kind: l.kind.as_str().to_owned(),
+            reason: l.reason,
+            count: l.count,
+        }
+    }
+}
+
 fn interval(p: Proportion) -> pb::TrialInterval {
     pb::TrialInterval {
         estimate: p.estimate,
@@ -279,8 +344,10 @@ fn test(t: Test) -> pb::TrialTest {
     }
 }
 
-fn arm_report(a: ArmReport, version: u64) -> pb::TrialArmReport {
+fn arm_report(a: ArmReport, version: u64, losses: &crate::trials::Losses) -> pb::TrialArmReport {
     pb::TrialArmReport {
+        refused: losses.count(Some(a.arm), LossKind::Refused),
+        dropped: losses.count(Some(a.arm), LossKind::Dropped),
         arm: arm_to_pb(a.arm).into(),
         version,
         requests: a.requests,
@@ -310,8 +377,15 @@ pub fn report_to_pb(trial: Trial, r: Report) -> pb::TrialReport {
     let c = r.comparison;
     pb::TrialReport {
         records: r.records,
-        champion: Some(arm_report(r.champion, trial.champion_version)),
-        challenger: Some(arm_report(r.challenger, trial.challenger_version)),
+        champion: Some(arm_report(r.champion, trial.champion_version, &r.losses)),
+        challenger: Some(arm_report(
+            r.challenger,
+            trial.challenger_version,
+            &r.losses,
+        )),
+        refused: r.losses.total(LossKind::Refused),
+        dropped: r.losses.total(LossKind::Dropped),
+        losses: r.losses.rows.into_iter().map(Into::into).collect(),
         anomaly_rate_delta: c.anomaly_rate_delta,
         anomaly_rate_test: c.anomaly_rate_test.map(test),
         paired_rows: c.paired_rows,

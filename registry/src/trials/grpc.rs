@@ -6,9 +6,11 @@ use joust_proto::v1::trials_server::{Trials as TrialsApi, TrialsServer};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::grpc::actor_of;
-use crate::trials::convert::{mode_from_pb, outcome_from_pb, report_to_pb};
+use crate::trials::convert::{
+    dropped_from_pb, mode_from_pb, outcome_from_pb, record_from_pb, report_to_pb,
+};
 use crate::trials::domain::{Mode, NewTrial, TrialUpdate};
-use crate::trials::{ComparisonRecord, Trials};
+use crate::trials::Trials;
 
 #[derive(Debug, Clone)]
 pub struct TrialsService {
@@ -128,21 +130,30 @@ impl TrialsApi for TrialsService {
         request: Request<Streaming<pb::RecordComparisonsRequest>>,
     ) -> Result<Response<pb::RecordComparisonsResponse>, Status> {
         let mut stream = request.into_inner();
-        let (mut accepted, mut duplicates) = (0, 0);
+        let mut out = pb::RecordComparisonsResponse::default();
+        // Index of the next record in the call, across messages.
+        let mut index = 0u64;
         while let Some(msg) = stream.message().await? {
-            let pb::RecordComparisonsRequest { records } = msg;
-            let records = records
+            let pb::RecordComparisonsRequest { records, dropped } = msg;
+            let n = records.len() as u64;
+            let incoming = records
                 .into_iter()
-                .map(ComparisonRecord::try_from)
+                .zip(index..)
+                .map(|(r, i)| record_from_pb(i, r))
+                .collect();
+            let dropped = dropped
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| dropped_from_pb(i, d))
                 .collect::<Result<Vec<_>, Status>>()?;
-            let (a, d) = self.trials.record(&records).await?;
-            accepted += a;
-            duplicates += d;
+            let done = self.trials.record(incoming, dropped, index).await?;
+            index += n;
+            out.accepted += done.accepted;
+            out.duplicates += done.duplicates;
+            out.refusals
+                .extend(done.refusals.into_iter().map(pb::RecordRefusal::from));
         }
-        Ok(Response::new(pb::RecordComparisonsResponse {
-            accepted,
-            duplicates,
-        }))
+        Ok(Response::new(out))
     }
 
     async fn get_trial_report(

@@ -7,6 +7,7 @@
 pub mod convert;
 pub mod domain;
 pub mod grpc;
+pub mod ingest;
 pub mod report;
 mod rows;
 pub mod stats;
@@ -19,6 +20,7 @@ pub use domain::{
     Arm, ArmResult, ComparisonRecord, Gates, Mode, NewTrial, Outcome, Trial, TrialState,
     TrialUpdate,
 };
+pub use ingest::{Dropped, Loss, LossKind, Losses, Refusal, check_record};
 pub use report::{Report, ReportBuilder, Verdict};
 pub use store::TrialStore;
 pub use timeseries::{TimeSeries, TimeSeriesBuilder};
@@ -35,6 +37,16 @@ pub const MAX_ID_LEN: usize = 128;
 /// request a node answers yields a record the registry stores.
 pub const MAX_ROWS: usize = 10_000;
 const MAX_TEXT: usize = 4096;
+
+/// What one `record` call did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recorded {
+    /// Records stored.
+    pub accepted: u64,
+    /// Valid records already stored (retries).
+    pub duplicates: u64,
+    pub refusals: Vec<Refusal>,
+}
 
 /// The trials domain API: validates, then delegates to the store.
 #[derive(Clone)]
@@ -88,67 +100,6 @@ fn check_gates(g: &Gates) -> Result<()> {
         return Err(invalid(format!(
             "gates.max_p99_latency_ratio: expected a positive number, got {r}"
         )));
-    }
-    Ok(())
-}
-
-fn check_arm(field: &str, a: &ArmResult) -> Result<()> {
-    if a.scores.len() > MAX_ROWS || a.labels.len() > MAX_ROWS {
-        return Err(invalid(format!(
-            "{field}: expected at most {MAX_ROWS} rows, got {}",
-            a.scores.len().max(a.labels.len())
-        )));
-    }
-    // Either output may be absent (a request asking only for `score`, or
-    // only for `label`); when both are present they pair up row by row.
-    if a.ok() && !a.scores.is_empty() && !a.labels.is_empty() && a.scores.len() != a.labels.len() {
-        return Err(invalid(format!(
-            "{field}: expected one label per score, got {} scores and {} labels",
-            a.scores.len(),
-            a.labels.len()
-        )));
-    }
-    if let Some(s) = a.scores.iter().find(|s| !s.is_finite()) {
-        return Err(invalid(format!(
-            "{field}.scores: expected finite numbers, got {s}"
-        )));
-    }
-    Ok(())
-}
-
-/// Validates one comparison record (index `i` of its batch).
-pub fn check_record(i: usize, r: &ComparisonRecord) -> Result<()> {
-    if r.record_id.is_empty() || r.record_id.len() > MAX_ID_LEN {
-        return Err(invalid(format!(
-            "records[{i}].record_id: expected 1 to {MAX_ID_LEN} bytes, got {}",
-            r.record_id.len()
-        )));
-    }
-    check_text(
-        &format!("records[{i}].request_id"),
-        &r.request_id,
-        MAX_ID_LEN,
-    )?;
-    if r.trial_id == 0 {
-        return Err(invalid(format!(
-            "records[{i}].trial_id: expected a trial id, got 0"
-        )));
-    }
-    let served = match r.served {
-        Arm::Champion => r.champion.as_ref(),
-        Arm::Challenger => r.challenger.as_ref(),
-    };
-    if served.is_none() {
-        return Err(invalid(format!(
-            "records[{i}]: served by the {} but has no {} result",
-            r.served, r.served
-        )));
-    }
-    if let Some(a) = &r.champion {
-        check_arm(&format!("records[{i}].champion"), a)?;
-    }
-    if let Some(a) = &r.challenger {
-        check_arm(&format!("records[{i}].challenger"), a)?;
     }
     Ok(())
 }
@@ -233,19 +184,45 @@ impl Trials {
             .await
     }
 
-    /// Stores a batch; returns (accepted, duplicates).
-    pub async fn record(&self, records: &[ComparisonRecord]) -> Result<(u64, u64)> {
-        if records.len() > MAX_BATCH {
+    /// Stores the valid records of one message of a call (records
+    /// `first_index..` of the call; conversion failures arrive as
+    /// refusals), in one transaction with the counts of the refused
+    /// records and of the records the sender reports `dropped`. One bad
+    /// record never refuses the others.
+    pub async fn record(
+        &self,
+        incoming: Vec<std::result::Result<ComparisonRecord, Refusal>>,
+        dropped: Vec<Dropped>,
+        first_index: u64,
+    ) -> Result<Recorded> {
+        if incoming.len() > MAX_BATCH {
             return Err(invalid(format!(
                 "records: expected at most {MAX_BATCH} per message, got {}",
-                records.len()
+                incoming.len()
             )));
         }
-        for (i, r) in records.iter().enumerate() {
-            check_record(i, r)?;
+        for (i, d) in dropped.iter().enumerate() {
+            ingest::check_dropped(i, d).map_err(invalid)?;
         }
-        let accepted = self.store.insert_records(records).await?;
-        Ok((accepted, records.len() as u64 - accepted))
+        let mut ids: Vec<u64> = incoming
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|r| r.trial_id))
+            .chain(dropped.iter().map(|d| d.trial_id))
+            .filter(|&id| id != 0)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let known = self.store.known_trials(&ids).await?;
+        let plan = ingest::plan(incoming, dropped, &known, first_index);
+        let accepted = self
+            .store
+            .insert_records(&plan.records, &plan.losses)
+            .await?;
+        Ok(Recorded {
+            accepted,
+            duplicates: plan.records.len() as u64 - accepted,
+            refusals: plan.refusals,
+        })
     }
 
     /// The trial and its report from every stored record.
@@ -253,7 +230,8 @@ impl Trials {
         let trial = self.find(id, model).await?;
         let mut builder = ReportBuilder::new();
         self.store.scan_records(trial.id, &mut builder).await?;
-        let report = builder.finish(trial.mode, trial.weight, &trial.gates);
+        let mut report = builder.finish(trial.mode, trial.weight, &trial.gates);
+        report.losses = self.store.record_losses(trial.id).await?;
         Ok((trial, report))
     }
 
@@ -273,44 +251,5 @@ impl Trials {
             .scan_records_bucketed(trial.id, &mut builder)
             .await?;
         Ok((trial, builder.finish()))
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod record_tests {
-    use super::*;
-
-    fn record(scores: usize, labels: usize) -> ComparisonRecord {
-        let arm = ArmResult {
-            version: 1,
-            scores: vec![0.5; scores],
-            labels: vec![false; labels],
-            latency_us: 10,
-            status_code: 0,
-        };
-        ComparisonRecord {
-            record_id: "r-1".into(),
-            trial_id: 7,
-            request_id: String::new(),
-            time: chrono::Utc::now(),
-            routing_key_hash: 0,
-            served: Arm::Champion,
-            champion: Some(arm.clone()),
-            challenger: Some(arm),
-        }
-    }
-
-    #[test]
-    fn the_largest_node_request_and_a_score_only_request_yield_valid_records() {
-        assert!(check_record(0, &record(10_000, 10_000)).is_ok());
-        assert!(check_record(0, &record(4, 0)).is_ok(), "score only");
-        assert!(check_record(0, &record(0, 4)).is_ok(), "label only");
-        let e = check_record(0, &record(10_001, 10_001))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("expected at most 10000 rows, got 10001"), "{e}");
-        let e = check_record(0, &record(3, 2)).unwrap_err().to_string();
-        assert!(e.contains("expected one label per score"), "{e}");
     }
 }

@@ -103,6 +103,9 @@ pub struct Report {
     pub checks: Vec<GateCheck>,
     /// `None` when neither arm has scores.
     pub score_histogram: Option<ScoreHistogram>,
+    /// Records refused by the registry or dropped by routers (stored
+    /// counts; empty from [`ReportBuilder::finish`] alone).
+    pub losses: crate::trials::ingest::Losses,
 }
 
 #[derive(Debug, Default)]
@@ -262,6 +265,7 @@ impl ReportBuilder {
             reasons,
             checks,
             score_histogram,
+            losses: Default::default(),
         }
     }
 }

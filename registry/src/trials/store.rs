@@ -7,6 +7,7 @@
 //! `INSERT … SELECT * FROM UNNEST(arrays)` (PostgreSQL) or multi-row
 //! `INSERT … VALUES` (SQLite), `ON CONFLICT DO NOTHING`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use crate::error::Result;
 use crate::store::{MetadataStore, PgStore, SqliteStore};
 
 use crate::trials::domain::{ComparisonRecord, NewTrial, Outcome, Trial, TrialUpdate};
+use crate::trials::ingest::{Loss, Losses};
 use crate::trials::report::ReportBuilder;
 use crate::trials::timeseries::TimeSeriesBuilder;
 
@@ -56,9 +58,15 @@ pub trait TrialStore: Send + Sync + 'static {
         after_id: u64,
         limit: u32,
     ) -> Result<Vec<Trial>>;
-    /// Stores records, ignoring those whose record id is already stored.
-    /// Returns how many were new.
-    async fn insert_records(&self, records: &[ComparisonRecord]) -> Result<u64>;
+    /// Which of `ids` are trials.
+    async fn known_trials(&self, ids: &[u64]) -> Result<BTreeSet<u64>>;
+    /// Stores records, ignoring those whose record id is already stored,
+    /// and adds `losses` to the trials' lost-record counts, in one
+    /// transaction (all or nothing). The trials must exist. Returns how
+    /// many records were new.
+    async fn insert_records(&self, records: &[ComparisonRecord], losses: &[Loss]) -> Result<u64>;
+    /// A trial's lost-record counts, sorted by arm, kind and reason.
+    async fn record_losses(&self, trial_id: u64) -> Result<Losses>;
     /// Feeds every stored record of a trial to `builder`.
     async fn scan_records(&self, trial_id: u64, builder: &mut ReportBuilder) -> Result<()>;
     /// Feeds every stored record of a trial to `builder` with its time
@@ -403,28 +411,90 @@ macro_rules! impl_trial_store {
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
+            async fn known_trials(
+                &self,
+                ids: &[u64],
+            ) -> $crate::error::Result<std::collections::BTreeSet<u64>> {
+                let mut conn = self.pool.acquire().await?;
+                let mut known = std::collections::BTreeSet::new();
+                for &id in ids {
+                    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM trials WHERE id = $1")
+                        .bind($crate::store::rows::i(id))
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    if found.is_some() {
+                        known.insert(id);
+                    }
+                }
+                Ok(known)
+            }
+
             async fn insert_records(
                 &self,
                 records: &[$crate::trials::domain::ComparisonRecord],
+                losses: &[$crate::trials::ingest::Loss],
             ) -> $crate::error::Result<u64> {
-                if records.is_empty() {
+                if records.is_empty() && losses.is_empty() {
                     return Ok(0);
                 }
-                let mut ids: Vec<u64> = records.iter().map(|r| r.trial_id).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                let mut conn = self.pool.acquire().await?;
-                for id in ids {
-                    Self::one_trial(&mut conn, $crate::store::rows::i(id)).await?;
-                }
-                drop(conn);
                 let mut tx = self.begin_records().await?;
                 let mut inserted = 0;
                 for chunk in records.chunks($crate::trials::store::INSERT_CHUNK) {
                     inserted += Self::insert_chunk(&mut *tx, chunk).await?;
                 }
+                for l in losses {
+                    sqlx::query(
+                        "INSERT INTO trial_record_losses (trial_id, arm, kind, reason, count)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (trial_id, arm, kind, reason)
+                         DO UPDATE SET count = trial_record_losses.count + excluded.count",
+                    )
+                    .bind($crate::store::rows::i(l.trial_id))
+                    .bind(l.arm.map_or("", $crate::trials::domain::Arm::as_str))
+                    .bind(l.kind.as_str())
+                    .bind(l.reason.as_str())
+                    .bind($crate::store::rows::i(l.count))
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
                 Ok(inserted)
+            }
+
+            async fn record_losses(
+                &self,
+                trial_id: u64,
+            ) -> $crate::error::Result<$crate::trials::ingest::Losses> {
+                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT arm, kind, reason, count FROM trial_record_losses
+                     WHERE trial_id = $1 ORDER BY arm, kind, reason",
+                )
+                .bind($crate::store::rows::i(trial_id))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (arm, kind, reason, count) in rows {
+                    let arm = if arm.is_empty() {
+                        None
+                    } else {
+                        Some(arm.parse::<$crate::trials::domain::Arm>().map_err(|e| {
+                            $crate::error::RegistryError::Corrupt(format!("stored loss arm: {e}"))
+                        })?)
+                    };
+                    let kind = $crate::trials::ingest::LossKind::parse(&kind).ok_or_else(|| {
+                        $crate::error::RegistryError::Corrupt(format!(
+                            "stored loss kind: expected refused or dropped, got {kind:?}"
+                        ))
+                    })?;
+                    out.push($crate::trials::ingest::Loss {
+                        trial_id,
+                        arm,
+                        kind,
+                        reason,
+                        count: $crate::store::rows::u(count),
+                    });
+                }
+                Ok($crate::trials::ingest::Losses { rows: out })
             }
 
             async fn scan_records(
