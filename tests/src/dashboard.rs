@@ -140,6 +140,22 @@ pub async fn seed_trial(
         "accepted {} records",
         resp.accepted
     );
+    // One record the registry refuses (a challenger score that is not a
+    // number): the report and the trial page count it on its arm.
+    let mut bad = record(&trial, RECORDS, shadow);
+    bad.record_id = format!("{model}-refused");
+    bad.challenger = Some(pb::TrialArmResult {
+        version: trial.challenger_version,
+        scores: vec![f64::INFINITY],
+        labels: vec![true],
+        latency_us: 100,
+        status_code: 0,
+    });
+    let resp = t.record(futures::stream::iter(vec![vec![bad]])).await?;
+    anyhow::ensure!(
+        resp.accepted == 0 && resp.refusals.len() == 1,
+        "a bad record: {resp:?}"
+    );
     Ok(SeededTrial { trial, records })
 }
 
@@ -194,6 +210,11 @@ pub fn report_figures(r: &pb::TrialReport) -> BTreeMap<String, Option<f64>> {
         for (i, q) in arm.score_quantiles.iter().enumerate() {
             put(format!("{name}.score_quantiles.{i}.value"), Some(q.value));
         }
+        put(format!("{name}.refused"), Some(arm.refused as f64));
+        put(format!("{name}.dropped"), Some(arm.dropped as f64));
+    }
+    for (i, l) in r.losses.iter().enumerate() {
+        put(format!("losses.{i}.count"), Some(l.count as f64));
     }
     f
 }

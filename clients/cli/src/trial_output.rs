@@ -172,6 +172,9 @@ pub struct ArmView {
     pub latency_p50_us: Option<f64>,
     pub latency_p95_us: Option<f64>,
     pub latency_p99_us: Option<f64>,
+    /// Records refused by the registry / dropped by routers on this arm.
+    pub refused: u64,
+    pub dropped: u64,
 }
 
 impl From<pb::TrialArmReport> for ArmView {
@@ -186,6 +189,33 @@ impl From<pb::TrialArmReport> for ArmView {
             latency_p50_us: a.latency_p50_us,
             latency_p95_us: a.latency_p95_us,
             latency_p99_us: a.latency_p99_us,
+            refused: a.refused,
+            dropped: a.dropped,
+        }
+    }
+}
+
+/// Lost records of one arm, kind (`refused`, `dropped`) and reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct LossView {
+    /// `champion`, `challenger` or `-` (the record named no valid arm).
+    pub arm: &'static str,
+    pub kind: String,
+    pub reason: String,
+    pub count: u64,
+}
+
+impl From<pb::TrialRecordLoss> for LossView {
+    fn from(l: pb::TrialRecordLoss) -> Self {
+        LossView {
+            arm: match pb::TrialArm::try_from(l.arm) {
+                Ok(pb::TrialArm::Champion) => "champion",
+                Ok(pb::TrialArm::Challenger) => "challenger",
+                _ => "-",
+            },
+            kind: l.kind,
+            reason: l.reason,
+            count: l.count,
         }
     }
 }
@@ -217,6 +247,10 @@ pub struct ReportView {
     pub gates: Vec<GateResult>,
     pub verdict: &'static str,
     pub reasons: Vec<String>,
+    /// Records refused by the registry and dropped by routers, all arms.
+    pub refused: u64,
+    pub dropped: u64,
+    pub losses: Vec<LossView>,
 }
 
 /// Pass/fail of each set gate, read from the verdict's reasons (the
@@ -270,6 +304,9 @@ impl From<pb::TrialReport> for ReportView {
             gates,
             verdict: verdict_name(r.verdict),
             reasons: r.reasons,
+            refused: r.refused,
+            dropped: r.dropped,
+            losses: r.losses.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -364,7 +401,10 @@ fn interval(i: Option<IntervalView>) -> String {
 
 pub fn print_report(r: &ReportView) {
     print_trial(&r.trial);
-    println!("records {}", r.records);
+    println!(
+        "records {}  refused {}  dropped {}",
+        r.records, r.refused, r.dropped
+    );
     println!();
     println!(
         "{:<11} {:>7} {:>9} {:>7} {:>9}  {:<36} {:>10} {:>10} {:>10}",
@@ -407,6 +447,20 @@ pub fn print_report(r: &ReportView) {
                 .collect();
             println!("{name:<11} scores {}", qs.join(" "));
         }
+    }
+    for (name, arm) in [("champion", &r.champion), ("challenger", &r.challenger)] {
+        if let Some(a) = arm {
+            println!(
+                "{name:<11} records refused {}  dropped {}",
+                a.refused, a.dropped
+            );
+        }
+    }
+    for l in &r.losses {
+        println!(
+            "  {:<10} {:<7} {:<24} {}",
+            l.arm, l.kind, l.reason, l.count
+        );
     }
     println!();
     println!(

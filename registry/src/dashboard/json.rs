@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::{EventRecord, Metrics, ModelRecord, VersionRecord};
+use crate::trials::ingest::{LossKind, Losses};
 use crate::trials::report::{ArmReport, GateCheck, Report, ScoreHistogram};
 use crate::trials::stats::{Proportion, Test};
 use crate::trials::timeseries::{Point, TimeSeries};
-use crate::trials::{Gates, Trial};
+use crate::trials::{Arm, Gates, Trial};
 
 #[derive(Debug, Serialize)]
 pub struct ModelJson {
@@ -228,6 +229,12 @@ pub struct ArmReportJson {
     pub latency_p50_us: Option<f64>,
     pub latency_p95_us: Option<f64>,
     pub latency_p99_us: Option<f64>,
+    /// Records of this arm refused by the registry / dropped by routers
+    /// (the trial report only; not per time bucket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u64>,
 }
 
 impl ArmReportJson {
@@ -247,8 +254,27 @@ impl ArmReportJson {
             latency_p50_us: a.latency_p50_us,
             latency_p95_us: a.latency_p95_us,
             latency_p99_us: a.latency_p99_us,
+            refused: None,
+            dropped: None,
         }
     }
+
+    /// With the arm's lost-record counts.
+    fn with_losses(mut self, arm: Arm, l: &Losses) -> Self {
+        self.refused = Some(l.count(Some(arm), LossKind::Refused));
+        self.dropped = Some(l.count(Some(arm), LossKind::Dropped));
+        self
+    }
+}
+
+/// `joust.v1.TrialRecordLoss`.
+#[derive(Debug, Serialize)]
+pub struct LossJson {
+    /// `champion`, `challenger`, or `""` (no valid arm).
+    pub arm: &'static str,
+    pub kind: &'static str,
+    pub reason: String,
+    pub count: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -309,6 +335,9 @@ pub struct ReportJson {
     pub reasons: Vec<String>,
     pub checks: Vec<GateCheckJson>,
     pub score_histogram: Option<HistogramJson>,
+    pub refused: u64,
+    pub dropped: u64,
+    pub losses: Vec<LossJson>,
 }
 
 impl ReportJson {
@@ -317,8 +346,10 @@ impl ReportJson {
         Self {
             trial: trial.into(),
             records: r.records,
-            champion: ArmReportJson::new(&r.champion, trial.champion_version),
-            challenger: ArmReportJson::new(&r.challenger, trial.challenger_version),
+            champion: ArmReportJson::new(&r.champion, trial.champion_version)
+                .with_losses(Arm::Champion, &r.losses),
+            challenger: ArmReportJson::new(&r.challenger, trial.challenger_version)
+                .with_losses(Arm::Challenger, &r.losses),
             anomaly_rate_delta: c.anomaly_rate_delta,
             anomaly_rate_test: c.anomaly_rate_test.map(Into::into),
             paired_rows: c.paired_rows,
@@ -331,6 +362,19 @@ impl ReportJson {
             reasons: r.reasons.clone(),
             checks: r.checks.iter().map(Into::into).collect(),
             score_histogram: r.score_histogram.as_ref().map(Into::into),
+            refused: r.losses.total(LossKind::Refused),
+            dropped: r.losses.total(LossKind::Dropped),
+            losses: r
+                .losses
+                .rows
+                .iter()
+                .map(|l| LossJson {
+                    arm: l.arm.map_or("", Arm::as_str),
+                    kind: l.kind.as_str(),
+                    reason: l.reason.clone(),
+                    count: l.count,
+                })
+                .collect(),
         }
     }
 }

@@ -15,7 +15,7 @@ use super::{DEFAULT_REFRESH_SECONDS, PageError, Ui, parse_id, trial_charts};
 use crate::error::RegistryError;
 use crate::trials::report::{ArmReport, Report};
 
-use crate::trials::{Mode, Trial, TrialState};
+use crate::trials::{Arm, LossKind, Mode, Trial, TrialState};
 
 #[derive(Debug, Deserialize)]
 pub struct TrialQuery {
@@ -59,6 +59,7 @@ pub async fn trial(
     body.push_str(&verdict(&trial, &report));
     body.push_str(&trial_charts::section(&trial, &report, &series));
     body.push_str(&arm_table(&trial, &report));
+    body.push_str(&losses_table(&report));
     body.push_str(&tests_table(&report));
     let api = format!("/api/trials/{}", trial.id);
     let _ = write!(
@@ -268,6 +269,20 @@ fn arm_table(t: &Trial, r: &Report) -> String {
         }
         body.push(row);
     }
+    for (label, kind) in [
+        ("records refused", LossKind::Refused),
+        ("records dropped", LossKind::Dropped),
+    ] {
+        let mut row = vec![esc(label)];
+        for (name, arm) in [("champion", Arm::Champion), ("challenger", Arm::Challenger)] {
+            let n = r.losses.count(Some(arm), kind);
+            row.push(format!(
+                "#{}",
+                fig(&format!("{name}.{}", kind.as_str()), Some(n as f64), num)
+            ));
+        }
+        body.push(row);
+    }
     format!(
         "<h2>Per arm</h2>{}",
         table(
@@ -278,6 +293,34 @@ fn arm_table(t: &Trial, r: &Report) -> String {
             ],
             &body
         )
+    )
+}
+
+/// Lost records by arm, kind and reason (nothing when none were lost).
+fn losses_table(r: &Report) -> String {
+    if r.losses.rows.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = r
+        .losses
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            vec![
+                esc(l.arm.map_or("-", Arm::as_str)),
+                esc(l.kind.as_str()),
+                esc(&l.reason),
+                format!(
+                    "#{}",
+                    fig(&format!("losses.{i}.count"), Some(l.count as f64), num)
+                ),
+            ]
+        })
+        .collect();
+    format!(
+        "<h2>Lost records</h2>{}",
+        table(&["arm", "kind", "reason", "records"], &rows)
     )
 }
 
