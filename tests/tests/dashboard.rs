@@ -435,12 +435,13 @@ async fn postgres_dashboard_serves_every_page_and_figure() {
 /// The router's metric families (router/src/metrics.rs on the router's
 /// branch; not in this crate graph yet). Replace with the router's own
 /// exposition once both are merged.
-const ROUTER_FAMILIES: [&str; 10] = [
+const ROUTER_FAMILIES: [&str; 11] = [
     "joust_router_requests",
     "joust_router_request_errors",
     "joust_router_request_duration_seconds",
     "joust_router_records_sent",
     "joust_router_records_dropped",
+    "joust_router_records_refused",
     "joust_router_records_buffered",
     "joust_router_node_ejections",
     "joust_router_nodes",

@@ -178,11 +178,18 @@ async fn postgres_stopped_mid_trial_fails_no_prediction_and_counts_dropped_recor
     node.stop().await.unwrap();
 }
 
-/// The value of an unlabelled Prometheus sample (0 when absent).
+/// The sum of a metric's series (`name value` or `name{labels} value`).
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let rest = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            rest.trim().parse::<f64>().ok()
+        })
+        .sum()
 }
 
 // --- the registry killed and restarted ------------------------------------

@@ -480,14 +480,42 @@ async fn a_10000_row_and_a_score_only_request_leave_the_record_flow_running() {
         let report = trials.report(trial.id).await?;
         for (i, s) in stats.iter().enumerate() {
             d.note(format!(
-                "router {i}: records sent {}, dropped {}, buffered {}",
-                s.records_sent, s.records_dropped, s.records_buffered
+                "router {i}: records sent {}, refused {}, dropped {}, buffered {}",
+                s.records_sent, s.records_refused, s.records_dropped, s.records_buffered
             ));
         }
         d.note(format!(
             "{} records stored; {MORE} more arrived within {} ms of the two requests",
             report.records,
             took.as_millis()
+        ));
+        // The report shows what the routers counted: records the
+        // registry refused, and records the routers dropped (reported
+        // with their next send).
+        eventually(SETTLE_TIMEOUT, || async {
+            let (Ok(stats), Ok(report)) = (router_stats(d).await, trials.report(trial.id).await)
+            else {
+                return false;
+            };
+            report.refused == stats.iter().map(|s| s.records_refused).sum::<u64>()
+                && report.dropped == stats.iter().map(|s| s.records_dropped).sum::<u64>()
+        })
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("the report's refused/dropped counts never matched the routers': {e}")
+        })?;
+        let stats = router_stats(d).await?;
+        let refused: u64 = stats.iter().map(|s| s.records_refused).sum();
+        let dropped: u64 = stats.iter().map(|s| s.records_dropped).sum();
+        let report = trials.report(trial.id).await?;
+        let arms = [report.champion.as_ref(), report.challenger.as_ref()];
+        anyhow::ensure!(
+            arms.iter().flatten().map(|a| a.refused).sum::<u64>() <= report.refused,
+            "per-arm refusals exceed the total: {report:?}"
+        );
+        d.note(format!(
+            "report: {} refused, {} dropped (routers: {refused} refused, {dropped} dropped)",
+            report.refused, report.dropped
         ));
         trials.stop(MODEL, pb::TrialOutcome::Reject).await?;
         Ok(())

@@ -228,7 +228,7 @@ async fn trials_roles() {
     // Comparison records are written by routers (operator), not readers.
     refused(
         c.record_comparisons(authed(
-            futures::stream::iter(vec![pb::RecordComparisonsRequest { records: vec![] }]),
+            futures::stream::iter(vec![pb::RecordComparisonsRequest::default()]),
             READER.1,
         ))
         .await,

@@ -69,6 +69,7 @@ async fn fifty_thousand_records_land_in_postgres() {
             records: (b * BATCH..(b + 1) * BATCH)
                 .map(|i| record(trial.id, i))
                 .collect(),
+            dropped: vec![],
         })
         .collect();
     let started = Instant::now();

@@ -163,6 +163,7 @@ async fn lifecycle(reg: TestRegistry) {
         .chunks(250)
         .map(|c| pb::RecordComparisonsRequest {
             records: c.to_vec(),
+            dropped: vec![],
         })
         .collect();
     let r = t
@@ -178,17 +179,24 @@ async fn lifecycle(reg: TestRegistry) {
         .into_inner();
     assert_eq!((r.accepted, r.duplicates), (0, 600));
 
-    // A record for an unknown trial is refused.
+    // A record for an unknown trial is refused, by name.
     let mut stray = records[0].clone();
     stray.trial_id = 999;
     stray.record_id = "stray".into();
-    let e = t
+    let r = t
         .record_comparisons(futures::stream::iter(vec![pb::RecordComparisonsRequest {
             records: vec![stray],
+            dropped: vec![],
         }]))
         .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::NotFound, "{e}");
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.accepted, 0);
+    assert_eq!(
+        (r.refusals[0].record_id.as_str(), r.refusals[0].reason.as_str()),
+        ("stray", "unknown_trial"),
+        "{r:?}"
+    );
 
     // The report from stored records equals the scipy reference figures.
     let rep = t
