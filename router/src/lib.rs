@@ -35,10 +35,10 @@ pub mod node_state;
 pub mod oip;
 pub mod pool;
 pub mod readiness;
+pub mod recorder;
 pub mod rollout;
 pub mod router;
 pub mod served;
-pub mod recorder;
 pub mod shipper;
 pub mod table;
 

@@ -127,7 +127,12 @@ fn retriable(code: tonic::Code) -> bool {
     use tonic::Code::*;
     !matches!(
         code,
-        InvalidArgument | OutOfRange | FailedPrecondition | Unimplemented | NotFound | AlreadyExists
+        InvalidArgument
+            | OutOfRange
+            | FailedPrecondition
+            | Unimplemented
+            | NotFound
+            | AlreadyExists
     )
 }
 

@@ -98,12 +98,7 @@ async fn one_bad_record_among_good_ones(reg: TestRegistry) {
     assert_eq!(
         refused,
         vec![
-            (
-                2,
-                "a2",
-                pb::TrialArm::Challenger as i32,
-                "too_many_rows"
-            ),
+            (2, "a2", pb::TrialArm::Challenger as i32, "too_many_rows"),
             (
                 6,
                 "b1",
@@ -118,7 +113,9 @@ async fn one_bad_record_among_good_ones(reg: TestRegistry) {
         "records[2].challenger: expected at most 10000 rows, got 10001"
     );
     assert!(
-        resp.refusals[1].message.starts_with("records[6].served: expected"),
+        resp.refusals[1]
+            .message
+            .starts_with("records[6].served: expected"),
         "{:?}",
         resp.refusals[1]
     );
@@ -248,7 +245,11 @@ async fn a_refused_record_is_counted_by_the_router_and_the_flow_continues() {
     .unwrap();
     let stats = router.stats().await.unwrap();
     assert_eq!(
-        (stats.records_sent, stats.records_refused, stats.records_dropped),
+        (
+            stats.records_sent,
+            stats.records_refused,
+            stats.records_dropped
+        ),
         (50, 1, 0)
     );
     let text = router.metrics_text().await.unwrap();
@@ -327,7 +328,11 @@ async fn a_stopped_registry_makes_the_router_drop_after_bounded_retries_then_rec
     assert_eq!(arm_of(&report, pb::TrialArm::Challenger).dropped, 0);
     let stats = router.stats().await.unwrap();
     assert_eq!(
-        (stats.records_sent, stats.records_dropped, stats.records_refused),
+        (
+            stats.records_sent,
+            stats.records_dropped,
+            stats.records_refused
+        ),
         (30, DURING, 0)
     );
     router.stop().await.unwrap();

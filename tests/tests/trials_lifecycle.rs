@@ -193,7 +193,10 @@ async fn lifecycle(reg: TestRegistry) {
         .into_inner();
     assert_eq!(r.accepted, 0);
     assert_eq!(
-        (r.refusals[0].record_id.as_str(), r.refusals[0].reason.as_str()),
+        (
+            r.refusals[0].record_id.as_str(),
+            r.refusals[0].reason.as_str()
+        ),
         ("stray", "unknown_trial"),
         "{r:?}"
     );

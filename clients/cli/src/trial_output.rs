@@ -457,10 +457,7 @@ pub fn print_report(r: &ReportView) {
         }
     }
     for l in &r.losses {
-        println!(
-            "  {:<10} {:<7} {:<24} {}",
-            l.arm, l.kind, l.reason, l.count
-        );
+        println!("  {:<10} {:<7} {:<24} {}", l.arm, l.kind, l.reason, l.count);
     }
     println!();
     println!(

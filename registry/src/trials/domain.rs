@@ -19,7 +19,7 @@ pub enum Mode {
 }
 
 /// Which side of a trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Arm {
     Champion,
     Challenger,

@@ -6,11 +6,11 @@ use joust_proto::v1::trials_server::{Trials as TrialsApi, TrialsServer};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::grpc::actor_of;
+use crate::trials::Trials;
 use crate::trials::convert::{
     dropped_from_pb, mode_from_pb, outcome_from_pb, record_from_pb, report_to_pb,
 };
 use crate::trials::domain::{Mode, NewTrial, TrialUpdate};
-use crate::trials::Trials;
 
 #[derive(Debug, Clone)]
 pub struct TrialsService {

@@ -288,14 +288,13 @@ pub fn plan(
             Err(refusal) => plan.refusals.push(refusal),
         }
     }
-    let mut counts: BTreeMap<(u64, Option<&'static str>, LossKind, String), (Option<Arm>, u64)> =
-        BTreeMap::new();
+    let mut counts: BTreeMap<(u64, Option<Arm>, LossKind, String), u64> = BTreeMap::new();
     let mut add = |trial_id: u64, arm: Option<Arm>, kind: LossKind, reason: &str, n: u64| {
-        if n == 0 || !known.contains(&trial_id) {
-            return;
+        if n > 0 && known.contains(&trial_id) {
+            *counts
+                .entry((trial_id, arm, kind, reason.to_owned()))
+                .or_default() += n;
         }
-        let key = (trial_id, arm.map(Arm::as_str), kind, reason.to_owned());
-        counts.entry(key).or_insert((arm, 0)).1 += n;
     };
     for r in &plan.refusals {
         add(r.trial_id, r.arm, LossKind::Refused, r.reason, 1);
@@ -305,7 +304,7 @@ pub fn plan(
     }
     plan.losses = counts
         .into_iter()
-        .map(|((trial_id, _, kind, reason), (arm, count))| Loss {
+        .map(|((trial_id, arm, kind, reason), count)| Loss {
             trial_id,
             arm,
             kind,
@@ -395,7 +394,10 @@ mod tests {
             (r.index, r.record_id.as_str(), r.arm, r.reason),
             (11, "bad", Some(Arm::Challenger), reason::NON_FINITE_SCORE)
         );
-        assert!(r.message.starts_with("records[11].challenger.scores: expected finite"));
+        assert!(
+            r.message
+                .starts_with("records[11].challenger.scores: expected finite")
+        );
         assert_eq!(p.refusals[1].reason, reason::UNKNOWN_TRIAL);
         // Unknown trial 99: answered, not counted.
         assert_eq!(
@@ -403,17 +405,17 @@ mod tests {
             vec![
                 Loss {
                     trial_id: 7,
-                    arm: Some(Arm::Challenger),
-                    kind: LossKind::Refused,
-                    reason: reason::NON_FINITE_SCORE.into(),
-                    count: 1,
-                },
-                Loss {
-                    trial_id: 7,
                     arm: Some(Arm::Champion),
                     kind: LossKind::Dropped,
                     reason: "buffer_full".into(),
                     count: 5,
+                },
+                Loss {
+                    trial_id: 7,
+                    arm: Some(Arm::Challenger),
+                    kind: LossKind::Refused,
+                    reason: reason::NON_FINITE_SCORE.into(),
+                    count: 1,
                 },
             ]
         );

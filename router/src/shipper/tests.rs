@@ -238,11 +238,7 @@ fn large_batches_are_split_into_messages_under_the_limit() {
         ..Default::default()
     };
     let drops = vec![pb::RecordDrops::default()];
-    let msgs = messages(
-        (0..5).map(|i| big(&i.to_string())).collect(),
-        drops,
-        20_000,
-    );
+    let msgs = messages((0..5).map(|i| big(&i.to_string())).collect(), drops, 20_000);
     let sizes: Vec<usize> = msgs.iter().map(|m| m.records.len()).collect();
     assert_eq!(sizes, vec![2, 2, 1]);
     assert!(msgs.iter().all(|m| m.encoded_len() <= 20_000));
