@@ -13,7 +13,7 @@ import os
 import sys
 
 import numpy as np
-from scipy import stats
+from scipy import integrate, optimize, stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "fixtures", "trial_records.json")
@@ -79,6 +79,103 @@ def arm_figures(records, arm):
     }, scores
 
 
+# ---- Confidence sequences (registry/src/trials/sequential.rs) ----
+PLANNED_UNITS = 10_000.0
+GATE_CONFIDENCE = 0.95
+SEQUENTIAL_GATES = 5  # all five sequential gates set: alpha 0.01 each
+SRM_ALPHA = 0.001
+
+
+def rho2(alpha):
+    l = -2.0 * np.log(alpha)
+    return (l + np.log(l + 1.0)) / PLANNED_UNITS
+
+
+def half_width(var, t, alpha):
+    """Normal-mixture boundary (Waudby-Smith et al. 2024, Thm 2.2)."""
+    r = rho2(alpha)
+    return np.sqrt(var * 2.0 * (t * r + 1.0) / (t * t * r) * np.log(np.sqrt(t * r + 1.0) / alpha))
+
+
+def half_width_by_quadrature(var, t, alpha):
+    """The same boundary found independently: the sum s at which the
+    Gaussian mixture of exp(l*s - l^2*t/2) over l ~ N(0, 1/(rho2*... )) (in
+    units of sigma) reaches 1/alpha, by numerical integration and root
+    finding."""
+    r = rho2(alpha)  # mixing variance of the drift, per unit of sigma^2
+
+    def log_mixture(s):
+        # log E_l[exp(l s - l^2 t / 2)], l ~ N(0, r), in a stable form.
+        scale = np.sqrt(r)
+        peak = s * r / (1.0 + t * r)
+        f = lambda l: np.exp(l * s - l * l * t / 2.0 - l * l / (2.0 * r) - (peak * s - peak * peak * t / 2.0 - peak * peak / (2.0 * r)))
+        width = 1.0 / np.sqrt(t + 1.0 / r)
+        val, _ = integrate.quad(f, peak - 40 * width, peak + 40 * width, epsabs=0, epsrel=1e-13, limit=200)
+        return np.log(val / (np.sqrt(2 * np.pi) * scale)) + (peak * s - peak * peak * t / 2.0 - peak * peak / (2.0 * r))
+
+    target = np.log(1.0 / alpha)
+    s = optimize.brentq(lambda s: log_mixture(s) - target, 0.0, 1e3 * np.sqrt(t) + 100.0, xtol=1e-14, rtol=1e-15)
+    return np.sqrt(var) * s / t
+
+
+def bern_var(k, n):
+    p = (k + 1.0) / (n + 2.0)
+    return p * (1.0 - p)
+
+
+def cs_rate(k, n, alpha):
+    est = k / n
+    h = half_width(bern_var(k, n), n, alpha)
+    return [est, max(est - h, 0.0), min(est + h, 1.0)]
+
+
+def cs_diff(ka, na, kb, nb, alpha):
+    var_est = bern_var(ka, na) / na + bern_var(kb, nb) / nb
+    t = na + nb
+    h = half_width(var_est * t, t, alpha)
+    est = kb / nb - ka / na
+    return [est, max(est - h, -1.0), min(est + h, 1.0)]
+
+
+def cs_quantile(x, q, alpha):
+    x = np.sort(np.asarray(x, dtype=float))
+    n = len(x)
+    b = half_width(q * (1 - q), n, alpha)
+    i = int(np.ceil(n * (q - b)))
+    j = int(np.floor(n * (q + b))) + 1
+    low = 0.0 if i < 1 else float(x[min(i, n) - 1])
+    high = float("inf") if j > n else float(x[max(j, 1) - 1])
+    return [float(np.quantile(x, q)), low, high]
+
+
+def cs_quantile_ratio(xa, xb, q, alpha):
+    a = cs_quantile(xa, q, alpha / 2)
+    b = cs_quantile(xb, q, alpha / 2)
+    div = lambda u, v: u / v if v > 0 else float("inf")
+    low = div(b[1], a[2]) if np.isfinite(a[2]) else 0.0
+    return [b[0] / a[0], low, div(b[2], a[1])]
+
+
+def sequential_figures(records, a, b, n11, n00, paired):
+    alpha = (1 - GATE_CONFIDENCE) / SEQUENTIAL_GATES
+    for var, t in [(0.25, 100.0), (0.09, 1000.0), (0.0099, 25_000.0)]:
+        closed, quad = half_width(var, t, alpha), half_width_by_quadrature(var, t, alpha)
+        assert abs(closed - quad) < 1e-9 * closed, (closed, quad)
+    lat = lambda arm: [r[arm]["latency_us"] for r in records if r[arm] is not None and r[arm]["status_code"] == 0]
+    served_b = sum(1 for r in records if r["served"] == "challenger")
+    return {
+        "gate_alpha": alpha,
+        "cs_challenger_error_rate": cs_rate(b["errors"], b["requests"], alpha),
+        "cs_error_rate_delta": cs_diff(a["errors"], a["requests"], b["errors"], b["requests"], alpha),
+        "cs_anomaly_rate_delta": cs_diff(a["anomalies"], a["rows"], b["anomalies"], b["rows"], alpha),
+        "cs_agreement": cs_rate(n00 + n11, paired, alpha),
+        "cs_p99_ratio": cs_quantile_ratio(lat("champion"), lat("challenger"), 0.99, alpha),
+        "cs_served_share": cs_rate(served_b, len(records), SRM_ALPHA),
+        "cs_p50_champion_latency": cs_quantile(lat("champion"), 0.5, alpha),
+        "cs_p50_challenger_latency": cs_quantile(lat("challenger"), 0.5, alpha),
+    }
+
+
 def main():
     if "--write-fixture" in sys.argv:
         write_fixture()
@@ -138,6 +235,7 @@ def main():
         "srm_chi2": float(srm.statistic), "srm_p": float(srm.pvalue),
         "served_challenger": served_b, "records": n,
     }
+    out.update(sequential_figures(records, a, b, n11, n00, paired))
     print(json.dumps(out, indent=1))
 
 

@@ -5,7 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::excessive_precision)]
 
-use joust_registry::trials::report::{self, Verdict};
+use joust_registry::trials::report::{self, GateState, Verdict};
+use joust_registry::trials::sequential::{self, Sequence};
 use joust_registry::trials::{Arm, ArmResult, ComparisonRecord, Gates, Mode};
 use serde_json::Value;
 
@@ -166,18 +167,155 @@ fn shadow_report_matches_scipy() {
 }
 
 #[test]
-fn split_report_has_the_sample_ratio_mismatch_and_no_pairing_figures() {
+fn split_report_has_the_sample_ratio_mismatch_and_keeps_the_pairs_it_has() {
     let recs = records();
     let r = report::compute(&recs, Mode::Split, 0.25, &Gates::default());
     let srm = r.comparison.sample_ratio_mismatch.unwrap();
     close("srm chi2", srm.statistic, 2.0);
     close("srm p", srm.p_value, 0.15729920705028105);
+    // Paired rows come from shadow periods; they count whatever the mode.
+    close(
+        "agreement",
+        r.comparison.agreement.unwrap().estimate,
+        0.9427570093457944,
+    );
+    let split_only: Vec<_> = recs
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            match r.served {
+                Arm::Champion => r.challenger = None,
+                Arm::Challenger => r.champion = None,
+            }
+            r
+        })
+        .collect();
+    let r = report::compute(&split_only, Mode::Split, 0.25, &Gates::default());
     assert!(r.comparison.agreement.is_none());
     assert!(r.comparison.mcnemar.is_none());
 }
 
+/// Tolerance of the sequential figures against the Python reference.
+const SEQ_TOL: f64 = 1e-9;
+
+fn close_seq(name: &str, got: Option<Sequence>, want: [f64; 3], alpha: f64) {
+    let got = got.unwrap_or_else(|| panic!("{name}: missing"));
+    for (what, g, w) in [
+        ("estimate", got.estimate, want[0]),
+        ("low", got.low, want[1]),
+        ("high", got.high, want[2]),
+    ] {
+        let ok = if w.is_infinite() {
+            g == w
+        } else {
+            (g - w).abs() <= SEQ_TOL
+        };
+        assert!(ok, "{name} {what}: got {g}, want {w} (reference_stats.py)");
+    }
+    assert!(
+        (got.alpha - alpha).abs() <= 1e-15,
+        "{name} alpha {}",
+        got.alpha
+    );
+}
+
+fn all_sequential_gates() -> Gates {
+    Gates {
+        min_samples: 100,
+        max_error_rate: Some(0.2),
+        max_error_rate_delta: Some(0.2),
+        max_anomaly_rate_delta: Some(0.2),
+        min_agreement: Some(0.5),
+        max_p99_latency_ratio: Some(100.0),
+        ..Gates::default()
+    }
+}
+
 #[test]
-fn verdicts_follow_the_gates() {
+fn sequential_figures_match_the_python_reference() {
+    let recs = records();
+    let r = report::compute(&recs, Mode::Split, 0.25, &all_sequential_gates());
+    let s = &r.sequential;
+    let alpha = 0.010000000000000009;
+    assert_eq!(s.gate_alpha, alpha, "(1 − 0.95) / 5 gates");
+    close_seq(
+        "challenger error rate",
+        s.challenger_error_rate,
+        [0.04516129032258064, 0.0, 0.09679217095856088],
+        alpha,
+    );
+    close_seq(
+        "error rate delta",
+        s.error_rate_delta,
+        [
+            0.02016129032258064,
+            -0.030202006592709628,
+            0.07052458723787092,
+        ],
+        alpha,
+    );
+    close_seq(
+        "anomaly rate delta",
+        s.anomaly_rate_delta,
+        [
+            0.02612102056419513,
+            -0.02836271737266359,
+            0.08060475850105385,
+        ],
+        alpha,
+    );
+    close_seq(
+        "agreement",
+        s.agreement,
+        [0.9427570093457944, 0.9070190962156924, 0.9784949224758964],
+        alpha,
+    );
+    close_seq(
+        "p99 latency ratio",
+        s.p99_latency_ratio,
+        [1.1256599999999999, 0.0, f64::INFINITY],
+        alpha,
+    );
+    let [(period, share)] = s.served_share.as_slice() else {
+        panic!("one split period: {:?}", s.served_share);
+    };
+    assert_eq!(
+        (period.champion_served, period.challenger_served),
+        (465, 135)
+    );
+    close_seq(
+        "served share",
+        Some(*share),
+        [0.225, 0.132834382882416, 0.317165617117584],
+        0.001,
+    );
+    // The rank logic of the quantile sequence on finite ends.
+    let latencies = |arm: fn(&ComparisonRecord) -> Option<&ArmResult>| {
+        let mut v: Vec<f64> = recs
+            .iter()
+            .filter_map(arm)
+            .filter(|a| a.ok())
+            .map(|a| a.latency_us as f64)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    close_seq(
+        "champion p50 latency",
+        sequential::quantile(&latencies(|r| r.champion.as_ref()), 0.5, 0.0, alpha),
+        [172.0, 159.0, 205.0],
+        alpha,
+    );
+    close_seq(
+        "challenger p50 latency",
+        sequential::quantile(&latencies(|r| r.challenger.as_ref()), 0.5, 0.0, alpha),
+        [208.0, 179.0, 242.0],
+        alpha,
+    );
+}
+
+#[test]
+fn verdicts_follow_the_gates_as_hypotheses() {
     let recs = records();
     let gates = |f: fn(&mut Gates)| {
         let mut g = Gates {
@@ -187,39 +325,82 @@ fn verdicts_follow_the_gates() {
         f(&mut g);
         g
     };
-    let r = report::compute(&recs, Mode::Shadow, 0.25, &Gates::default());
-    assert_eq!(r.verdict, Verdict::KeepRunning, "{:?}", r.reasons);
+    let verdict = |g: &Gates| {
+        let r = report::compute(&recs, Mode::Shadow, 0.25, g);
+        (r.verdict, r)
+    };
+    let (v, r) = verdict(&Gates::default());
+    assert_eq!(v, Verdict::KeepRunning, "min_samples 1000: {:?}", r.reasons);
 
-    let r = report::compute(&recs, Mode::Shadow, 0.25, &gates(|_| {}));
-    assert_eq!(r.verdict, Verdict::Promote, "{:?}", r.reasons);
+    let (v, r) = verdict(&gates(|_| {}));
+    assert_eq!(v, Verdict::Promote, "no gate set: {:?}", r.reasons);
 
-    let r = report::compute(
-        &recs,
-        Mode::Shadow,
-        0.25,
-        &gates(|g| g.min_agreement = Some(0.95)),
+    // Agreement 0.943, sequence [0.911, 0.975] at α 0.05: 0.95 is inside
+    // (undecided), 0.98 is above it (violated), 0.9 below it (satisfied).
+    let (v, r) = verdict(&gates(|g| g.min_agreement = Some(0.95)));
+    assert_eq!(v, Verdict::KeepRunning, "{:?}", r.reasons);
+    assert_eq!(r.checks[1].state, GateState::Undecided);
+    let (v, r) = verdict(&gates(|g| g.min_agreement = Some(0.98)));
+    assert_eq!(v, Verdict::Reject, "{:?}", r.reasons);
+    let (v, r) = verdict(&gates(|g| g.min_agreement = Some(0.9)));
+    assert_eq!(v, Verdict::Promote, "{:?}", r.reasons);
+
+    // Every sequential gate comfortably wide: the p99 sequence of 465
+    // requests is still unbounded above (rank n(0.99 + b) > n), so the
+    // latency gate holds the verdict; without it, promote.
+    let (v, r) = verdict(&all_sequential_gates());
+    assert_eq!(v, Verdict::KeepRunning, "{:?}", r.reasons);
+    assert_eq!(r.checks.len(), 6, "{:?}", r.checks);
+    assert_eq!(r.checks[5].state, GateState::Undecided);
+    let wide = || Gates {
+        max_p99_latency_ratio: None,
+        ..all_sequential_gates()
+    };
+    let (v, r) = verdict(&wide());
+    assert_eq!(v, Verdict::Promote, "{:?}", r.reasons);
+    // A PSI gate below the measured PSI holds it (a point figure never
+    // rejects).
+    let (v, r) = verdict(&Gates {
+        max_psi: Some(0.001),
+        ..wide()
+    });
+    assert_eq!(
+        v,
+        Verdict::KeepRunning,
+        "psi 0.0082 > 0.001: {:?}",
+        r.reasons
     );
-    assert_eq!(r.verdict, Verdict::Reject, "{:?}", r.reasons);
+    let (v, _) = verdict(&Gates {
+        max_psi: Some(0.25),
+        ..wide()
+    });
+    assert_eq!(v, Verdict::Promote);
 
-    let r = report::compute(
-        &recs,
-        Mode::Shadow,
-        0.25,
-        &gates(|g| {
-            g.min_agreement = Some(0.9);
-            g.max_anomaly_rate_delta = Some(0.05);
-            g.max_error_rate = Some(0.05);
-            g.max_p99_latency_ratio = Some(1.5);
-        }),
-    );
-    assert_eq!(r.verdict, Verdict::Promote, "{:?}", r.reasons);
-    assert_eq!(r.reasons.len(), 4);
+    // A minimum duration holds a promotion while the running time is
+    // unknown or short.
+    let g = Gates {
+        min_duration_secs: Some(3600),
+        ..wide()
+    };
+    assert_eq!(verdict(&g).0, Verdict::KeepRunning);
+    let mut b = report::ReportBuilder::new();
+    recs.iter().for_each(|r| b.add(r));
+    b.running_secs(3600.0);
+    assert_eq!(b.finish(Mode::Shadow, 0.25, &g).verdict, Verdict::Promote);
 
-    let r = report::compute(
-        &recs,
-        Mode::Shadow,
-        0.25,
-        &gates(|g| g.max_error_rate = Some(0.04)),
-    );
-    assert_eq!(r.verdict, Verdict::Reject, "{:?}", r.reasons);
+    // Challenger error rate 0.045 over 465 requests: its sequence reaches
+    // 0 and about 0.09, so a tolerance of 0.04 (below the point
+    // estimate) is undecided, not violated: rejecting needs the whole
+    // sequence above it.
+    let (v, r) = verdict(&gates(|g| g.max_error_rate = Some(0.04)));
+    assert_eq!(v, Verdict::KeepRunning, "{:?}", r.reasons);
+    assert_eq!(r.checks[1].state, GateState::Undecided);
+
+    // A higher confidence widens every sequence: 0.9 agreement is no
+    // longer established at 0.999999.
+    let (v, r) = verdict(&gates(|g| {
+        g.min_agreement = Some(0.9);
+        g.confidence = 0.999_999;
+    }));
+    assert_eq!(v, Verdict::KeepRunning, "{:?}", r.reasons);
 }

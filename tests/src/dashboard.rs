@@ -128,6 +128,7 @@ pub async fn seed_trial(
                 min_agreement: Some(0.5),
                 max_p99_latency_ratio: Some(3.0),
                 max_error_rate: Some(0.1),
+                ..Default::default()
             }),
             reason: "dashboard test".to_owned(),
         })
@@ -316,9 +317,11 @@ pub fn charts(html: &str) -> Vec<Chart> {
     out
 }
 
-/// The ids of the four charts of a trial page.
-pub const TRIAL_CHARTS: [&str; 4] = [
+/// The ids of the charts of a trial page.
+pub const TRIAL_CHARTS: [&str; 6] = [
     "chart-scores",
+    "chart-sequential-anomaly-delta",
+    "chart-sequential-agreement",
     "chart-anomaly-rate",
     "chart-latency",
     "chart-agreement",

@@ -288,14 +288,23 @@ async fn a_trial_from_start_to_promotion_and_rollback() {
             .clone()
     };
     assert_eq!(gate("min_samples"), "pass");
-    // 4 failed challenger answers of 200 = 0.02 ≤ 0.05.
     assert_eq!(be.errors, 4);
-    assert_eq!(gate("max_error_rate"), "pass");
+    // The CLI shows the registry's judgement of each gate (its confidence
+    // sequence against the tolerance), not a recomputation.
+    let judged = |name: &str| {
+        let c = expected.checks.iter().find(|c| c.gate == name).unwrap();
+        match c.state.as_str() {
+            "satisfied" => "pass",
+            "violated" => "fail",
+            _ => "undecided",
+        }
+    };
+    // 4 failed answers of 200 (0.02): with 200 requests the sequence
+    // still reaches above the 0.05 tolerance.
+    assert_eq!(gate("max_error_rate"), judged("max_error_rate"));
+    assert_eq!(gate("max_error_rate"), "undecided");
+    assert_eq!(gate("min_agreement"), judged("min_agreement"));
     let agreement = expected.agreement.unwrap().estimate;
-    assert_eq!(
-        gate("min_agreement"),
-        if agreement >= 0.9 { "pass" } else { "fail" }
-    );
 
     let text = cli.text(&["trial", "report", MODEL]);
     assert!(

@@ -289,7 +289,8 @@ async fn dashboard_serves_every_page_and_figure(reg: TestRegistry) {
                 .iter()
                 .find(|c| c.id == chart_id)
                 .unwrap_or_else(|| panic!("{chart_id} missing"));
-            if chart_id == "chart-agreement" && !shadow_mode {
+            let agreement = ["chart-agreement", "chart-sequential-agreement"];
+            if agreement.contains(&chart_id) && !shadow_mode {
                 assert_eq!(c.points, 0);
                 continue;
             }

@@ -67,15 +67,21 @@ pub enum Gate {
     MinAgreement(f64),
     MaxP99LatencyRatio(f64),
     MaxErrorRate(f64),
+    MaxErrorRateDelta(f64),
+    MaxPsi(f64),
+    MinDurationSecs(u64),
 }
 
 /// The gate keys `--gate` accepts.
-pub const GATE_KEYS: [&str; 5] = [
+pub const GATE_KEYS: [&str; 8] = [
     "min_samples",
     "max_anomaly_rate_delta",
     "min_agreement",
     "max_p99_latency_ratio",
     "max_error_rate",
+    "max_error_rate_delta",
+    "max_psi",
+    "min_duration_secs",
 ];
 
 pub fn parse_gate(s: &str) -> Result<Gate, String> {
@@ -99,6 +105,11 @@ pub fn parse_gate(s: &str) -> Result<Gate, String> {
         "min_agreement" => Gate::MinAgreement(number()?),
         "max_p99_latency_ratio" => Gate::MaxP99LatencyRatio(number()?),
         "max_error_rate" => Gate::MaxErrorRate(number()?),
+        "max_error_rate_delta" => Gate::MaxErrorRateDelta(number()?),
+        "max_psi" => Gate::MaxPsi(number()?),
+        "min_duration_secs" => Gate::MinDurationSecs(value.parse().map_err(|_| {
+            format!("min_duration_secs: expected a whole number of seconds, got {value:?}")
+        })?),
         other => {
             return Err(format!(
                 "unknown gate {other:?}: expected one of {}",
@@ -117,9 +128,20 @@ pub fn apply_gates(mut base: pb::TrialGates, gates: &[Gate]) -> pb::TrialGates {
             Gate::MinAgreement(v) => base.min_agreement = Some(v),
             Gate::MaxP99LatencyRatio(v) => base.max_p99_latency_ratio = Some(v),
             Gate::MaxErrorRate(v) => base.max_error_rate = Some(v),
+            Gate::MaxErrorRateDelta(v) => base.max_error_rate_delta = Some(v),
+            Gate::MaxPsi(v) => base.max_psi = Some(v),
+            Gate::MinDurationSecs(v) => base.min_duration_secs = Some(v),
         }
     }
     base
+}
+
+/// A confidence in (0, 1) (`--confidence`).
+pub fn parse_confidence(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0 && *v < 1.0)
+        .ok_or_else(|| format!("expected a number in (0, 1), e.g. 0.95, got {s:?}"))
 }
 
 /// A share in [0, 1] (`--weight`, `--sampling`).
@@ -183,9 +205,14 @@ pub enum TrialCommand {
         sticky: bool,
         /// A verdict gate, KEY=VALUE (repeatable): min_samples,
         /// max_anomaly_rate_delta, min_agreement, max_p99_latency_ratio,
-        /// max_error_rate.
+        /// max_error_rate, max_error_rate_delta, max_psi, min_duration_secs
+        /// (docs/trials.md, "Gates").
         #[arg(long = "gate", env = "JOUST_TRIAL_GATES", value_delimiter = ',', value_parser = parse_gate)]
         gates: Vec<Gate>,
+        /// Probability that every gate's statement holds at once, at every
+        /// report (the verdict's confidence), in (0, 1).
+        #[arg(long, env = "JOUST_TRIAL_CONFIDENCE", value_parser = parse_confidence, default_value = "0.95")]
+        confidence: f64,
         /// Why (recorded in the audit log).
         #[arg(long, env = "JOUST_TRIAL_REASON", default_value = "")]
         reason: String,
@@ -297,6 +324,7 @@ pub async fn run(args: TrialArgs) -> anyhow::Result<()> {
             sampling,
             sticky,
             gates,
+            confidence,
             reason,
         } => {
             if mode == ModeArg::Split && weight == 0.0 {
@@ -310,7 +338,13 @@ pub async fn run(args: TrialArgs) -> anyhow::Result<()> {
                     weight,
                     sampling,
                     sticky,
-                    gates: Some(apply_gates(pb::TrialGates::default(), &gates)),
+                    gates: Some(apply_gates(
+                        pb::TrialGates {
+                            confidence,
+                            ..pb::TrialGates::default()
+                        },
+                        &gates,
+                    )),
                     reason,
                 })
                 .await?;

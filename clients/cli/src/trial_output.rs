@@ -48,6 +48,10 @@ pub struct GatesView {
     pub min_agreement: Option<f64>,
     pub max_p99_latency_ratio: Option<f64>,
     pub max_error_rate: Option<f64>,
+    pub max_error_rate_delta: Option<f64>,
+    pub max_psi: Option<f64>,
+    pub min_duration_secs: Option<u64>,
+    pub confidence: f64,
 }
 
 impl From<pb::TrialGates> for GatesView {
@@ -58,6 +62,10 @@ impl From<pb::TrialGates> for GatesView {
             min_agreement: g.min_agreement,
             max_p99_latency_ratio: g.max_p99_latency_ratio,
             max_error_rate: g.max_error_rate,
+            max_error_rate_delta: g.max_error_rate_delta,
+            max_psi: g.max_psi,
+            min_duration_secs: g.min_duration_secs,
+            confidence: g.confidence,
         }
     }
 }
@@ -69,9 +77,15 @@ impl GatesView {
         let mut out = vec![("min_samples", self.min_samples.to_string())];
         let opt = [
             ("max_error_rate", self.max_error_rate),
+            ("max_error_rate_delta", self.max_error_rate_delta),
             ("max_anomaly_rate_delta", self.max_anomaly_rate_delta),
             ("min_agreement", self.min_agreement),
             ("max_p99_latency_ratio", self.max_p99_latency_ratio),
+            ("max_psi", self.max_psi),
+            (
+                "min_duration_secs",
+                self.min_duration_secs.map(|s| s as f64),
+            ),
         ];
         out.extend(
             opt.into_iter()
@@ -244,6 +258,11 @@ pub struct ReportView {
     pub mean_abs_score_diff: Option<f64>,
     pub psi: Option<f64>,
     pub sample_ratio_mismatch: Option<TestView>,
+    /// Always-valid figures (confidence sequences); the figures above are
+    /// fixed-horizon (valid for a single look).
+    pub sequential: Option<SequentialView>,
+    /// Per period (mode, weight or sampling change), oldest first.
+    pub periods: Vec<PeriodView>,
     pub gates: Vec<GateResult>,
     pub verdict: &'static str,
     pub reasons: Vec<String>,
@@ -253,21 +272,28 @@ pub struct ReportView {
     pub losses: Vec<LossView>,
 }
 
-/// Pass/fail of each set gate, read from the verdict's reasons (the
-/// registry judges; the CLI does not recompute).
-fn gate_results(gates: &GatesView, reasons: &[String]) -> Vec<GateResult> {
+/// Result of each set gate, from the registry's checks (the registry
+/// judges; the CLI does not recompute): `pass` (satisfied with the trial's
+/// confidence), `fail` (violated with it), `undecided`, or `not_checked`
+/// (min_samples not reached).
+fn gate_results(
+    gates: &GatesView,
+    checks: &[pb::TrialGateCheck],
+    reasons: &[String],
+) -> Vec<GateResult> {
     gates
         .set()
         .into_iter()
         .map(|(gate, threshold)| {
-            let reason = reasons.iter().find(|r| r.starts_with(&format!("{gate}:")));
-            let result = match (gate, reason) {
-                ("min_samples", Some(_)) => "fail",
-                ("min_samples", None) => "pass",
-                (_, Some(r)) if r.ends_with("(violated)") => "fail",
-                (_, Some(r)) if r.ends_with("(ok)") => "pass",
-                _ => "not_checked",
+            let check = checks.iter().find(|c| c.gate == gate);
+            let result = match check.map(|c| c.state.as_str()) {
+                Some("satisfied") => "pass",
+                Some("violated") => "fail",
+                Some(_) if gate == "min_samples" => "fail",
+                Some(_) => "undecided",
+                None => "not_checked",
             };
+            let reason = reasons.iter().find(|r| r.starts_with(&format!("{gate}:")));
             GateResult {
                 gate,
                 threshold,
@@ -278,16 +304,173 @@ fn gate_results(gates: &GatesView, reasons: &[String]) -> Vec<GateResult> {
         .collect()
 }
 
+/// An always-valid figure: estimate with its confidence sequence.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SequenceView {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+    pub alpha: f64,
+}
+
+impl From<pb::TrialSequence> for SequenceView {
+    fn from(s: pb::TrialSequence) -> Self {
+        SequenceView {
+            estimate: s.estimate,
+            low: s.low,
+            high: s.high,
+            alpha: s.alpha,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServedShareView {
+    pub period: u32,
+    pub weight: f64,
+    pub champion_served: u64,
+    pub challenger_served: u64,
+    pub share: Option<SequenceView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodArmView {
+    pub requests: u64,
+    pub errors: u64,
+    pub rows: u64,
+    pub anomalies: u64,
+}
+
+impl From<pb::TrialPeriodArm> for PeriodArmView {
+    fn from(a: pb::TrialPeriodArm) -> Self {
+        PeriodArmView {
+            requests: a.requests,
+            errors: a.errors,
+            rows: a.rows,
+            anomalies: a.anomalies,
+        }
+    }
+}
+
+/// One period of a trial.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodView {
+    pub period: u32,
+    pub started_at: String,
+    pub mode: &'static str,
+    pub weight: f64,
+    pub sampling: f64,
+    pub records: u64,
+    pub champion_served: u64,
+    pub challenger_served: u64,
+    pub champion: Option<PeriodArmView>,
+    pub challenger: Option<PeriodArmView>,
+    pub paired_rows: u64,
+    pub agreeing_rows: u64,
+}
+
+impl From<pb::TrialPeriod> for PeriodView {
+    fn from(p: pb::TrialPeriod) -> Self {
+        PeriodView {
+            period: p.period,
+            started_at: time(&p.started_at),
+            mode: mode_name(p.mode),
+            weight: p.weight,
+            sampling: p.sampling,
+            records: p.records,
+            champion_served: p.champion_served,
+            challenger_served: p.challenger_served,
+            champion: p.champion.map(Into::into),
+            challenger: p.challenger.map(Into::into),
+            paired_rows: p.paired_rows,
+            agreeing_rows: p.agreeing_rows,
+        }
+    }
+}
+
+fn print_periods(periods: &[PeriodView]) {
+    if periods.is_empty() {
+        return;
+    }
+    println!(
+        "{:<7} {:<25} {:<7} {:>7} {:>9} {:>9} {:>10} {:>10} {:>16} {:>16} {:>9}",
+        "PERIOD",
+        "STARTED",
+        "MODE",
+        "WEIGHT",
+        "SAMPLING",
+        "RECORDS",
+        "SERVED A",
+        "SERVED B",
+        "A ANOM/ROWS",
+        "B ANOM/ROWS",
+        "PAIRED"
+    );
+    let rows = |a: &Option<PeriodArmView>| {
+        a.as_ref()
+            .map_or_else(|| "-".to_owned(), |a| format!("{}/{}", a.anomalies, a.rows))
+    };
+    for p in periods {
+        println!(
+            "{:<7} {:<25} {:<7} {:>7} {:>9} {:>9} {:>10} {:>10} {:>16} {:>16} {:>9}",
+            p.period,
+            p.started_at,
+            p.mode,
+            p.weight,
+            p.sampling,
+            p.records,
+            p.champion_served,
+            p.challenger_served,
+            rows(&p.champion),
+            rows(&p.challenger),
+            p.paired_rows
+        );
+    }
+    println!();
+}
+
+/// The sequential figures the verdict is judged on.
+#[derive(Debug, Clone, Serialize)]
+pub struct SequentialView {
+    pub confidence: f64,
+    pub gate_alpha: f64,
+    pub challenger_error_rate: Option<SequenceView>,
+    pub error_rate_delta: Option<SequenceView>,
+    pub anomaly_rate_delta: Option<SequenceView>,
+    pub agreement: Option<SequenceView>,
+    pub p99_latency_ratio: Option<SequenceView>,
+    pub served_share: Vec<ServedShareView>,
+}
+
+impl From<pb::TrialSequential> for SequentialView {
+    fn from(s: pb::TrialSequential) -> Self {
+        SequentialView {
+            confidence: s.confidence,
+            gate_alpha: s.gate_alpha,
+            challenger_error_rate: s.challenger_error_rate.map(Into::into),
+            error_rate_delta: s.error_rate_delta.map(Into::into),
+            anomaly_rate_delta: s.anomaly_rate_delta.map(Into::into),
+            agreement: s.agreement.map(Into::into),
+            p99_latency_ratio: s.p99_latency_ratio.map(Into::into),
+            served_share: s
+                .served_share
+                .into_iter()
+                .map(|p| ServedShareView {
+                    period: p.period,
+                    weight: p.weight,
+                    champion_served: p.champion_served,
+                    challenger_served: p.challenger_served,
+                    share: p.share.map(Into::into),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl From<pb::TrialReport> for ReportView {
     fn from(r: pb::TrialReport) -> Self {
         let trial = TrialView::from(r.trial.unwrap_or_default());
-        let mut gates = gate_results(&trial.gates, &r.reasons);
-        // Below min_samples nothing else was judged.
-        if gates.first().is_some_and(|g| g.result == "fail") {
-            for g in gates.iter_mut().skip(1) {
-                g.result = "not_checked";
-            }
-        }
+        let gates = gate_results(&trial.gates, &r.checks, &r.reasons);
         ReportView {
             trial,
             records: r.records,
@@ -301,6 +484,8 @@ impl From<pb::TrialReport> for ReportView {
             mean_abs_score_diff: r.mean_abs_score_diff,
             psi: r.psi,
             sample_ratio_mismatch: r.sample_ratio_mismatch.map(Into::into),
+            sequential: r.sequential.map(Into::into),
+            periods: r.periods.into_iter().map(Into::into).collect(),
             gates,
             verdict: verdict_name(r.verdict),
             reasons: r.reasons,
@@ -460,6 +645,7 @@ pub fn print_report(r: &ReportView) {
         println!("  {:<10} {:<7} {:<24} {}", l.arm, l.kind, l.reason, l.count);
     }
     println!();
+    println!("fixed-horizon (valid for one look; do not decide on them while watching)");
     println!(
         "anomaly rate delta    {:+.4}  (z-test {})",
         r.anomaly_rate_delta,
@@ -472,6 +658,10 @@ pub fn print_report(r: &ReportView) {
     println!("psi                   {}", fig(r.psi));
     println!("sample ratio mismatch {}", test(r.sample_ratio_mismatch));
     println!();
+    print_periods(&r.periods);
+    if let Some(s) = &r.sequential {
+        print_sequential(s);
+    }
     println!("gates");
     for g in &r.gates {
         println!(
@@ -484,4 +674,38 @@ pub fn print_report(r: &ReportView) {
     for reason in &r.reasons {
         println!("  - {reason}");
     }
+}
+
+fn sequence(s: Option<SequenceView>) -> String {
+    s.map_or_else(
+        || "-".to_owned(),
+        |s| format!("{:+.6} [{:+.6}, {:+.6}]", s.estimate, s.low, s.high),
+    )
+}
+
+fn print_sequential(s: &SequentialView) {
+    println!(
+        "sequential (always valid: confidence sequences at {:.4} each, {} overall; the verdict uses these)",
+        1.0 - s.gate_alpha,
+        s.confidence
+    );
+    println!(
+        "challenger error rate {}",
+        sequence(s.challenger_error_rate)
+    );
+    println!("error rate delta      {}", sequence(s.error_rate_delta));
+    println!("anomaly rate delta    {}", sequence(s.anomaly_rate_delta));
+    println!("agreement             {}", sequence(s.agreement));
+    println!("p99 latency ratio     {}", sequence(s.p99_latency_ratio));
+    for p in &s.served_share {
+        println!(
+            "served share p{}      weight {}  {} ({} champion, {} challenger)",
+            p.period,
+            p.weight,
+            sequence(p.share),
+            p.champion_served,
+            p.challenger_served
+        );
+    }
+    println!();
 }

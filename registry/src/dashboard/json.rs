@@ -285,6 +285,11 @@ pub struct GateCheckJson {
     /// `"max"`: the value may be at most the limit; `"min"`: at least.
     pub bound: &'static str,
     pub passed: bool,
+    /// `satisfied`, `violated` or `undecided`.
+    pub state: &'static str,
+    /// The gate's confidence sequence (sequential gates).
+    pub low: Option<f64>,
+    pub high: Option<f64>,
 }
 
 impl From<&GateCheck> for GateCheckJson {
@@ -295,6 +300,9 @@ impl From<&GateCheck> for GateCheckJson {
             limit: c.limit,
             bound: if c.is_max { "max" } else { "min" },
             passed: c.passed,
+            state: c.state.as_str(),
+            low: c.low,
+            high: c.high,
         }
     }
 }

@@ -1,12 +1,15 @@
 //! The trial page's charts: score histograms from the report, anomaly
 //! rate (with its 95% Wilson band), latency p50/p99 and agreement per time
-//! bucket from the trial's time series.
+//! bucket from the trial's time series, and the cumulative anomaly-rate
+//! difference and agreement with their confidence-sequence bands (the
+//! sequential method the verdict uses, at the report's per-gate α).
 
 use std::fmt::Write;
 
 use super::charts::{self, Line};
 use super::html::{esc, num, pct};
 use crate::trials::report::{ArmReport, Report};
+use crate::trials::sequential;
 use crate::trials::timeseries::{Point, TimeSeries};
 use crate::trials::{Mode, Trial};
 
@@ -99,8 +102,73 @@ pub fn section(t: &Trial, r: &Report, s: &TimeSeries) -> String {
         .map(|b| b.1)
         .fold(1.0_f64, f64::min)
         .min(0.9);
+    let alpha = r.sequential.gate_alpha;
+    let (mut ka, mut na, mut kb, mut nb, mut agree, mut paired) = (0, 0, 0, 0, 0, 0);
+    let mut delta = Line {
+        label: "challenger − champion".into(),
+        arm: "challenger",
+        style: "",
+        points: Vec::new(),
+        band: Vec::new(),
+    };
+    let mut agreement_cs = Line {
+        label: "agreement".into(),
+        arm: "agreement",
+        style: "",
+        points: Vec::new(),
+        band: Vec::new(),
+    };
+    for p in &s.points {
+        let end = p.start.timestamp() as f64 + 2.0 * half;
+        ka += p.champion.anomaly_rate.successes;
+        na += p.champion.anomaly_rate.trials;
+        kb += p.challenger.anomaly_rate.successes;
+        nb += p.challenger.anomaly_rate.trials;
+        if let Some(a) = p.agreement {
+            agree += a.successes;
+            paired += a.trials;
+        }
+        if let Some(cs) = sequential::rate_difference(ka, na, kb, nb, alpha) {
+            delta.points.push((end, cs.estimate));
+            delta.band.push((end, cs.low, cs.high));
+        }
+        if let Some(cs) = sequential::rate(agree, paired, alpha) {
+            agreement_cs.points.push((end, cs.estimate));
+            agreement_cs.band.push((end, cs.low, cs.high));
+        }
+    }
+    let sequential_caption = format!(
+        "Anomaly-rate difference, cumulative ({:.2}% confidence sequence band)",
+        100.0 * (1.0 - alpha)
+    );
+    let agreement_caption = format!(
+        "Agreement, cumulative ({:.2}% confidence sequence band)",
+        100.0 * (1.0 - alpha)
+    );
     let figures = [
         ("Score histograms", histogram),
+        (
+            sequential_caption.as_str(),
+            charts::lines(
+                "chart-sequential-anomaly-delta",
+                "anomaly rate difference",
+                &[delta],
+                None,
+                pct,
+                "no scored rows in both arms yet",
+            ),
+        ),
+        (
+            agreement_caption.as_str(),
+            charts::lines(
+                "chart-sequential-agreement",
+                "agreement",
+                &[agreement_cs],
+                None,
+                pct,
+                "no paired rows yet (agreement needs a shadow period)",
+            ),
+        ),
         (
             "Anomaly rate per arm (95% Wilson band)",
             charts::lines(

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::html::{esc, fig, link, num, page, pct, seg, table, time};
 use super::{DEFAULT_REFRESH_SECONDS, PageError, Ui, parse_id, trial_charts};
 use crate::error::RegistryError;
-use crate::trials::report::{ArmReport, Report};
+use crate::trials::report::{ArmReport, GateState, Report};
 
 use crate::trials::{Arm, LossKind, Mode, Trial, TrialState};
 
@@ -59,6 +59,7 @@ pub async fn trial(
     body.push_str(&verdict(&trial, &report));
     body.push_str(&trial_charts::section(&trial, &report, &series));
     body.push_str(&arm_table(&trial, &report));
+    body.push_str(&period_table(&report));
     body.push_str(&losses_table(&report));
     body.push_str(&tests_table(&report));
     let api = format!("/api/trials/{}", trial.id);
@@ -138,27 +139,48 @@ fn verdict(t: &Trial, r: &Report) -> String {
     }
     out.push_str("</ul>");
     let g = &t.gates;
-    let configured: [(&str, Option<f64>, &str); 5] = [
+    let configured: [(&str, Option<f64>, &str); 8] = [
         ("min_samples", Some(g.min_samples as f64), "≥"),
         ("max_error_rate", g.max_error_rate, "≤"),
-        ("max_anomaly_rate_delta", g.max_anomaly_rate_delta, "≤"),
+        ("max_error_rate_delta", g.max_error_rate_delta, "≤"),
+        ("max_anomaly_rate_delta", g.max_anomaly_rate_delta, "±"),
         ("min_agreement", g.min_agreement, "≥"),
         ("max_p99_latency_ratio", g.max_p99_latency_ratio, "≤"),
+        ("max_psi", g.max_psi, "≤"),
+        (
+            "min_duration_secs",
+            g.min_duration_secs.map(|d| d as f64),
+            "≥",
+        ),
     ];
     let rows: Vec<Vec<String>> = configured
         .iter()
         .map(|&(gate, limit, op)| {
             let check = r.checks.iter().find(|c| c.gate == gate);
-            let (value, status) = match (limit, check) {
-                (None, _) => (String::new(), "<span class=\"muted\">not set</span>".to_owned()),
+            let (value, band, status) = match (limit, check) {
+                (None, _) => (String::new(), String::new(), "<span class=\"muted\">not set</span>".to_owned()),
                 (Some(_), None) => (
                     "<span class=\"muted\">—</span>".to_owned(),
+                    String::new(),
                     "<span class=\"muted\">not judged yet</span>".to_owned(),
                 ),
                 (Some(_), Some(c)) => {
-                    let s = if c.passed { "passed" } else { "violated" };
+                    let s = match c.state {
+                        GateState::Satisfied => "passed",
+                        GateState::Violated => "violated",
+                        GateState::Undecided => "undecided",
+                    };
+                    let band = match (c.low, c.high) {
+                        (Some(lo), Some(hi)) => format!(
+                            "<span data-gate-band=\"{gate}\" data-low=\"{lo}\" data-high=\"{hi}\">[{}, {}]</span>",
+                            num(lo),
+                            num(hi)
+                        ),
+                        _ => "<span class=\"muted\">point figure</span>".to_owned(),
+                    };
                     (
                         format!("#<span data-gate-value=\"{gate}\" data-value=\"{}\">{}</span>", c.value, num(c.value)),
+                        band,
                         format!("<span class=\"badge gate-{s}\" data-gate=\"{gate}\" data-status=\"{s}\">{s}</span>"),
                     )
                 }
@@ -167,12 +189,94 @@ fn verdict(t: &Trial, r: &Report) -> String {
                 format!("<code>{gate}</code>"),
                 limit.map(|l| format!("#{op} {}", num(l))).unwrap_or_default(),
                 value,
+                band,
                 status,
             ]
         })
         .collect();
-    out.push_str("<h2>Gates</h2>");
-    out.push_str(&table(&["gate", "limit", "value", "status"], &rows));
+    let _ = write!(
+        out,
+        "<h2>Gates</h2><p class=\"muted\">Each gate is a tolerance tested with the trial's confidence \
+         {} (α {} per sequential gate, Bonferroni): passed when its confidence sequence lies \
+         inside the tolerance, violated when outside. Confidence sequences stay valid however \
+         often this page is reloaded (docs/trials.md).</p>",
+        num(r.sequential.confidence),
+        num(r.sequential.gate_alpha)
+    );
+    out.push_str(&table(
+        &[
+            "gate",
+            "tolerance",
+            "value",
+            "confidence sequence",
+            "status",
+        ],
+        &rows,
+    ));
+    out
+}
+
+/// One row per period (mode, weight or sampling change) beside the totals.
+fn period_table(r: &Report) -> String {
+    if r.periods.is_empty() {
+        return String::new();
+    }
+    let mut rows: Vec<Vec<String>> = r
+        .periods
+        .iter()
+        .map(|p| {
+            let share = r
+                .sequential
+                .served_share
+                .iter()
+                .find(|(s, _)| s.period == p.period.period)
+                .map(|(_, s)| format!("[{}, {}]", num(s.low), num(s.high)))
+                .unwrap_or_default();
+            vec![
+                format!("#{}", p.period.period),
+                esc(&time(p.period.started_at)),
+                esc(p.period.mode.as_str()),
+                format!("#{}", num(p.period.weight)),
+                format!("#{}", num(p.period.sampling)),
+                format!("#{}", num(p.records as f64)),
+                format!("#{}", num(p.champion_served as f64)),
+                format!("#{}", num(p.challenger_served as f64)),
+                format!("#{}", num(p.paired_rows as f64)),
+                share,
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "total".to_owned(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        format!("#{}", num(r.records as f64)),
+        String::new(),
+        String::new(),
+        format!("#{}", num(r.comparison.paired_rows as f64)),
+        String::new(),
+    ]);
+    let mut out = "<h2>Periods</h2><p class=\"muted\">Every mode, weight or sampling change \
+         starts a period; a split period's served share is checked against its own weight \
+         (99.9% confidence sequence).</p>"
+        .to_owned();
+    out.push_str(&table(
+        &[
+            "period",
+            "started",
+            "mode",
+            "weight",
+            "sampling",
+            "records",
+            "champion served",
+            "challenger served",
+            "paired rows",
+            "challenger share (sequence)",
+        ],
+        &rows,
+    ));
     out
 }
 

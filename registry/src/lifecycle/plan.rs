@@ -141,6 +141,9 @@ impl Event {
 }
 
 /// One change a store applies, in order, inside the command's transaction.
+// A plan holds a handful of changes, built once per command: the size of
+// `OpenTrial` (a trial with its gates) costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// The version's status moves `from` → `to` (the store refuses the

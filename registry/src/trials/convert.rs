@@ -10,8 +10,10 @@ use crate::grpc::convert::timestamp;
 use crate::trials::domain::{
     Arm, ArmResult, ComparisonRecord, Gates, Mode, Outcome, Trial, TrialState,
 };
+use crate::trials::gates::{GateCheck, SequentialFigures};
 use crate::trials::ingest::{Dropped, Loss, LossKind, Refusal, reason};
 use crate::trials::report::{ArmReport, Report, Verdict};
+use crate::trials::sequential::Sequence;
 use crate::trials::stats::{Proportion, Test};
 
 pub fn mode_to_pb(m: Mode) -> pb::TrialMode {
@@ -80,6 +82,10 @@ impl From<Gates> for pb::TrialGates {
             min_agreement: g.min_agreement,
             max_p99_latency_ratio: g.max_p99_latency_ratio,
             max_error_rate: g.max_error_rate,
+            max_error_rate_delta: g.max_error_rate_delta,
+            max_psi: g.max_psi,
+            min_duration_secs: g.min_duration_secs,
+            confidence: g.confidence,
         }
     }
 }
@@ -92,6 +98,10 @@ impl From<pb::TrialGates> for Gates {
             min_agreement,
             max_p99_latency_ratio,
             max_error_rate,
+            max_error_rate_delta,
+            max_psi,
+            min_duration_secs,
+            confidence,
         } = g;
         Gates {
             min_samples: if min_samples == 0 {
@@ -103,6 +113,14 @@ impl From<pb::TrialGates> for Gates {
             min_agreement,
             max_p99_latency_ratio,
             max_error_rate,
+            max_error_rate_delta,
+            max_psi,
+            min_duration_secs,
+            confidence: if confidence == 0.0 {
+                crate::trials::domain::DEFAULT_CONFIDENCE
+            } else {
+                confidence
+            },
         }
     }
 }
@@ -396,6 +414,98 @@ pub fn report_to_pb(trial: Trial, r: Report) -> pb::TrialReport {
         sample_ratio_mismatch: c.sample_ratio_mismatch.map(test),
         verdict: verdict_to_pb(r.verdict).into(),
         reasons: r.reasons,
+        sequential: Some(sequential_to_pb(r.sequential)),
+        checks: r.checks.into_iter().map(check_to_pb).collect(),
+        periods: r.periods.into_iter().map(period_to_pb).collect(),
         trial: Some(trial.into()),
+    }
+}
+
+fn sequence(s: Sequence) -> pb::TrialSequence {
+    pb::TrialSequence {
+        estimate: s.estimate,
+        low: s.low,
+        high: s.high,
+        alpha: s.alpha,
+    }
+}
+
+fn sequential_to_pb(f: SequentialFigures) -> pb::TrialSequential {
+    let SequentialFigures {
+        confidence,
+        gate_alpha,
+        challenger_error_rate,
+        error_rate_delta,
+        anomaly_rate_delta,
+        agreement,
+        p99_latency_ratio,
+        served_share,
+    } = f;
+    pb::TrialSequential {
+        confidence,
+        gate_alpha,
+        challenger_error_rate: challenger_error_rate.map(sequence),
+        error_rate_delta: error_rate_delta.map(sequence),
+        anomaly_rate_delta: anomaly_rate_delta.map(sequence),
+        agreement: agreement.map(sequence),
+        p99_latency_ratio: p99_latency_ratio.map(sequence),
+        served_share: served_share
+            .into_iter()
+            .map(|(p, s)| pb::TrialServedShare {
+                period: p.period,
+                weight: p.weight,
+                champion_served: p.champion_served,
+                challenger_served: p.challenger_served,
+                share: Some(sequence(s)),
+            })
+            .collect(),
+    }
+}
+
+fn check_to_pb(c: GateCheck) -> pb::TrialGateCheck {
+    pb::TrialGateCheck {
+        gate: c.gate.to_owned(),
+        value: c.value,
+        limit: c.limit,
+        is_max: c.is_max,
+        low: c.low,
+        high: c.high,
+        state: c.state.as_str().to_owned(),
+    }
+}
+
+fn period_arm(c: crate::trials::gates::ArmCounts) -> pb::TrialPeriodArm {
+    pb::TrialPeriodArm {
+        requests: c.requests,
+        errors: c.errors,
+        rows: c.rows,
+        anomalies: c.anomalies,
+    }
+}
+
+fn period_to_pb(p: crate::trials::periods::PeriodReport) -> pb::TrialPeriod {
+    let crate::trials::periods::PeriodReport {
+        period,
+        records,
+        champion_served,
+        challenger_served,
+        champion,
+        challenger,
+        paired_rows,
+        agreeing_rows,
+    } = p;
+    pb::TrialPeriod {
+        period: period.period,
+        started_at: Some(timestamp(period.started_at)),
+        mode: mode_to_pb(period.mode).into(),
+        weight: period.weight,
+        sampling: period.sampling,
+        records,
+        champion_served,
+        challenger_served,
+        champion: Some(period_arm(champion)),
+        challenger: Some(period_arm(challenger)),
+        paired_rows,
+        agreeing_rows,
     }
 }

@@ -74,21 +74,43 @@ text_enum!(Arm, "an arm", Champion => "champion", Challenger => "challenger");
 text_enum!(TrialState, "a trial state", Open => "open", Stopped => "stopped");
 text_enum!(Outcome, "an outcome", Promote => "promote", Reject => "reject", Abort => "abort");
 
-/// The thresholds a trial's verdict is judged against. Unset gates are not
-/// checked.
+/// The tolerances a trial's verdict is judged against, each a hypothesis
+/// tested with the trial's `confidence` (docs/trials.md, "Gates"). Unset
+/// gates are not checked. Stored as JSON: fields added later default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gates {
     /// Successful requests each compared arm needs before any verdict
     /// other than `keep_running`.
     pub min_samples: u64,
-    /// Largest allowed |challenger − champion| anomaly rate.
+    /// Anomaly-rate difference (challenger − champion) within ± this.
     pub max_anomaly_rate_delta: Option<f64>,
-    /// Smallest allowed label agreement (shadow mode).
+    /// Label agreement on paired rows (shadow periods) at least this.
     pub min_agreement: Option<f64>,
-    /// Largest allowed challenger p99 latency / champion p99 latency.
+    /// Challenger p99 latency / champion p99 latency at most this.
     pub max_p99_latency_ratio: Option<f64>,
-    /// Largest allowed challenger error rate.
+    /// Challenger error rate at most this.
     pub max_error_rate: Option<f64>,
+    /// Error-rate difference (challenger − champion) at most this.
+    #[serde(default)]
+    pub max_error_rate_delta: Option<f64>,
+    /// PSI of the challenger's scores against the champion's at most this
+    /// (a point estimate: blocks promotion, never rejects by itself).
+    #[serde(default)]
+    pub max_psi: Option<f64>,
+    /// Seconds the trial must have run before `promote`.
+    #[serde(default)]
+    pub min_duration_secs: Option<u64>,
+    /// Probability that the verdict's statements hold at once, across every
+    /// gate and every report ever asked for, in (0, 1).
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+}
+
+/// The trial confidence when none is given.
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+
+fn default_confidence() -> f64 {
+    DEFAULT_CONFIDENCE
 }
 
 impl Default for Gates {
@@ -99,6 +121,10 @@ impl Default for Gates {
             min_agreement: None,
             max_p99_latency_ratio: None,
             max_error_rate: None,
+            max_error_rate_delta: None,
+            max_psi: None,
+            min_duration_secs: None,
+            confidence: DEFAULT_CONFIDENCE,
         }
     }
 }
@@ -124,6 +150,19 @@ pub struct Trial {
     pub stopped_at: Option<DateTime<Utc>>,
     pub started_by: String,
     pub reason: String,
+}
+
+/// A stretch of a trial with one mode, weight and sampling: every change
+/// of one of them starts the next period (numbered from 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    pub period: u32,
+    /// Records at or after this time (and before the next period's start)
+    /// belong to this period.
+    pub started_at: DateTime<Utc>,
+    pub mode: Mode,
+    pub weight: f64,
+    pub sampling: f64,
 }
 
 /// What to start.

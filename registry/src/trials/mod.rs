@@ -6,10 +6,13 @@
 
 pub mod convert;
 pub mod domain;
+pub mod gates;
 pub mod grpc;
 pub mod ingest;
+pub mod periods;
 pub mod report;
 mod rows;
+pub mod sequential;
 pub mod stats;
 pub mod store;
 pub mod timeseries;
@@ -17,7 +20,7 @@ pub mod timeseries;
 use std::sync::Arc;
 
 pub use domain::{
-    Arm, ArmResult, ComparisonRecord, Gates, Mode, NewTrial, Outcome, Trial, TrialState,
+    Arm, ArmResult, ComparisonRecord, Gates, Mode, NewTrial, Outcome, Period, Trial, TrialState,
     TrialUpdate,
 };
 pub use ingest::{Dropped, Loss, LossKind, Losses, Refusal, check_record};
@@ -94,11 +97,29 @@ fn check_gates(g: &Gates) -> Result<()> {
             check_share(name, v)?;
         }
     }
-    if let Some(r) = g.max_p99_latency_ratio
-        && !(r.is_finite() && r > 0.0)
+    if let Some(v) = g.max_error_rate_delta
+        && !(v.is_finite() && (-1.0..=1.0).contains(&v))
     {
         return Err(invalid(format!(
-            "gates.max_p99_latency_ratio: expected a positive number, got {r}"
+            "gates.max_error_rate_delta: expected a number in [-1, 1], got {v}"
+        )));
+    }
+    for (name, v) in [
+        ("gates.max_p99_latency_ratio", g.max_p99_latency_ratio),
+        ("gates.max_psi", g.max_psi),
+    ] {
+        if let Some(r) = v
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(invalid(format!(
+                "{name}: expected a positive number, got {r}"
+            )));
+        }
+    }
+    if !(g.confidence > 0.0 && g.confidence < 1.0) {
+        return Err(invalid(format!(
+            "gates.confidence: expected a number in (0, 1), e.g. 0.95, got {}",
+            g.confidence
         )));
     }
     Ok(())
@@ -229,6 +250,9 @@ impl Trials {
     pub async fn report(&self, id: u64, model: &str) -> Result<(Trial, Report)> {
         let trial = self.find(id, model).await?;
         let mut builder = ReportBuilder::new();
+        let end = trial.stopped_at.unwrap_or_else(chrono::Utc::now);
+        builder.running_secs((end - trial.started_at).as_seconds_f64().max(0.0));
+        builder.periods(self.store.trial_periods(trial.id).await?);
         self.store.scan_records(trial.id, &mut builder).await?;
         let mut report = builder.finish(trial.mode, trial.weight, &trial.gates);
         report.losses = self.store.record_losses(trial.id).await?;

@@ -3,13 +3,15 @@
 //! Definitions are in docs/trials.md; the figures are checked against
 //! scipy in `registry/tests/trial_report.rs`.
 
-use crate::trials::domain::{Arm, ComparisonRecord, Gates, Mode};
+use crate::trials::domain::{Arm, ComparisonRecord, Gates, Mode, Period};
+use crate::trials::gates::{self, ArmCounts, Evidence, SplitPeriod};
+pub use crate::trials::gates::{GateCheck, GateState, SRM_ALPHA, SequentialFigures};
+pub use crate::trials::periods::PeriodReport;
+use crate::trials::periods::PeriodsBuilder;
 use crate::trials::stats::{self, Proportion, Test};
 
 /// Score quantiles reported per arm.
 pub const SCORE_QUANTILES: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
-/// A sample-ratio mismatch with a p-value below this blocks promotion.
-pub const SRM_ALPHA: f64 = 0.001;
 /// Bins of the score histogram shared by both arms.
 pub const SCORE_HISTOGRAM_BINS: usize = 20;
 
@@ -46,7 +48,8 @@ pub struct ArmComparison {
     pub mean_abs_score_diff: Option<f64>,
     /// PSI of the challenger's scores against the champion's.
     pub psi: Option<f64>,
-    /// Chi-square of served-arm counts against the weight (split mode).
+    /// Chi-square of served-arm counts against the weight, over the latest
+    /// period when it is a split period (fixed-horizon).
     pub sample_ratio_mismatch: Option<Test>,
 }
 
@@ -58,18 +61,6 @@ pub struct ScoreHistogram {
     pub edges: Vec<f64>,
     pub champion: Vec<u64>,
     pub challenger: Vec<u64>,
-}
-
-/// One gate as judged: the measured value against the trial's limit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GateCheck {
-    /// The gate's name, as in [`Gates`] (`min_samples`, `max_error_rate`, …).
-    pub gate: &'static str,
-    pub value: f64,
-    pub limit: f64,
-    /// The value is at most (`true`) or at least (`false`) the limit.
-    pub is_max: bool,
-    pub passed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +92,11 @@ pub struct Report {
     /// The gates judged, in order (`min_samples` first; the others only
     /// once both arms have enough samples).
     pub checks: Vec<GateCheck>,
+    /// The always-valid (sequential) figures the verdict is judged on.
+    pub sequential: SequentialFigures,
+    /// Per-period counts, oldest first (empty when the builder was given
+    /// no periods).
+    pub periods: Vec<PeriodReport>,
     /// `None` when neither arm has scores.
     pub score_histogram: Option<ScoreHistogram>,
     /// Records refused by the registry or dropped by routers (stored
@@ -170,6 +166,8 @@ pub struct ReportBuilder {
     neither: u64,
     abs_diff_sum: f64,
     abs_diff_n: u64,
+    running_secs: Option<f64>,
+    periods: PeriodsBuilder,
 }
 
 impl ReportBuilder {
@@ -177,8 +175,23 @@ impl ReportBuilder {
         Self::default()
     }
 
+    /// How long the trial has run (for `min_duration_secs`); unknown
+    /// otherwise, and a minimum duration then holds the verdict.
+    pub fn running_secs(&mut self, secs: f64) {
+        self.running_secs = Some(secs);
+    }
+
+    /// The trial's periods (oldest first): records are also counted per
+    /// period, and each split period gets its own sample-ratio check.
+    /// Without periods the whole trial is one period of the mode and
+    /// weight given to [`finish`](Self::finish).
+    pub fn periods(&mut self, periods: Vec<Period>) {
+        self.periods = PeriodsBuilder::new(periods);
+    }
+
     pub fn add(&mut self, r: &ComparisonRecord) {
         self.records += 1;
+        self.periods.add(r);
         match r.served {
             Arm::Champion => self.champion.served += 1,
             Arm::Challenger => self.challenger.served += 1,
@@ -212,15 +225,36 @@ impl ReportBuilder {
     }
 
     /// The report for a trial in `mode` with challenger share `weight`.
-    pub fn finish(self, mode: Mode, weight: f64, gates: &Gates) -> Report {
+    pub fn finish(mut self, mode: Mode, weight: f64, gates: &Gates) -> Report {
         let paired = self.both + self.champion_only + self.challenger_only + self.neither;
-        let shadow = mode == Mode::Shadow;
+        // Pairs exist only where both arms answered one request (shadow
+        // periods); their figures use those rows whatever the mode now.
+        let shadow = paired > 0;
         let psi = stats::psi(&self.champion.scores, &self.challenger.scores);
-        let srm = if mode == Mode::Split {
-            stats::sample_ratio_mismatch(self.champion.served, self.challenger.served, weight)
-        } else {
+        let periods = if self.periods.is_empty() {
             None
+        } else {
+            Some(std::mem::take(&mut self.periods).finish())
         };
+        // The splits to check: each split period's own counts and weight
+        // (the fixed-horizon χ² uses the latest one).
+        let split_periods: Vec<SplitPeriod> = match &periods {
+            Some(ps) => ps.iter().filter_map(PeriodReport::split).collect(),
+            None if mode == Mode::Split => vec![SplitPeriod {
+                period: 0,
+                champion_served: self.champion.served,
+                challenger_served: self.challenger.served,
+                weight,
+            }],
+            None => Vec::new(),
+        };
+        let current_split = match &periods {
+            Some(ps) => ps.last().and_then(PeriodReport::split),
+            None => split_periods.first().copied(),
+        };
+        let srm = current_split.and_then(|p| {
+            stats::sample_ratio_mismatch(p.champion_served, p.challenger_served, p.weight)
+        });
         let score_histogram = stats::shared_histogram(
             &self.champion.scores,
             &self.challenger.scores,
@@ -253,9 +287,38 @@ impl ReportBuilder {
             psi,
             sample_ratio_mismatch: srm,
         };
+        let counts = |a: &ArmAcc| ArmCounts {
+            requests: a.requests,
+            errors: a.errors,
+            rows: a.rows,
+            anomalies: a.anomalies,
+        };
+        let mut champion_latencies = self.champion.latencies.clone();
+        champion_latencies.sort_by(f64::total_cmp);
+        let mut challenger_latencies = self.challenger.latencies.clone();
+        challenger_latencies.sort_by(f64::total_cmp);
+        let decision = gates::decide(
+            &Evidence {
+                champion: counts(&self.champion),
+                challenger: counts(&self.challenger),
+                paired_rows: paired,
+                agreeing_rows: self.both + self.neither,
+                champion_latencies: &champion_latencies,
+                challenger_latencies: &challenger_latencies,
+                psi,
+                running_secs: self.running_secs,
+                split_periods: &split_periods,
+            },
+            gates,
+        );
         let champion = self.champion.finish(Arm::Champion);
         let challenger = self.challenger.finish(Arm::Challenger);
-        let (verdict, reasons, checks) = judge(&champion, &challenger, &comparison, gates);
+        let gates::Decision {
+            verdict,
+            reasons,
+            checks,
+            figures: sequential,
+        } = decision;
         Report {
             records: self.records,
             champion,
@@ -264,6 +327,8 @@ impl ReportBuilder {
             verdict,
             reasons,
             checks,
+            sequential,
+            periods: periods.unwrap_or_default(),
             score_histogram,
             losses: Default::default(),
         }
@@ -282,99 +347,4 @@ pub fn compute<'a>(
         b.add(r);
     }
     b.finish(mode, weight, gates)
-}
-
-/// The verdict: `keep_running` until both arms have `min_samples`
-/// successful requests; then `reject` if any gate is violated, else
-/// `keep_running` on a sample-ratio mismatch (p < [`SRM_ALPHA`]: the
-/// assignment is broken and the figures cannot be trusted), else `promote`.
-/// Also returns the reasons (one line each) and the gates checked.
-pub fn judge(
-    champion: &ArmReport,
-    challenger: &ArmReport,
-    cmp: &ArmComparison,
-    gates: &Gates,
-) -> (Verdict, Vec<String>, Vec<GateCheck>) {
-    let ok = |a: &ArmReport| a.requests - a.errors;
-    let mut reasons = Vec::new();
-    let (n1, n2) = (ok(champion), ok(challenger));
-    let enough = n1 >= gates.min_samples && n2 >= gates.min_samples;
-    let mut checks = vec![GateCheck {
-        gate: "min_samples",
-        value: n1.min(n2) as f64,
-        limit: gates.min_samples as f64,
-        is_max: false,
-        passed: enough,
-    }];
-    if !enough {
-        reasons.push(format!(
-            "min_samples: need {} successful requests per arm, have champion {n1}, challenger {n2}",
-            gates.min_samples
-        ));
-        return (Verdict::KeepRunning, reasons, checks);
-    }
-    let mut violated = false;
-    let mut check = |name: &'static str, value: Option<f64>, limit: Option<f64>, max: bool| {
-        let (Some(v), Some(l)) = (value, limit) else {
-            return;
-        };
-        let bad = if max { v > l } else { v < l };
-        violated |= bad;
-        checks.push(GateCheck {
-            gate: name,
-            value: v,
-            limit: l,
-            is_max: max,
-            passed: !bad,
-        });
-        let op = match (max, bad) {
-            (true, true) => ">",
-            (true, false) => "≤",
-            (false, true) => "<",
-            (false, false) => "≥",
-        };
-        let status = if bad { "violated" } else { "ok" };
-        reasons.push(format!("{name}: {v:.6} {op} {l} ({status})"));
-    };
-    check(
-        "max_error_rate",
-        Some(challenger.error_rate),
-        gates.max_error_rate,
-        true,
-    );
-    check(
-        "max_anomaly_rate_delta",
-        Some(cmp.anomaly_rate_delta.abs()),
-        gates.max_anomaly_rate_delta,
-        true,
-    );
-    check(
-        "min_agreement",
-        cmp.agreement.map(|a| a.estimate),
-        gates.min_agreement,
-        false,
-    );
-    let p99_ratio = match (challenger.latency_p99_us, champion.latency_p99_us) {
-        (Some(b), Some(a)) if a > 0.0 => Some(b / a),
-        _ => None,
-    };
-    check(
-        "max_p99_latency_ratio",
-        p99_ratio,
-        gates.max_p99_latency_ratio,
-        true,
-    );
-    if violated {
-        return (Verdict::Reject, reasons, checks);
-    }
-    if let Some(srm) = cmp.sample_ratio_mismatch
-        && srm.p_value < SRM_ALPHA
-    {
-        reasons.push(format!(
-            "sample ratio mismatch: chi2 {:.3}, p {:.2e} < {SRM_ALPHA}; check the routing before deciding",
-            srm.statistic, srm.p_value
-        ));
-        return (Verdict::KeepRunning, reasons, checks);
-    }
-    (Verdict::Promote, reasons, checks)
 }

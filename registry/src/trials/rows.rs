@@ -39,6 +39,28 @@ pub(crate) struct TrialRow {
     pub reason: String,
 }
 
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PeriodRow {
+    pub period: i32,
+    pub started_at: DateTime<Utc>,
+    pub mode: String,
+    pub weight: f64,
+    pub sampling: f64,
+}
+
+impl TryFrom<PeriodRow> for crate::trials::domain::Period {
+    type Error = RegistryError;
+    fn try_from(r: PeriodRow) -> Result<Self> {
+        Ok(crate::trials::domain::Period {
+            period: u32::try_from(r.period).map_err(|e| corrupt("period number", e))?,
+            started_at: r.started_at,
+            mode: r.mode.parse().map_err(|e| corrupt("period mode", e))?,
+            weight: r.weight,
+            sampling: r.sampling,
+        })
+    }
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> RegistryError {
     RegistryError::Corrupt(format!("stored {what}: {e}"))
 }

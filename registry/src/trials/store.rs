@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::store::{MetadataStore, PgStore, SqliteStore};
 
-use crate::trials::domain::{ComparisonRecord, NewTrial, Outcome, Trial, TrialUpdate};
+use crate::trials::domain::{ComparisonRecord, NewTrial, Outcome, Period, Trial, TrialUpdate};
 use crate::trials::ingest::{Loss, Losses};
 use crate::trials::report::ReportBuilder;
 use crate::trials::timeseries::TimeSeriesBuilder;
@@ -67,6 +67,8 @@ pub trait TrialStore: Send + Sync + 'static {
     async fn insert_records(&self, records: &[ComparisonRecord], losses: &[Loss]) -> Result<u64>;
     /// A trial's lost-record counts, sorted by arm, kind and reason.
     async fn record_losses(&self, trial_id: u64) -> Result<Losses>;
+    /// A trial's periods, oldest first (at least period 0).
+    async fn trial_periods(&self, trial_id: u64) -> Result<Vec<Period>>;
     /// Feeds every stored record of a trial to `builder`.
     async fn scan_records(&self, trial_id: u64, builder: &mut ReportBuilder) -> Result<()>;
     /// Feeds every stored record of a trial to `builder` with its time
@@ -291,6 +293,14 @@ macro_rules! impl_trial_store {
                         "trial start of {model:?} planned without opening a trial"
                     ))
                 })?;
+                // Period 0: the trial's settings from its start.
+                sqlx::query(
+                    "INSERT INTO trial_periods (trial_id, period, started_at, mode, weight, sampling)
+                     SELECT id, 0, started_at, mode, weight, sampling FROM trials WHERE id = $1",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
                 let trial = Self::one_trial(&mut tx, id).await?;
                 tx.commit().await?;
                 self.hub.publish(applied.last_event);
@@ -319,8 +329,24 @@ macro_rules! impl_trial_store {
                 if sampling != old.sampling {
                     changes.push(format!("sampling {} → {sampling}", old.sampling));
                 }
+                let new_period = !changes.is_empty();
                 if gates != old.gates {
                     changes.push("gates".to_owned());
+                }
+                let now = chrono::Utc::now();
+                if new_period {
+                    sqlx::query(
+                        "INSERT INTO trial_periods (trial_id, period, started_at, mode, weight, sampling)
+                         SELECT $1, COALESCE(MAX(period), -1) + 1, $2, $3, $4, $5
+                         FROM trial_periods WHERE trial_id = $1",
+                    )
+                    .bind($crate::store::rows::i(old.id))
+                    .bind(now)
+                    .bind(mode.as_str())
+                    .bind(weight)
+                    .bind(sampling)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 sqlx::query(
                     "UPDATE trials SET mode = $1, weight = $2, sampling = $3, gates = $4, updated_at = $5
@@ -330,7 +356,7 @@ macro_rules! impl_trial_store {
                 .bind(weight)
                 .bind(sampling)
                 .bind($crate::store::rows::to_json(&gates)?)
-                .bind(chrono::Utc::now())
+                .bind(now)
                 .bind($crate::store::rows::i(old.id))
                 .execute(&mut *tx)
                 .await?;
@@ -495,6 +521,20 @@ macro_rules! impl_trial_store {
                     });
                 }
                 Ok($crate::trials::ingest::Losses { rows: out })
+            }
+
+            async fn trial_periods(
+                &self,
+                trial_id: u64,
+            ) -> $crate::error::Result<Vec<$crate::trials::domain::Period>> {
+                let rows = sqlx::query_as::<_, $crate::trials::rows::PeriodRow>(
+                    "SELECT period, started_at, mode, weight, sampling FROM trial_periods
+                     WHERE trial_id = $1 ORDER BY period",
+                )
+                .bind($crate::store::rows::i(trial_id))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
             }
 
             async fn scan_records(

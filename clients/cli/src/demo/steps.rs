@@ -172,6 +172,8 @@ pub(super) async fn tell(
                 min_agreement: Some(0.9),
                 max_p99_latency_ratio: None,
                 max_error_rate: Some(0.01),
+                max_psi: Some(0.25),
+                ..pb::TrialGates::default()
             }),
             reason: "joust demo: shadow the challenger".to_owned(),
         })
