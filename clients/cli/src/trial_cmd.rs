@@ -487,6 +487,28 @@ mod tests {
         assert_eq!(merged.max_error_rate, Some(0.001));
         assert_eq!(merged.max_p99_latency_ratio, Some(1.5));
         assert_eq!(merged.max_anomaly_rate_delta, None);
+        let more: Vec<Gate> = [
+            "max_error_rate_delta=0.002",
+            "max_psi=0.25",
+            "min_duration_secs=3600",
+        ]
+        .iter()
+        .map(|g| parse_gate(g).unwrap())
+        .collect();
+        let merged = apply_gates(merged, &more);
+        assert_eq!(merged.max_error_rate_delta, Some(0.002));
+        assert_eq!(merged.max_psi, Some(0.25));
+        assert_eq!(merged.min_duration_secs, Some(3600));
+        assert!(parse_gate("min_duration_secs=1h").is_err());
+    }
+
+    #[test]
+    fn confidence_is_a_probability_strictly_between_0_and_1() {
+        assert_eq!(parse_confidence("0.99"), Ok(0.99));
+        for bad in ["0", "1", "95", "-0.5", "x"] {
+            let e = parse_confidence(bad).unwrap_err();
+            assert!(e.contains("expected a number in (0, 1)"), "{e}");
+        }
     }
 
     #[test]

@@ -519,7 +519,11 @@ pub fn print_trial(t: &TrialView) {
         .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    println!("  gates {}", gates.join(" "));
+    println!(
+        "  gates {}  confidence {}",
+        gates.join(" "),
+        t.gates.confidence
+    );
     println!("  started {} by {}", t.started_at, t.started_by);
     if !t.stopped_at.is_empty() {
         println!("  stopped {}", t.stopped_at);

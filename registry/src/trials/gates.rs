@@ -406,3 +406,7 @@ pub fn decide(e: &Evidence<'_>, g: &Gates) -> Decision {
         figures,
     }
 }
+
+#[cfg(test)]
+#[path = "gates_tests.rs"]
+mod tests;
