@@ -3,6 +3,8 @@
 and numpy independently of joust's Rust code.
 
 Usage: python3 registry/tests/reference_stats.py [--write-fixture]
+(needs scipy and numpy, e.g. python3 -m venv bench/.venv &&
+bench/.venv/bin/pip install scipy numpy, then bench/.venv/bin/python ...)
 
 --write-fixture regenerates registry/tests/fixtures/trial_records.json (a
 fixed, seeded record set). Without it the script reads the fixture and

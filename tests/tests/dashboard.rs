@@ -221,6 +221,31 @@ async fn dashboard_serves_every_page_and_figure(reg: TestRegistry) {
                 .to_lowercase()
         );
         assert_eq!(report["reasons"], serde_json::json!(grpc.reasons));
+        // The sequential figures and the periods, as GetTrialReport has them.
+        let seq = grpc.sequential.as_ref().unwrap();
+        let num = |v: &serde_json::Value| v.as_f64().unwrap();
+        assert!(same(
+            num(&report["sequential"]["gate_alpha"]),
+            seq.gate_alpha
+        ));
+        let delta = seq.anomaly_rate_delta.unwrap();
+        let json_delta = &report["sequential"]["anomaly_rate_delta"];
+        assert!(same(num(&json_delta["low"]), delta.low));
+        assert!(same(num(&json_delta["high"]), delta.high));
+        let periods = report["periods"].as_array().unwrap();
+        assert_eq!(periods.len(), grpc.periods.len());
+        assert_eq!(
+            periods[0]["records"].as_u64(),
+            Some(grpc.periods[0].records)
+        );
+        for (c, g) in report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(&grpc.checks)
+        {
+            assert_eq!(c["state"], g.state.as_str());
+        }
         let hist = &report["score_histogram"];
         let count = |arm: &str| -> u64 {
             hist[arm]

@@ -342,6 +342,10 @@ pub struct ReportJson {
     pub verdict: &'static str,
     pub reasons: Vec<String>,
     pub checks: Vec<GateCheckJson>,
+    /// The always-valid figures the verdict is judged on.
+    pub sequential: super::sequential_json::SequentialJson,
+    /// Per period, oldest first.
+    pub periods: Vec<super::sequential_json::PeriodJson>,
     pub score_histogram: Option<HistogramJson>,
     pub refused: u64,
     pub dropped: u64,
@@ -369,6 +373,8 @@ impl ReportJson {
             verdict: r.verdict.as_str(),
             reasons: r.reasons.clone(),
             checks: r.checks.iter().map(Into::into).collect(),
+            sequential: (&r.sequential).into(),
+            periods: r.periods.iter().map(Into::into).collect(),
             score_histogram: r.score_histogram.as_ref().map(Into::into),
             refused: r.losses.total(LossKind::Refused),
             dropped: r.losses.total(LossKind::Dropped),

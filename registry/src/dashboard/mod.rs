@@ -14,6 +14,7 @@ mod charts;
 mod html;
 pub mod json;
 mod pages;
+pub mod sequential_json;
 mod serving_page;
 mod trial_charts;
 mod trial_page;
