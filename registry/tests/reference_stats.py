@@ -139,6 +139,24 @@ def cs_diff(ka, na, kb, nb, alpha):
     return [est, max(est - h, -1.0), min(est + h, 1.0)]
 
 
+def cs_clustered_diff(ra, rb, alpha):
+    """Anomaly-rate difference with requests as units: ra, rb are lists of
+    (rows, anomalies) per labelled request; cluster-robust variance
+    sum((a_i - p n_i)^2) / n^2, at least p~(1-p~)/n."""
+    def var(reqs):
+        n = np.array([r for r, _ in reqs], dtype=float)
+        a = np.array([k for _, k in reqs], dtype=float)
+        p = a.sum() / n.sum()
+        cluster = np.sum((a - p * n) ** 2) / n.sum() ** 2
+        return max(cluster, bern_var(a.sum(), n.sum()) / n.sum()), a.sum() / n.sum()
+    va, pa = var(ra)
+    vb, pb = var(rb)
+    t = len(ra) + len(rb)
+    h = half_width((va + vb) * t, t, alpha)
+    est = pb - pa
+    return [est, max(est - h, -1.0), min(est + h, 1.0)]
+
+
 def cs_quantile(x, q, alpha):
     x = np.sort(np.asarray(x, dtype=float))
     n = len(x)
@@ -165,11 +183,13 @@ def sequential_figures(records, a, b, n11, n00, paired):
         assert abs(closed - quad) < 1e-9 * closed, (closed, quad)
     lat = lambda arm: [r[arm]["latency_us"] for r in records if r[arm] is not None and r[arm]["status_code"] == 0]
     served_b = sum(1 for r in records if r["served"] == "challenger")
+    rows = lambda arm: [(len(r[arm]["labels"]), sum(r[arm]["labels"])) for r in records
+                        if r[arm] is not None and r[arm]["status_code"] == 0 and r[arm]["labels"]]
     return {
         "gate_alpha": alpha,
         "cs_challenger_error_rate": cs_rate(b["errors"], b["requests"], alpha),
         "cs_error_rate_delta": cs_diff(a["errors"], a["requests"], b["errors"], b["requests"], alpha),
-        "cs_anomaly_rate_delta": cs_diff(a["anomalies"], a["rows"], b["anomalies"], b["rows"], alpha),
+        "cs_anomaly_rate_delta": cs_clustered_diff(rows("champion"), rows("challenger"), alpha),
         "cs_agreement": cs_rate(n00 + n11, paired, alpha),
         "cs_p99_ratio": cs_quantile_ratio(lat("champion"), lat("challenger"), 0.99, alpha),
         "cs_served_share": cs_rate(served_b, len(records), SRM_ALPHA),

@@ -259,8 +259,8 @@ fn sequential_figures_match_the_python_reference() {
         s.anomaly_rate_delta,
         [
             0.02612102056419513,
-            -0.02836271737266359,
-            0.08060475850105385,
+            -0.03508828379005364,
+            0.08733032491844389,
         ],
         alpha,
     );

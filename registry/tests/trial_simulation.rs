@@ -90,8 +90,14 @@ fn simulate(name: &str, truth: Truth, seed: u64) -> Outcome {
                 let ok = BATCH - e;
                 arm.requests += BATCH;
                 arm.errors += e;
+                let anomalies = Binomial::new(ok, p).unwrap().sample(&mut rng);
                 arm.rows += ok;
-                arm.anomalies += Binomial::new(ok, p).unwrap().sample(&mut rng);
+                arm.anomalies += anomalies;
+                // One labelled row per successful request.
+                arm.row_sums.requests += ok;
+                arm.row_sums.rows_sq += ok;
+                arm.row_sums.anomalies_sq += anomalies;
+                arm.row_sums.cross += anomalies;
             }
             paired += BATCH;
             agreeing += agree.sample(&mut rng);
@@ -256,4 +262,50 @@ fn peeking_breaks_the_fixed_horizon_interval_but_not_the_sequence() {
         fixed > 2.0 * ALPHA,
         "peeking at the fixed interval: {fixed}"
     );
+}
+
+/// Rows of one request are correlated (here all-or-nothing: 10 rows per
+/// request, all anomalous or none): the anomaly-rate sequence counts
+/// requests as units with a cluster-robust variance and stays valid; the
+/// same sequence treating rows as independent would not.
+#[test]
+fn correlated_rows_within_a_request_keep_the_sequence_valid() {
+    use joust_registry::trials::sequential::{self, RowSums};
+    const ROWS: u64 = 10;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+    let anomalous = Binomial::new(BATCH, 0.05).unwrap();
+    let (mut clustered_miss, mut naive_miss) = (0, 0);
+    for _ in 0..TRIALS {
+        let mut arms = [(0u64, 0u64, RowSums::default()); 2];
+        let (mut clustered, mut naive) = (false, false);
+        for _ in 0..MAX_RECORDS / BATCH {
+            for (k, n, s) in &mut arms {
+                let x = anomalous.sample(&mut rng);
+                *k += x * ROWS;
+                *n += BATCH * ROWS;
+                s.requests += BATCH;
+                s.rows_sq += BATCH * ROWS * ROWS;
+                s.anomalies_sq += x * ROWS * ROWS;
+                s.cross += x * ROWS * ROWS;
+            }
+            let [(ka, na, sa), (kb, nb, sb)] = &arms;
+            let c = sequential::clustered_rate_difference((*ka, *na, sa), (*kb, *nb, sb), ALPHA)
+                .unwrap();
+            clustered |= c.low > 0.0 || c.high < 0.0;
+            let r = sequential::rate_difference(*ka, *na, *kb, *nb, ALPHA).unwrap();
+            naive |= r.low > 0.0 || r.high < 0.0;
+        }
+        clustered_miss += usize::from(clustered);
+        naive_miss += usize::from(naive);
+    }
+    let (c, n) = (
+        clustered_miss as f64 / TRIALS as f64,
+        naive_miss as f64 / TRIALS as f64,
+    );
+    println!(
+        "A/A, {ROWS} perfectly correlated rows per request: the request-level sequence ever \
+         excluded 0 in {c:.4}, a row-level one would have in {n:.4}"
+    );
+    assert!(c <= ALPHA, "{c}");
+    assert!(n > 2.0 * ALPHA, "{n}");
 }

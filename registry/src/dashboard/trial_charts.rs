@@ -9,7 +9,7 @@ use std::fmt::Write;
 use super::charts::{self, Line};
 use super::html::{esc, num, pct};
 use crate::trials::report::{ArmReport, Report};
-use crate::trials::sequential;
+use crate::trials::sequential::{self, RowSums};
 use crate::trials::timeseries::{Point, TimeSeries};
 use crate::trials::{Mode, Trial};
 
@@ -104,6 +104,7 @@ pub fn section(t: &Trial, r: &Report, s: &TimeSeries) -> String {
         .min(0.9);
     let alpha = r.sequential.gate_alpha;
     let (mut ka, mut na, mut kb, mut nb, mut agree, mut paired) = (0, 0, 0, 0, 0, 0);
+    let (mut sa, mut sb) = (RowSums::default(), RowSums::default());
     let mut delta = Line {
         label: "challenger − champion".into(),
         arm: "challenger",
@@ -124,11 +125,14 @@ pub fn section(t: &Trial, r: &Report, s: &TimeSeries) -> String {
         na += p.champion.anomaly_rate.trials;
         kb += p.challenger.anomaly_rate.successes;
         nb += p.challenger.anomaly_rate.trials;
+        sa.merge(&p.champion.row_sums);
+        sb.merge(&p.challenger.row_sums);
         if let Some(a) = p.agreement {
             agree += a.successes;
             paired += a.trials;
         }
-        if let Some(cs) = sequential::rate_difference(ka, na, kb, nb, alpha) {
+        if let Some(cs) = sequential::clustered_rate_difference((ka, na, &sa), (kb, nb, &sb), alpha)
+        {
             delta.points.push((end, cs.estimate));
             delta.band.push((end, cs.low, cs.high));
         }

@@ -24,6 +24,9 @@ pub struct ArmCounts {
     /// Labelled rows and the anomalous ones among them.
     pub rows: u64,
     pub anomalies: u64,
+    /// Per-request sums of the labelled rows (for the anomaly-rate
+    /// variance when rows of one request are correlated).
+    pub row_sums: sequential::RowSums,
 }
 
 impl ArmCounts {
@@ -143,11 +146,9 @@ pub fn figures(e: &Evidence<'_>, g: &Gates) -> SequentialFigures {
         error_rate_delta: sequential::rate_difference(
             a.errors, a.requests, b.errors, b.requests, alpha,
         ),
-        anomaly_rate_delta: sequential::rate_difference(
-            a.anomalies,
-            a.rows,
-            b.anomalies,
-            b.rows,
+        anomaly_rate_delta: sequential::clustered_rate_difference(
+            (a.anomalies, a.rows, &a.row_sums),
+            (b.anomalies, b.rows, &b.row_sums),
             alpha,
         ),
         agreement: sequential::rate(e.agreeing_rows, e.paired_rows, alpha),

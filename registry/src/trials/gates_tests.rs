@@ -3,11 +3,17 @@
 use super::*;
 
 fn arm(requests: u64, errors: u64, rows: u64, anomalies: u64) -> ArmCounts {
+    // One labelled row per successful request.
+    let mut row_sums = crate::trials::sequential::RowSums::default();
+    for i in 0..rows {
+        row_sums.add(1, u64::from(i < anomalies));
+    }
     ArmCounts {
         requests,
         errors,
         rows,
         anomalies,
+        row_sums,
     }
 }
 

@@ -48,8 +48,13 @@ impl PeriodReport {
 fn count(c: &mut ArmCounts, a: &ArmResult) {
     c.requests += 1;
     if a.ok() {
-        c.rows += a.labels.len() as u64;
-        c.anomalies += a.labels.iter().filter(|&&l| l).count() as u64;
+        let (rows, anomalies) = (
+            a.labels.len() as u64,
+            a.labels.iter().filter(|&&l| l).count() as u64,
+        );
+        c.rows += rows;
+        c.anomalies += anomalies;
+        c.row_sums.add(rows, anomalies);
     } else {
         c.errors += 1;
     }

@@ -8,6 +8,7 @@ use crate::trials::gates::{self, ArmCounts, Evidence, SplitPeriod};
 pub use crate::trials::gates::{GateCheck, GateState, SRM_ALPHA, SequentialFigures};
 pub use crate::trials::periods::PeriodReport;
 use crate::trials::periods::PeriodsBuilder;
+use crate::trials::sequential::RowSums;
 use crate::trials::stats::{self, Proportion, Test};
 
 /// Score quantiles reported per arm.
@@ -30,6 +31,9 @@ pub struct ArmReport {
     pub latency_p50_us: Option<f64>,
     pub latency_p95_us: Option<f64>,
     pub latency_p99_us: Option<f64>,
+    /// Per-request sums of the labelled rows (mergeable; for the
+    /// sequential anomaly-rate figures).
+    pub row_sums: RowSums,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +117,7 @@ struct ArmAcc {
     scores: Vec<f64>,
     latencies: Vec<f64>,
     served: u64,
+    row_sums: RowSums,
 }
 
 impl ArmAcc {
@@ -123,8 +128,11 @@ impl ArmAcc {
             return;
         }
         self.latencies.push(r.latency_us as f64);
-        self.rows += r.labels.len() as u64;
-        self.anomalies += r.labels.iter().filter(|&&l| l).count() as u64;
+        let rows = r.labels.len() as u64;
+        let anomalies = r.labels.iter().filter(|&&l| l).count() as u64;
+        self.rows += rows;
+        self.anomalies += anomalies;
+        self.row_sums.add(rows, anomalies);
         self.scores.extend_from_slice(&r.scores);
     }
 
@@ -145,6 +153,7 @@ impl ArmAcc {
             latency_p50_us: stats::quantile(&self.latencies, 0.50),
             latency_p95_us: stats::quantile(&self.latencies, 0.95),
             latency_p99_us: stats::quantile(&self.latencies, 0.99),
+            row_sums: self.row_sums,
         }
     }
 }
@@ -292,6 +301,7 @@ impl ReportBuilder {
             errors: a.errors,
             rows: a.rows,
             anomalies: a.anomalies,
+            row_sums: a.row_sums,
         };
         let mut champion_latencies = self.champion.latencies.clone();
         champion_latencies.sort_by(f64::total_cmp);

@@ -14,7 +14,10 @@
 //! ρ² = (−2 ln α + ln(1 − 2 ln α)) / t*,
 //! ```
 //!
-//! with the mixture tuned to be tightest at t* = [`PLANNED_UNITS`]. Every
+//! with the mixture tuned to be tightest at t* = [`PLANNED_UNITS`]. Rates
+//! counted in rows (anomaly rates) take requests as the units and a
+//! cluster-robust variance, since rows of one request may be correlated.
+//! Every
 //! figure depends on counts only (no record order), so it can be computed
 //! from merged per-minute rollups. Quantiles (p99 latency) use the
 //! quantile confidence sequence of Howard & Ramdas, "Sequential estimation
@@ -99,6 +102,75 @@ pub fn rate_difference(ka: u64, na: u64, kb: u64, nb: u64, alpha: f64) -> Option
     })
 }
 
+/// Per-request sums of a rate counted in rows (anomalous rows among the
+/// labelled rows of each request), for a variance that holds when rows of
+/// one request are correlated: m labelled requests, Σnᵢ², Σaᵢ², Σaᵢnᵢ.
+/// Mergeable by addition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowSums {
+    pub requests: u64,
+    pub rows_sq: u64,
+    pub anomalies_sq: u64,
+    pub cross: u64,
+}
+
+impl RowSums {
+    /// Adds one request with `rows` labelled rows, `anomalies` of them
+    /// anomalous (a request without rows adds nothing).
+    pub fn add(&mut self, rows: u64, anomalies: u64) {
+        if rows == 0 {
+            return;
+        }
+        self.requests += 1;
+        self.rows_sq += rows * rows;
+        self.anomalies_sq += anomalies * anomalies;
+        self.cross += rows * anomalies;
+    }
+
+    pub fn merge(&mut self, o: &RowSums) {
+        self.requests += o.requests;
+        self.rows_sq += o.rows_sq;
+        self.anomalies_sq += o.anomalies_sq;
+        self.cross += o.cross;
+    }
+}
+
+/// Variance of the rate p̂ = a/n (a anomalous of n rows over the requests
+/// summed in `s`): the cluster-robust delta-method estimate
+/// Σ(aᵢ − p̂nᵢ)²/n², and at least the Bernoulli variance of n independent
+/// rows, [`bernoulli_variance`]`(a, n)/n`. `None` when n = 0.
+pub fn clustered_rate_variance(a: u64, n: u64, s: &RowSums) -> Option<f64> {
+    if n == 0 {
+        return None;
+    }
+    let (nf, p) = (n as f64, a as f64 / n as f64);
+    let cluster =
+        (s.anomalies_sq as f64 - 2.0 * p * s.cross as f64 + p * p * s.rows_sq as f64) / (nf * nf);
+    Some(cluster.max(bernoulli_variance(a, n) / nf))
+}
+
+/// Confidence sequence for the difference of two rates counted in rows,
+/// challenger (`b`) minus champion (`a`), with requests as the units:
+/// t = mₐ + m_b requests, estimator variance the sum of both arms'
+/// [`clustered_rate_variance`]. Clipped to [−1, 1]; `None` when an arm has
+/// no labelled row.
+pub fn clustered_rate_difference(
+    (ka, na, sa): (u64, u64, &RowSums),
+    (kb, nb, sb): (u64, u64, &RowSums),
+    alpha: f64,
+) -> Option<Sequence> {
+    let var_est = clustered_rate_variance(ka, na, sa)? + clustered_rate_variance(kb, nb, sb)?;
+    let t = (sa.requests + sb.requests) as f64;
+    let half = mixture_half_width(var_est * t, t, alpha)?;
+    let est = kb as f64 / nb as f64 - ka as f64 / na as f64;
+    Some(Sequence {
+        estimate: est,
+        low: (est - half).max(-1.0),
+        high: (est + half).min(1.0),
+        alpha,
+    })
+}
+
 /// Confidence sequence for the `q`-quantile of the distribution `sorted`
 /// (ascending) was drawn from: [x₍ᵢ₎, x₍ⱼ₎] with i = ⌈n(q − b)⌉ and
 /// j = ⌊n(q + b)⌋ + 1 (1-based ranks), b the mixture half-width for a
@@ -173,6 +245,29 @@ mod tests {
         assert!(zero.high > 0.0, "a rate of 0 keeps a positive width");
         assert!(rate(0, 0, 0.05).is_none());
         assert!(rate_difference(0, 0, 1, 2, 0.05).is_none());
+    }
+
+    #[test]
+    fn correlated_rows_widen_the_anomaly_rate_sequence() {
+        // 1,000 requests of 10 rows: all-or-nothing anomalies (rows of a
+        // request perfectly correlated) against independent rows.
+        let mut together = RowSums::default();
+        let mut apart = RowSums::default();
+        for i in 0..1_000u64 {
+            together.add(10, if i % 20 == 0 { 10 } else { 0 });
+            apart.add(10, if i % 2 == 0 { 1 } else { 0 });
+        }
+        let (k, n) = (500, 10_000);
+        let wide = clustered_rate_difference((k, n, &together), (k, n, &together), 0.05).unwrap();
+        let narrow = clustered_rate_difference((k, n, &apart), (k, n, &apart), 0.05).unwrap();
+        assert!(wide.high > 2.0 * narrow.high, "{wide:?} vs {narrow:?}");
+        // Independent rows: the Bernoulli floor (σ² of one row is p(1−p)).
+        let v = clustered_rate_variance(k, n, &apart).unwrap();
+        assert!(
+            (v - bernoulli_variance(k, n) / n as f64).abs() < 1e-12,
+            "{v}"
+        );
+        assert!(clustered_rate_variance(0, 0, &apart).is_none());
     }
 
     #[test]
