@@ -238,7 +238,7 @@ impl From<pb::TrialRecordLoss> for LossView {
 pub struct GateResult {
     pub gate: &'static str,
     pub threshold: String,
-    /// `pass`, `fail` or `not_checked` (no figure yet, or min_samples not
+    /// `pass`, `fail`, `undecided` or `not_checked` (min_samples not
     /// reached).
     pub result: &'static str,
     pub detail: String,
