@@ -18,7 +18,7 @@ pub use joust_proto::v1 as pb;
 /// The ref grammar (`name`, `name:N`, `name@alias`) and naming rules.
 pub use joust_refs as refs;
 pub use joust_security::{ClientSecurity, SecureChannel};
-pub use registry::{RegistryClient, sha256_hex};
+pub use registry::{ArtifactRead, RegistryClient, sha256_hex};
 pub use trials::TrialsClient;
 
 /// Opens a gRPC channel to `url` (`http://` or `https://host:port`) with

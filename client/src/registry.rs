@@ -39,6 +39,15 @@ fn check_digest(
     }
 }
 
+/// What [`RegistryClient::read_artifact`] read.
+#[derive(Debug)]
+pub enum ArtifactRead {
+    /// The version and its bytes (digest not checked).
+    Bytes(pb::ModelVersion, Vec<u8>),
+    /// `admit` refused the version on its header: no bytes were read.
+    NotAdmitted(pb::ModelVersion),
+}
+
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
     raw: Raw<Channel>,
@@ -194,6 +203,32 @@ impl RegistryClient {
         &self,
         reference: &str,
     ) -> Result<(pb::ModelVersion, Bytes), ClientError> {
+        match self.read_artifact(reference, |_| true).await? {
+            ArtifactRead::Bytes(version, buf) => {
+                check_digest(
+                    || format!("{}:{}", version.model, version.version),
+                    &version.sha256,
+                    &buf,
+                )?;
+                Ok((version, buf.into()))
+            }
+            ArtifactRead::NotAdmitted(v) => Err(ClientError::Protocol(format!(
+                "DownloadArtifact {reference}: version {} not admitted",
+                v.version
+            ))),
+        }
+    }
+
+    /// Reads an artifact's stream as the registry frames it (the version
+    /// first, then chunks; anything else is a protocol error) *without*
+    /// checking the digest, for callers that verify it elsewhere (the node
+    /// hashes off its async threads). `admit` sees the version before any
+    /// chunk is read; when it says no, nothing more is read.
+    pub async fn read_artifact(
+        &self,
+        reference: &str,
+        admit: impl FnOnce(&pb::ModelVersion) -> bool,
+    ) -> Result<ArtifactRead, ClientError> {
         use pb::download_artifact_response::Part;
         let r = self.req(pb::DownloadArtifactRequest {
             r#ref: reference.into(),
@@ -203,12 +238,20 @@ impl RegistryClient {
             Some(pb::DownloadArtifactResponse {
                 part: Some(Part::Version(v)),
             }) => v,
+            None => {
+                return Err(ClientError::Protocol(format!(
+                    "DownloadArtifact {reference}: empty stream"
+                )));
+            }
             other => {
                 return Err(ClientError::Protocol(format!(
                     "DownloadArtifact {reference}: expected the version first, got {other:?}"
                 )));
             }
         };
+        if !admit(&version) {
+            return Ok(ArtifactRead::NotAdmitted(version));
+        }
         let mut buf = Vec::with_capacity(usize::try_from(version.size_bytes).unwrap_or(0));
         while let Some(msg) = stream.message().await? {
             match msg.part {
@@ -220,12 +263,7 @@ impl RegistryClient {
                 }
             }
         }
-        check_digest(
-            || format!("{}:{}", version.model, version.version),
-            &version.sha256,
-            &buf,
-        )?;
-        Ok((version, buf.into()))
+        Ok(ArtifactRead::Bytes(version, buf))
     }
 
     pub async fn transition(

@@ -2,17 +2,16 @@
 //! artifact, verify its SHA-256, decode it and warm it by scoring a probe
 //! row. The registry is reached through `joust_client::RegistryClient` on
 //! a lazy channel, which reconnects by itself after the registry comes
-//! back. The download is read here (an opaque version is refused on its
-//! header, before its bytes); the SHA-256 is checked before decoding.
+//! back. The download is joust-client's `read_artifact` (an opaque version
+//! is refused on its header, before its bytes); the SHA-256 is checked
+//! before decoding, on a blocking thread.
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use joust_client::{ClientError, RegistryClient};
+use joust_client::{ArtifactRead, ClientError, RegistryClient};
 use joust_models::Model;
-use joust_proto::v1::download_artifact_response::Part;
+use joust_proto::v1::ModelVersion;
 use joust_proto::v1::registry_client::RegistryClient as RawRegistryClient;
-use joust_proto::v1::{DownloadArtifactRequest, ModelVersion};
 use joust_security::{ClientSecurity, SecureChannel};
 use ndarray::Array2;
 use sha2::{Digest, Sha256};
@@ -84,47 +83,21 @@ impl Loader {
         version: u64,
     ) -> Result<(ModelVersion, Vec<u8>), ServeError> {
         let reference = format!("{model}:{version}");
-        // Read here, not by `RegistryClient::download_artifact`: an opaque
-        // version is refused on its header, before its bytes are read.
-        let mut stream = self
+        // Opaque blobs are stored, never served: refused on the version's
+        // header, before its bytes are read. The digest is checked by
+        // `verify_decode_warm`, off the async threads.
+        let read = self
             .client
-            .raw()
-            .download_artifact(DownloadArtifactRequest {
-                r#ref: reference.clone(),
-            })
+            .read_artifact(&reference, |v| v.kind != joust_models::artifact::OPAQUE)
             .await
-            .map_err(|s| Self::registry_error("DownloadArtifact", &reference, s.into()))?
-            .into_inner();
-        let mut meta = None;
-        let mut bytes = Vec::new();
-        while let Some(msg) = stream.next().await {
-            let msg =
-                msg.map_err(|s| Self::registry_error("DownloadArtifact", &reference, s.into()))?;
-            match (msg.part, meta.is_some()) {
-                (Some(Part::Version(v)), false) => {
-                    // Refused before its bytes are read: opaque blobs are
-                    // stored, never served.
-                    if v.kind == joust_models::artifact::OPAQUE {
-                        return Err(ServeError::NotServable {
-                            reference,
-                            kind: v.kind,
-                        });
-                    }
-                    bytes.reserve(usize::try_from(v.size_bytes).unwrap_or(0));
-                    meta = Some(v);
-                }
-                (Some(Part::Chunk(c)), true) => bytes.extend_from_slice(&c),
-                (part, _) => {
-                    return Err(ServeError::Protocol(format!(
-                        "DownloadArtifact {reference}: expected the version first, then chunks, got {part:?}"
-                    )));
-                }
-            }
+            .map_err(|e| Self::registry_error("DownloadArtifact", &reference, e))?;
+        match read {
+            ArtifactRead::Bytes(meta, bytes) => Ok((meta, bytes)),
+            ArtifactRead::NotAdmitted(v) => Err(ServeError::NotServable {
+                reference,
+                kind: v.kind,
+            }),
         }
-        let meta = meta.ok_or_else(|| {
-            ServeError::Protocol(format!("DownloadArtifact {reference}: empty stream"))
-        })?;
-        Ok((meta, bytes))
     }
 
     /// Every model in the registry (all pages), as follow-all mode needs

@@ -372,8 +372,13 @@ impl ModelTable {
         let mut next = Snapshot::clone(&self.current.load());
         let out = f(&mut next);
         next.collect(self.unbound_grace);
+        // Stored before it is published: a subscriber woken by the new
+        // state (the unbound sweeper) must read this snapshot, not the one
+        // before it — else it sees no unbound version, sleeps until the
+        // next change and the grace stretches to the next reconcile.
+        let next = Arc::new(next);
+        self.current.store(Arc::clone(&next));
         self.state.publish(&next);
-        self.current.store(Arc::new(next));
         out
     }
 

@@ -301,6 +301,10 @@ async fn a_node_that_has_not_loaded_its_champion_is_not_serving_and_answers_unav
     node.stop().await.unwrap();
 }
 
+/// A node process on a loaded CI machine can take a while to follow a
+/// promotion (a deadline, not a measurement).
+const PROCESS_WAIT: Duration = Duration::from_secs(60);
+
 /// `joust serve --unbound-grace` as a process: the old champion drains for
 /// the grace given on the command line, then goes; a value without a unit
 /// is refused before anything is bound, naming the flag.
@@ -375,19 +379,22 @@ async fn joust_serve_takes_the_unbound_grace_flag() {
     // than the upper bound.
     let asked = tokio::time::Instant::now();
     ops.promote("m:2").await.unwrap();
-    next_state_until(&mut states, WAIT, |s| {
+    next_state_until(&mut states, PROCESS_WAIT, |s| {
         lines(s) == ["m:1 DRAINING []", "m:2 READY [m@champion]"]
     })
     .await
     .unwrap();
-    next_state_until(&mut states, WAIT, |s| {
+    let seen_draining = tokio::time::Instant::now();
+    next_state_until(&mut states, PROCESS_WAIT, |s| {
         lines(s) == ["m:2 READY [m@champion]"]
     })
     .await
     .unwrap();
     let dropped = asked.elapsed();
+    let drained = seen_draining.elapsed();
     assert!(
-        dropped >= grace && dropped < Duration::from_secs(15),
-        "dropped {dropped:?} after the promotion with --unbound-grace 1500ms"
+        dropped >= grace && drained < Duration::from_secs(20),
+        "dropped {dropped:?} after the promotion ({drained:?} after DRAINING was seen) \
+         with --unbound-grace 1500ms"
     );
 }

@@ -146,7 +146,8 @@ async fn the_serving_page_shows_routers_nodes_and_a_blocked_rollout() {
     .await
     .unwrap();
     let base = dashboard_url(&ui).await;
-    let nodes: Vec<String> = t.nodes.iter().map(|n| n.addr.to_string()).collect();
+    let mut nodes: Vec<String> = t.nodes.iter().map(|n| n.addr.to_string()).collect();
+    nodes.sort();
 
     // v1 champion: both routers answer with it, every node holds it ready.
     let v = serving_until(&base, "v1 ready on every node of both routers", |v| {
