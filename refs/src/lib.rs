@@ -9,6 +9,11 @@
 //! - `name` — the champion if there is one, else the latest version;
 //! - `name:N` — version N (N ≥ 1, decimal digits only);
 //! - `name@alias` — `champion`, `challenger`, `latest` or a custom alias.
+//!
+//! The spellings of the systems joust replaces are synonyms, read as the
+//! canonical form (and printed canonically): `name:vN` = `name:N`, and
+//! `name:latest`, `name:champion`, `name:challenger` = `name@…`. Custom
+//! aliases take `@` only.
 
 use std::fmt;
 
@@ -119,8 +124,23 @@ pub struct VersionRef {
     pub selector: Selector,
 }
 
+/// What follows `:`: a version number, or a synonym (`vN`, a reserved
+/// alias).
+fn after_colon(field: &'static str, text: &str) -> Result<Selector, NameError> {
+    if RESERVED_ALIASES.contains(&text) {
+        return Ok(Selector::Alias(text.to_owned()));
+    }
+    match text.strip_prefix('v') {
+        Some(digits) if digits.bytes().next().is_some_and(|b| b.is_ascii_digit()) => {
+            parse_version(field, digits).map(Selector::Version)
+        }
+        _ => parse_version(field, text).map(Selector::Version),
+    }
+}
+
 impl VersionRef {
-    /// Parses `name`, `name:N` or `name@alias`; `field` names the request
+    /// Parses `name`, `name:N` or `name@alias` (and the synonyms
+    /// `name:vN`, `name:latest`, `name:champion`, `name:challenger`); `field` names the request
     /// field (or flag) in the error.
     pub fn parse(field: &'static str, input: &str) -> Result<Self, NameError> {
         let bad = || NameError::BadRef {
@@ -132,10 +152,7 @@ impl VersionRef {
         }
         let (name, selector) = match (input.find(':'), input.find('@')) {
             (Some(_), Some(_)) => return Err(bad()),
-            (Some(i), None) => (
-                &input[..i],
-                Selector::Version(parse_version(field, &input[i + 1..])?),
-            ),
+            (Some(i), None) => (&input[..i], after_colon(field, &input[i + 1..])?),
             (None, Some(i)) => {
                 let (name, alias) = (&input[..i], &input[i + 1..]);
                 if alias.is_empty() {

@@ -48,6 +48,18 @@ fn the_grammar_by_table() {
             v("m", Selector::Version(u64::MAX)),
         ),
         (&longest, v(&longest, Selector::Default)),
+        // The seeds' spellings, read as the canonical forms.
+        ("m:v5", v("m", Selector::Version(5))),
+        ("m:v007", v("m", Selector::Version(7))),
+        ("m:latest", v("m", alias("latest"))),
+        ("m:champion", v("m", alias("champion"))),
+        ("m:challenger", v("m", alias("challenger"))),
+        ("m:v", Err("BadVersion")),
+        ("m:v0", Err("BadVersion")),
+        ("m:v+5", Err("BadVersion")),
+        ("m:V5", Err("BadVersion")),
+        ("m:prod_2", Err("BadVersion")),
+        ("m:vx", Err("BadVersion")),
         // Version numbers: digits only, at least 1, fitting in u64.
         ("m:+5", Err("BadVersion")),
         ("m:-1", Err("BadVersion")),
@@ -85,6 +97,25 @@ fn the_grammar_by_table() {
         let got = VersionRef::parse("ref", input).map_err(|e| kind(&e));
         assert_eq!(got, want, "{input:?}");
     }
+}
+
+#[test]
+fn synonyms_print_canonically() {
+    for (input, printed) in [
+        ("m:v5", "m:5"),
+        ("m:latest", "m@latest"),
+        ("m:champion", "m@champion"),
+        ("m:challenger", "m@challenger"),
+    ] {
+        let r = VersionRef::parse("ref", input).unwrap();
+        assert_eq!(r.to_string(), printed);
+        assert_eq!(VersionRef::parse("ref", printed).unwrap(), r);
+    }
+    assert_eq!(VersionRef::parse("ref", "m:v5").unwrap().pinned(), Some(5));
+    assert_eq!(
+        VersionRef::parse("ref", "m:champion").unwrap().pinned(),
+        None
+    );
 }
 
 #[test]

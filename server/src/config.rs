@@ -127,7 +127,9 @@ impl ModelRef {
     pub fn parse(text: &str) -> Result<ModelRef, ServeError> {
         let parsed = joust_refs::VersionRef::parse("ref", text)?;
         Ok(ModelRef {
-            text: text.to_owned(),
+            // Canonical: the synonyms `m:champion`, `m:v5` follow (and
+            // report) as `m@champion`, `m:5`.
+            text: parsed.to_string(),
             pinned: parsed.pinned(),
             model: parsed.name,
         })
@@ -148,6 +150,10 @@ mod tests {
         let r = ModelRef::parse("fraud:7").unwrap();
         assert_eq!((r.model.as_str(), r.pinned), ("fraud", Some(7)));
         assert_eq!(ModelRef::parse("fraud").unwrap().model, "fraud");
+        let r = ModelRef::parse("fraud:champion").unwrap();
+        assert_eq!((r.text.as_str(), r.pinned), ("fraud@champion", None));
+        let r = ModelRef::parse("fraud:v7").unwrap();
+        assert_eq!((r.text.as_str(), r.pinned), ("fraud:7", Some(7)));
         for bad in ["", "a:0", "a:x", "a@", "@b", "a:1@b", "a b", "a:+5"] {
             assert!(ModelRef::parse(bad).is_err(), "{bad}");
         }

@@ -149,6 +149,10 @@ fn readme_flow(reg: &RegistryProcess) {
     assert_eq!(reg.ok(&["show", "anomaly_detector"])["version"], 2);
     reg.ok(&["alias", "set", "anomaly_detector", "stable", "1"]);
     assert_eq!(reg.ok(&["show", "anomaly_detector@stable"])["version"], 1);
+    // The seeds' spellings are synonyms of the canonical refs.
+    assert_eq!(reg.ok(&["show", "anomaly_detector:champion"])["version"], 2);
+    assert_eq!(reg.ok(&["show", "anomaly_detector:latest"])["version"], 2);
+    assert_eq!(reg.ok(&["show", "anomaly_detector:v1"])["version"], 1);
     let rb = reg.ok(&["rollback", "anomaly_detector", "--reason", "v2 regressed"]);
     assert_eq!(
         (
