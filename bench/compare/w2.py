@@ -66,7 +66,8 @@ def main():
     stdout = p.stdout.read()
     if p.wait() != 0:
         sys.exit(f"{exe} failed ({p.returncode})")
-    # The node (a child sharing stdout) prints its listening line first.
+    # Older commits: the node (a child sharing stdout) prints its listening
+    # line before the report.
     report = json.loads(stdout[stdout.index("{"):])
     report["load_average"] = load
     # The node loads both models before the first workload, so the first

@@ -164,13 +164,8 @@ async fn main() {
         .await;
     }
 
-    // Node in a child process.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Node in a child process, on port 0: its address is the line it
+    // prints once bound (stdout is ours after that).
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "node",
@@ -181,15 +176,29 @@ async fn main() {
             "--model",
             "forest@champion",
         ])
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--metrics-listen",
-            "off",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"])
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let target = format!("http://127.0.0.1:{port}");
+    let stdout = child.stdout.take().unwrap();
+    let addr = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let addr = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.strip_prefix("joust serve listening on ")
+                    .map(str::to_owned)
+            })
+            .expect("the node printed no listening line");
+        // Keep draining so the node never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        addr
+    })
+    .await
+    .unwrap();
+    let target = format!("http://{addr}");
     let ready_by = Instant::now() + Duration::from_secs(20);
     loop {
         use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
