@@ -4,21 +4,30 @@ use clap::{Parser, Subcommand};
 
 use crate::{data_cmd, demo, detect, model_cmd, registry_cmd, status_cmd, trial_cmd, up_cmd};
 
+/// The help heading of the options every command takes (logging,
+/// tracing, TLS and token), after each command's own.
+const GLOBAL: &str = "Global options";
+
 /// joust: serve anomaly-detection models over gRPC and put a challenger up
 /// against the champion without risk.
 #[derive(Debug, Parser)]
 #[command(name = "joust", version, about, long_about = None)]
 pub struct Cli {
     /// Log as JSON lines (stderr). Log level: JOUST_LOG (default info).
-    #[arg(long, env = "JOUST_LOG_JSON", global = true)]
+    #[arg(long, env = "JOUST_LOG_JSON", global = true, help_heading = GLOBAL)]
     pub log_json: bool,
     /// Export OpenTelemetry spans over OTLP/gRPC to this collector
     /// (`http://host:4317`); unset: no export. Incoming W3C `traceparent`
     /// metadata is continued either way.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        global = true,
+        help_heading = GLOBAL
+    )]
     pub otlp_endpoint: Option<String>,
     /// TLS certificate, CA and token of this process (every command).
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = GLOBAL)]
     pub credentials: joust_security::CredentialArgs,
     #[command(subcommand)]
     pub command: Command,
@@ -99,5 +108,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => up_cmd::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Detect(args) => detect::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// A command's help lists its own options first and the process-wide
+    /// ones (logging, tracing, TLS, token) under their own heading.
+    #[test]
+    fn global_options_have_their_own_heading() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let model = cmd
+            .find_subcommand_mut("model")
+            .map(|c| c.render_help().to_string())
+            .unwrap_or_default();
+        let global = model.find("Global options:").unwrap_or(usize::MAX);
+        let registry = model.find("--registry").unwrap_or(usize::MAX);
+        for flag in [
+            "--tls-cert",
+            "--token-file",
+            "--log-json",
+            "--otlp-endpoint",
+        ] {
+            let at = model.find(flag).unwrap_or(0);
+            assert!(
+                at > global && global < usize::MAX,
+                "{flag} not under Global options:\n{model}"
+            );
+        }
+        assert!(
+            registry < global,
+            "--registry is the command's own:\n{model}"
+        );
     }
 }
