@@ -34,6 +34,9 @@ pub struct RegistryConfig {
     /// Roll a champion back by itself when a router reports its rollout
     /// blocked (`--auto-rollback`).
     pub auto_rollback: bool,
+    /// How long raw comparison records are kept (reports read rollups);
+    /// `None` keeps them forever (`--record-retention-secs`, default 7 days).
+    pub record_retention: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for RegistryConfig {
@@ -48,6 +51,7 @@ impl std::fmt::Debug for RegistryConfig {
             .field("limits", &self.limits)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("auto_rollback", &self.auto_rollback)
+            .field("record_retention", &self.record_retention)
             .finish()
     }
 }
@@ -61,9 +65,14 @@ impl Default for RegistryConfig {
             limits: Limits::default(),
             max_message_bytes: 8 << 20,
             auto_rollback: false,
+            record_retention: Some(DEFAULT_RECORD_RETENTION),
         }
     }
 }
+
+/// Raw records are kept 7 days by default.
+pub const DEFAULT_RECORD_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// Opens the metadata store (migrating it) and the blob store.
 pub async fn open(config: &RegistryConfig) -> Result<Registry> {
@@ -71,7 +80,7 @@ pub async fn open(config: &RegistryConfig) -> Result<Registry> {
         trials::store::open(&config.database_url).await?;
     let blobs = BlobStore::open(&config.blobs_url, &config.s3)?;
     Ok(Registry::new(store, blobs, config.limits.clone())
-        .with_trials(Trials::new(trial_store))
+        .with_trials(Trials::new(trial_store).with_record_retention(config.record_retention))
         .with_auto_rollback(config.auto_rollback))
 }
 
@@ -102,6 +111,10 @@ pub async fn run(
     if trials_service.is_some() {
         services.push(<TrialsServer<TrialsService> as NamedService>::NAME);
     }
+    let retention_task = registry.trials().and_then(|t| {
+        t.record_retention()
+            .map(|keep| AbortOnDrop(tokio::spawn(trials::retention::run(t.clone(), keep))))
+    });
     let closer = registry.clone();
     let store = registry.store().clone();
     let mut server = RoleServer::new("registry", role)
@@ -124,6 +137,7 @@ pub async fn run(
         .await
         .map_err(|e| RegistryError::Config(e.to_string()));
     drop(health_task);
+    drop(retention_task);
     served
 }
 

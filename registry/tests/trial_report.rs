@@ -404,3 +404,67 @@ fn verdicts_follow_the_gates_as_hypotheses() {
     }));
     assert_eq!(v, Verdict::KeepRunning, "{:?}", r.reasons);
 }
+
+/// The fixture records spread over minutes and two periods (shadow, then
+/// split 0.25), as the rollups see them.
+fn timed_records() -> (Vec<ComparisonRecord>, Vec<joust_registry::trials::Period>) {
+    use chrono::TimeDelta;
+    let t0 = chrono::DateTime::UNIX_EPOCH + TimeDelta::days(20_000);
+    let recs = records()
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r.time = t0 + TimeDelta::seconds(i as i64 * 7);
+            r
+        })
+        .collect();
+    let period = |n: u32, at: i64, mode, weight| joust_registry::trials::Period {
+        period: n,
+        started_at: t0 + TimeDelta::seconds(at),
+        mode,
+        weight,
+        sampling: 1.0,
+    };
+    (
+        recs,
+        vec![
+            period(0, 0, Mode::Shadow, 0.0),
+            period(1, 2_100, Mode::Split, 0.25),
+        ],
+    )
+}
+
+#[test]
+fn reports_from_rollups_equal_reports_from_records() {
+    use joust_registry::trials::report::ReportBuilder;
+    use joust_registry::trials::rollup::{self, Rollup};
+    let (recs, periods) = timed_records();
+    for gates in [Gates::default(), all_sequential_gates()] {
+        let mut raw = ReportBuilder::new();
+        raw.periods(periods.clone());
+        for r in &recs {
+            raw.add(r);
+        }
+        let raw = raw.finish(Mode::Split, 0.25, &gates);
+        let by_trial = [(1, periods.clone())].into_iter().collect();
+        let folded = rollup::fold(&recs, &by_trial);
+        assert!(folded.len() > 60, "{} minutes", folded.len());
+        let mut rolled = ReportBuilder::new();
+        rolled.periods(periods.clone());
+        for ((_, period, _), r) in &folded {
+            // Through the stored form, as the store reads them.
+            let r = Rollup::decode(&r.encode().unwrap()).unwrap();
+            rolled.add_rollup(*period, &r).unwrap();
+        }
+        let rolled = rolled.finish(Mode::Split, 0.25, &gates);
+        let diff = joust_registry::trials::rollup_check::differences(&raw, &rolled);
+        assert!(diff.is_empty(), "{diff:#?}");
+        println!(
+            "psi raw {:?} rollups {:?}; challenger p99 raw {:?} rollups {:?}",
+            raw.comparison.psi,
+            rolled.comparison.psi,
+            raw.challenger.latency_p99_us,
+            rolled.challenger.latency_p99_us
+        );
+    }
+}

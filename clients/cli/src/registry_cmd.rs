@@ -47,6 +47,10 @@ pub struct RegistryArgs {
     /// can serve it (a blocked rollout); off: the block is only recorded.
     #[arg(long, env = "JOUST_AUTO_ROLLBACK")]
     pub auto_rollback: bool,
+    /// Seconds raw comparison records are kept (reports read per-minute
+    /// rollups, so they stay complete); 0 keeps raw records forever.
+    #[arg(long, env = "JOUST_RECORD_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
+    pub record_retention_secs: u64,
     /// Prometheus `/metrics` listen address (OpenMetrics text: per-RPC
     /// request counts and latency); `off` (the default) disables it.
     #[arg(long, env = "JOUST_REGISTRY_METRICS_LISTEN", default_value = "off")]
@@ -138,6 +142,8 @@ impl RegistryArgs {
                 limits,
                 max_message_bytes: self.max_message_bytes,
                 auto_rollback: self.auto_rollback,
+                record_retention: (self.record_retention_secs > 0)
+                    .then(|| std::time::Duration::from_secs(self.record_retention_secs)),
             },
         ))
     }

@@ -11,6 +11,7 @@
 
 use crate::trials::domain::Gates;
 use crate::trials::report::Verdict;
+use crate::trials::sample::Sample;
 use crate::trials::sequential::{self, Sequence};
 
 /// Miscoverage of the sequential sample-ratio-mismatch check (per period).
@@ -45,7 +46,7 @@ pub struct SplitPeriod {
 }
 
 /// Everything the verdict reads.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Evidence<'a> {
     pub champion: ArmCounts,
     pub challenger: ArmCounts,
@@ -53,8 +54,8 @@ pub struct Evidence<'a> {
     pub paired_rows: u64,
     pub agreeing_rows: u64,
     /// Successful requests' latencies, ascending.
-    pub champion_latencies: &'a [f64],
-    pub challenger_latencies: &'a [f64],
+    pub champion_latencies: &'a dyn Sample,
+    pub challenger_latencies: &'a dyn Sample,
     pub psi: Option<f64>,
     /// Seconds the trial has run; `None` when unknown.
     pub running_secs: Option<f64>,

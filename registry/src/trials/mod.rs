@@ -11,7 +11,12 @@ pub mod grpc;
 pub mod ingest;
 pub mod periods;
 pub mod report;
+pub mod retention;
+pub mod rollup;
+pub mod rollup_check;
+mod rollup_store;
 mod rows;
+pub mod sample;
 pub mod sequential;
 pub mod stats;
 pub mod store;
@@ -55,6 +60,8 @@ pub struct Recorded {
 #[derive(Clone)]
 pub struct Trials {
     store: Arc<dyn TrialStore>,
+    /// How long raw records are kept (`None`: forever).
+    record_retention: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Trials {
@@ -127,7 +134,21 @@ fn check_gates(g: &Gates) -> Result<()> {
 
 impl Trials {
     pub fn new(store: Arc<dyn TrialStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            record_retention: None,
+        }
+    }
+
+    /// Keeps raw records for `keep` (`None`: forever); see
+    /// [`retention`].
+    pub fn with_record_retention(mut self, keep: Option<std::time::Duration>) -> Self {
+        self.record_retention = keep;
+        self
+    }
+
+    pub fn record_retention(&self) -> Option<std::time::Duration> {
+        self.record_retention
     }
 
     pub fn store(&self) -> &Arc<dyn TrialStore> {
@@ -246,8 +267,26 @@ impl Trials {
         })
     }
 
-    /// The trial and its report from every stored record.
+    /// The trial and its report from its rollups (trials started before
+    /// rollups existed: from every stored record).
     pub async fn report(&self, id: u64, model: &str) -> Result<(Trial, Report)> {
+        let trial = self.find(id, model).await?;
+        let mut builder = ReportBuilder::new();
+        let end = trial.stopped_at.unwrap_or_else(chrono::Utc::now);
+        builder.running_secs((end - trial.started_at).as_seconds_f64().max(0.0));
+        builder.periods(self.store.trial_periods(trial.id).await?);
+        if !self.store.scan_rollups(trial.id, &mut builder).await? {
+            self.store.scan_records(trial.id, &mut builder).await?;
+        }
+        let mut report = builder.finish(trial.mode, trial.weight, &trial.gates);
+        report.losses = self.store.record_losses(trial.id).await?;
+        Ok((trial, report))
+    }
+
+    /// The trial and its report from every stored raw record (the
+    /// reference the rollups are checked against; incomplete once
+    /// retention has deleted records).
+    pub async fn report_from_records(&self, id: u64, model: &str) -> Result<(Trial, Report)> {
         let trial = self.find(id, model).await?;
         let mut builder = ReportBuilder::new();
         let end = trial.stopped_at.unwrap_or_else(chrono::Utc::now);
@@ -257,6 +296,26 @@ impl Trials {
         let mut report = builder.finish(trial.mode, trial.weight, &trial.gates);
         report.losses = self.store.record_losses(trial.id).await?;
         Ok((trial, report))
+    }
+
+    /// Deletes raw records older than `before` (in batches of
+    /// `RETENTION_BATCH` (10,000)) of the trials reported from
+    /// rollups; returns how many.
+    pub async fn delete_records_before(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = self
+                .store
+                .delete_records_before(before, rollup_store::RETENTION_BATCH)
+                .await?;
+            total += n;
+            if n < u64::from(rollup_store::RETENTION_BATCH) {
+                return Ok(total);
+            }
+        }
     }
 
     /// The trial's figures per time bucket of `bucket_seconds` (chosen

@@ -5,6 +5,7 @@
 
 use crate::trials::domain::{Arm, ArmResult, ComparisonRecord, Mode, Period};
 use crate::trials::gates::{ArmCounts, SplitPeriod};
+use crate::trials::rollup::Rollup;
 
 /// One period's counts.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +114,34 @@ impl PeriodsBuilder {
                 .filter(|(x, y)| x == y)
                 .count() as u64;
         }
+    }
+
+    /// Adds a rollup of period number `period` (one not among the
+    /// periods counts in period 0, as a record would).
+    pub fn add_rollup(&mut self, period: u32, r: &Rollup) {
+        let i = self
+            .periods
+            .iter()
+            .position(|p| p.period.period == period)
+            .unwrap_or(0);
+        let Some(p) = self.periods.get_mut(i) else {
+            return;
+        };
+        p.records += r.records;
+        p.champion_served += r.champion_served;
+        p.challenger_served += r.challenger_served;
+        let add = |c: &mut ArmCounts, o: &ArmCounts| {
+            c.requests += o.requests;
+            c.errors += o.errors;
+            c.rows += o.rows;
+            c.anomalies += o.anomalies;
+            c.row_sums.merge(&o.row_sums);
+        };
+        add(&mut p.champion, &r.champion.counts);
+        add(&mut p.challenger, &r.challenger.counts);
+        let q = &r.pairs;
+        p.paired_rows += q.both + q.champion_only + q.challenger_only + q.neither;
+        p.agreeing_rows += q.both + q.neither;
     }
 
     pub fn finish(self) -> Vec<PeriodReport> {

@@ -8,6 +8,8 @@ use crate::trials::gates::{self, ArmCounts, Evidence, SplitPeriod};
 pub use crate::trials::gates::{GateCheck, GateState, SRM_ALPHA, SequentialFigures};
 pub use crate::trials::periods::PeriodReport;
 use crate::trials::periods::PeriodsBuilder;
+use crate::trials::rollup::{ArmRollup, Latencies, Rollup, Scores};
+use crate::trials::sample::{self, Sample};
 use crate::trials::sequential::RowSums;
 use crate::trials::stats::{self, Proportion, Test};
 
@@ -118,6 +120,9 @@ struct ArmAcc {
     latencies: Vec<f64>,
     served: u64,
     row_sums: RowSums,
+    /// Merged rollup sketches (the distribution figures read these when
+    /// the report is built from rollups).
+    sketch: Option<(Latencies, Scores)>,
 }
 
 impl ArmAcc {
@@ -136,13 +141,45 @@ impl ArmAcc {
         self.scores.extend_from_slice(&r.scores);
     }
 
+    fn merge(&mut self, r: &ArmRollup) -> crate::error::Result<()> {
+        let c = &r.counts;
+        self.requests += c.requests;
+        self.errors += c.errors;
+        self.rows += c.rows;
+        self.anomalies += c.anomalies;
+        self.row_sums.merge(&c.row_sums);
+        let mut one = ArmRollup::default();
+        if let Some((l, s)) = self.sketch.take() {
+            one.latencies = l;
+            one.scores = s;
+        }
+        one.merge(r)?;
+        self.sketch = Some((one.latencies, one.scores));
+        Ok(())
+    }
+
+    /// The latency and score distributions: the sketches when built from
+    /// rollups, else the sorted values.
+    fn samples(&self) -> (&dyn Sample, &dyn Sample) {
+        match &self.sketch {
+            Some((l, s)) => (l, s),
+            None => (&self.latencies, &self.scores),
+        }
+    }
+
     fn finish(mut self, arm: Arm) -> ArmReport {
         self.scores.sort_by(f64::total_cmp);
         self.latencies.sort_by(f64::total_cmp);
+        let (latencies, scores) = self.samples();
         let score_quantiles = SCORE_QUANTILES
             .iter()
-            .filter_map(|&q| stats::quantile(&self.scores, q).map(|s| (q, s)))
+            .filter_map(|&q| sample::quantile(scores, q).map(|s| (q, s)))
             .collect();
+        let (p50, p95, p99) = (
+            sample::quantile(latencies, 0.50),
+            sample::quantile(latencies, 0.95),
+            sample::quantile(latencies, 0.99),
+        );
         ArmReport {
             arm,
             requests: self.requests,
@@ -150,9 +187,9 @@ impl ArmAcc {
             error_rate: ratio(self.errors, self.requests),
             anomaly_rate: stats::wilson(self.anomalies, self.rows),
             score_quantiles,
-            latency_p50_us: stats::quantile(&self.latencies, 0.50),
-            latency_p95_us: stats::quantile(&self.latencies, 0.95),
-            latency_p99_us: stats::quantile(&self.latencies, 0.99),
+            latency_p50_us: p50,
+            latency_p95_us: p95,
+            latency_p99_us: p99,
             row_sums: self.row_sums,
         }
     }
@@ -198,6 +235,24 @@ impl ReportBuilder {
         self.periods = PeriodsBuilder::new(periods);
     }
 
+    /// Adds a rollup of period `period` (see [`crate::trials::rollup`]).
+    pub fn add_rollup(&mut self, period: u32, r: &Rollup) -> crate::error::Result<()> {
+        self.records += r.records;
+        self.periods.add_rollup(period, r);
+        self.champion.served += r.champion_served;
+        self.challenger.served += r.challenger_served;
+        self.champion.merge(&r.champion)?;
+        self.challenger.merge(&r.challenger)?;
+        let p = &r.pairs;
+        self.both += p.both;
+        self.champion_only += p.champion_only;
+        self.challenger_only += p.challenger_only;
+        self.neither += p.neither;
+        self.abs_diff_sum += p.abs_diff_sum;
+        self.abs_diff_n += p.abs_diff_n;
+        Ok(())
+    }
+
     pub fn add(&mut self, r: &ComparisonRecord) {
         self.records += 1;
         self.periods.add(r);
@@ -239,7 +294,11 @@ impl ReportBuilder {
         // Pairs exist only where both arms answered one request (shadow
         // periods); their figures use those rows whatever the mode now.
         let shadow = paired > 0;
-        let psi = stats::psi(&self.champion.scores, &self.challenger.scores);
+        let psi = if self.champion.sketch.is_some() || self.challenger.sketch.is_some() {
+            sample::psi(self.champion.samples().1, self.challenger.samples().1)
+        } else {
+            stats::psi(&self.champion.scores, &self.challenger.scores)
+        };
         let periods = if self.periods.is_empty() {
             None
         } else {
@@ -264,11 +323,20 @@ impl ReportBuilder {
         let srm = current_split.and_then(|p| {
             stats::sample_ratio_mismatch(p.champion_served, p.challenger_served, p.weight)
         });
-        let score_histogram = stats::shared_histogram(
-            &self.champion.scores,
-            &self.challenger.scores,
-            SCORE_HISTOGRAM_BINS,
-        )
+        let score_histogram = if self.champion.sketch.is_some() || self.challenger.sketch.is_some()
+        {
+            sample::shared_histogram(
+                self.champion.samples().1,
+                self.challenger.samples().1,
+                SCORE_HISTOGRAM_BINS,
+            )
+        } else {
+            stats::shared_histogram(
+                &self.champion.scores,
+                &self.challenger.scores,
+                SCORE_HISTOGRAM_BINS,
+            )
+        }
         .map(|(edges, champion, challenger)| ScoreHistogram {
             edges,
             champion,
@@ -303,18 +371,16 @@ impl ReportBuilder {
             anomalies: a.anomalies,
             row_sums: a.row_sums,
         };
-        let mut champion_latencies = self.champion.latencies.clone();
-        champion_latencies.sort_by(f64::total_cmp);
-        let mut challenger_latencies = self.challenger.latencies.clone();
-        challenger_latencies.sort_by(f64::total_cmp);
+        self.champion.latencies.sort_by(f64::total_cmp);
+        self.challenger.latencies.sort_by(f64::total_cmp);
         let decision = gates::decide(
             &Evidence {
                 champion: counts(&self.champion),
                 challenger: counts(&self.challenger),
                 paired_rows: paired,
                 agreeing_rows: self.both + self.neither,
-                champion_latencies: &champion_latencies,
-                challenger_latencies: &challenger_latencies,
+                champion_latencies: self.champion.samples().0,
+                challenger_latencies: self.challenger.samples().0,
                 psi,
                 running_secs: self.running_secs,
                 split_periods: &split_periods,

@@ -26,6 +26,8 @@
 //! n(q ∓ b), where b is the mixture boundary of the Bernoulli(q) indicator
 //! 1{X ≤ x_q}. The gate verdict built on these lives in `gates`.
 
+use crate::trials::sample::Sample;
+
 /// Units (requests, rows) at which the mixture boundary is tightest.
 pub const PLANNED_UNITS: f64 = 10_000.0;
 
@@ -176,7 +178,12 @@ pub fn clustered_rate_difference(
 /// j = ⌊n(q + b)⌋ + 1 (1-based ranks), b the mixture half-width for a
 /// Bernoulli(q) mean. A rank below 1 gives `floor` (the smallest possible
 /// value), a rank above n gives +∞. The estimate is the type-7 quantile.
-pub fn quantile(sorted: &[f64], q: f64, floor: f64, alpha: f64) -> Option<Sequence> {
+pub fn quantile<S: Sample + ?Sized>(
+    sorted: &S,
+    q: f64,
+    floor: f64,
+    alpha: f64,
+) -> Option<Sequence> {
     let n = sorted.len();
     let b = mixture_half_width(q * (1.0 - q), n as f64, alpha)?;
     let nf = n as f64;
@@ -186,15 +193,15 @@ pub fn quantile(sorted: &[f64], q: f64, floor: f64, alpha: f64) -> Option<Sequen
     let low = if i < 1.0 {
         floor
     } else {
-        sorted[(i as usize).min(n) - 1]
+        sorted.at((i as u64).min(n) - 1)
     };
     let high = if j > nf {
         f64::INFINITY
     } else {
-        sorted[(j as usize).max(1) - 1]
+        sorted.at((j as u64).max(1) - 1)
     };
     Some(Sequence {
-        estimate: crate::trials::stats::quantile(sorted, q)?,
+        estimate: crate::trials::sample::quantile(sorted, q)?,
         low,
         high,
         alpha,
@@ -205,9 +212,9 @@ pub fn quantile(sorted: &[f64], q: f64, floor: f64, alpha: f64) -> Option<Sequen
 /// the champion's, from each arm's quantile sequence at `alpha / 2` (both
 /// hold together with probability ≥ 1 − `alpha`). Values are ≥ 0; a lower
 /// end of 0 in the champion's sequence makes the upper end +∞.
-pub fn quantile_ratio(
-    champion: &[f64],
-    challenger: &[f64],
+pub fn quantile_ratio<S: Sample + ?Sized, T: Sample + ?Sized>(
+    champion: &S,
+    challenger: &T,
     q: f64,
     alpha: f64,
 ) -> Option<Sequence> {
@@ -285,17 +292,17 @@ mod tests {
 
     #[test]
     fn quantile_ranks_fall_back_to_the_floor_and_infinity() {
-        let s = quantile(&[1.0, 2.0, 3.0], 0.5, 0.0, 0.05).unwrap();
+        let s = quantile(&[1.0, 2.0, 3.0][..], 0.5, 0.0, 0.05).unwrap();
         assert_eq!((s.estimate, s.low, s.high), (2.0, 0.0, f64::INFINITY));
         let v: Vec<f64> = (1..=10).map(f64::from).collect();
-        let s = quantile(&v, 0.99, 0.0, 0.05).unwrap();
+        let s = quantile(&v[..], 0.99, 0.0, 0.05).unwrap();
         assert_eq!(
             (s.low, s.high),
             (2.0, f64::INFINITY),
             "ranks ⌈10(0.99 − 0.87)⌉ = 2 and > n"
         );
         let big: Vec<f64> = (1..=100_000).map(f64::from).collect();
-        let s = quantile(&big, 0.5, 0.0, 0.05).unwrap();
+        let s = quantile(&big[..], 0.5, 0.0, 0.05).unwrap();
         assert!(s.low < 50_000.5 && s.high > 50_000.5 && s.high - s.low < 2_000.0);
     }
 }

@@ -69,6 +69,17 @@ pub trait TrialStore: Send + Sync + 'static {
     async fn record_losses(&self, trial_id: u64) -> Result<Losses>;
     /// A trial's periods, oldest first (at least period 0).
     async fn trial_periods(&self, trial_id: u64) -> Result<Vec<Period>>;
+    /// Feeds a trial's rollups to `builder` (see
+    /// [`crate::trials::rollup`]); `false`, feeding nothing, when the trial
+    /// started before rollups existed (its report reads raw records).
+    async fn scan_rollups(&self, trial_id: u64, builder: &mut ReportBuilder) -> Result<bool>;
+    /// Deletes up to `batch` raw records older than `before` of the trials
+    /// reported from rollups; returns how many.
+    async fn delete_records_before(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        batch: u32,
+    ) -> Result<u64>;
     /// Feeds every stored record of a trial to `builder`.
     async fn scan_records(&self, trial_id: u64, builder: &mut ReportBuilder) -> Result<()>;
     /// Feeds every stored record of a trial to `builder` with its time
@@ -111,7 +122,7 @@ impl PgStore {
     async fn insert_chunk(
         conn: &mut sqlx::PgConnection,
         chunk: &[ComparisonRecord],
-    ) -> Result<u64> {
+    ) -> Result<Vec<String>> {
         use crate::store::rows::i;
         use crate::trials::rows::{ArmColumns, RECORD_COLUMNS, arm_columns, hash_to_db};
         #[derive(Default)]
@@ -154,9 +165,9 @@ impl PgStore {
                $1::text[], $2::int8[], $3::text[], $4::timestamptz[], $5::int8[], $6::text[],
                $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int4[],
                $12::int8[], $13::text[], $14::text[], $15::int8[], $16::int4[])
-             ON CONFLICT (record_id) DO NOTHING"
+             ON CONFLICT (record_id) DO NOTHING RETURNING record_id"
         );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let done = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(record_id)
             .bind(trial_id)
             .bind(request_id)
@@ -173,9 +184,9 @@ impl PgStore {
             .bind(b.labels)
             .bind(b.latency)
             .bind(b.status)
-            .execute(conn)
+            .fetch_all(conn)
             .await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 }
 
@@ -189,7 +200,7 @@ impl SqliteStore {
     async fn insert_chunk(
         conn: &mut sqlx::SqliteConnection,
         chunk: &[ComparisonRecord],
-    ) -> Result<u64> {
+    ) -> Result<Vec<String>> {
         use crate::trials::rows::{RECORD_COLUMNS, arm_columns, hash_to_db};
         let mut rows = Vec::with_capacity(chunk.len());
         for r in chunk {
@@ -220,8 +231,8 @@ impl SqliteStore {
                 .push_bind(c.3)
                 .push_bind(c.4);
         });
-        qb.push(" ON CONFLICT (record_id) DO NOTHING");
-        Ok(qb.build().execute(conn).await?.rows_affected())
+        qb.push(" ON CONFLICT (record_id) DO NOTHING RETURNING record_id");
+        Ok(qb.build_query_scalar().fetch_all(conn).await?)
     }
 }
 
@@ -466,7 +477,19 @@ macro_rules! impl_trial_store {
                 let mut tx = self.begin_records().await?;
                 let mut inserted = 0;
                 for chunk in records.chunks($crate::trials::store::INSERT_CHUNK) {
-                    inserted += Self::insert_chunk(&mut *tx, chunk).await?;
+                    let ids = Self::insert_chunk(&mut *tx, chunk).await?;
+                    inserted += ids.len() as u64;
+                    // Only the records new to the database are rolled up
+                    // (a retried record is counted once).
+                    let new: Vec<&$crate::trials::domain::ComparisonRecord> =
+                        if ids.len() == chunk.len() {
+                            chunk.iter().collect()
+                        } else {
+                            let ids: std::collections::HashSet<&str> =
+                                ids.iter().map(String::as_str).collect();
+                            chunk.iter().filter(|r| ids.contains(r.record_id.as_str())).collect()
+                        };
+                    Self::fold_rollups(&mut *tx, &new).await?;
                 }
                 for l in losses {
                     sqlx::query(
@@ -535,6 +558,22 @@ macro_rules! impl_trial_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn scan_rollups(
+                &self,
+                trial_id: u64,
+                builder: &mut $crate::trials::report::ReportBuilder,
+            ) -> $crate::error::Result<bool> {
+                self.scan_rollups_impl(trial_id, builder).await
+            }
+
+            async fn delete_records_before(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                batch: u32,
+            ) -> $crate::error::Result<u64> {
+                self.delete_records_before_impl(before, batch).await
             }
 
             async fn scan_records(
