@@ -385,9 +385,11 @@ impl Rollup {
         for _ in 0..6 {
             let len: [u8; 4] = take(4)?.try_into().map_err(|_| bad("truncated"))?;
             let mut body = take(u32::from_le_bytes(len) as usize)?;
-            let h: Histogram<u64> = de
+            let mut h: Histogram<u64> = de
                 .deserialize(&mut body)
                 .map_err(|e| bad(&format!("histogram: {e:?}")))?;
+            // The stored form does not keep auto-resize; merges need it.
+            h.auto(true);
             hs.push(h);
         }
         let mut hs = hs.into_iter();
@@ -481,7 +483,10 @@ mod tests {
             assert_eq!(s.len(), 2000);
             for (k, &v) in values.iter().enumerate() {
                 let got = s.at(k as u64);
-                assert!((got - v).abs() <= 1e-3 * v.abs() + 1e-6, "rank {k}: {got} vs {v}");
+                assert!(
+                    (got - v).abs() <= 1e-3 * v.abs() + 1e-6,
+                    "rank {k}: {got} vs {v}"
+                );
             }
             assert_eq!(s.count_le(0.0), 1001);
             assert_eq!(s.count_lt(0.0), 1000);

@@ -108,7 +108,7 @@ macro_rules! impl_rollup_store {
                     return Ok(false);
                 }
                 let mut rows = sqlx::query_as::<_, (i64, Vec<u8>)>(
-                    "SELECT period, state FROM trial_rollups WHERE trial_id = $1",
+                    "SELECT CAST(period AS BIGINT), state FROM trial_rollups WHERE trial_id = $1",
                 )
                 .bind($crate::store::rows::i(trial_id))
                 .fetch(&self.pool);

@@ -1,0 +1,252 @@
+//! Reports from rollups through the real registry (SQLite and PostgreSQL,
+//! records over gRPC): the report read from per-minute rollups equals the
+//! report from the raw records on the fixture record set
+//! (registry/tests/fixtures/trial_records.json) within the bounds of
+//! `rollup_check`; retention deletes the raw records and the report is
+//! unchanged; two registry replicas ingesting into one PostgreSQL database
+//! give one merged report.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use joust_client::pb;
+use joust_models::ModelKind;
+use joust_proto::v1::trials_client::TrialsClient;
+use joust_registry::trials::rollup_check::differences;
+use joust_tests::TestRegistry;
+use joust_tests::node::{RegistryOps, artifact};
+use serde_json::Value;
+use tonic::transport::Channel;
+
+fn trials(url: &str) -> TrialsClient<Channel> {
+    TrialsClient::new(Channel::from_shared(url.to_owned()).unwrap().connect_lazy())
+}
+
+fn arm(v: &Value, version: u64) -> Option<pb::TrialArmResult> {
+    if v.is_null() {
+        return None;
+    }
+    Some(pb::TrialArmResult {
+        version,
+        scores: v["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_f64().unwrap())
+            .collect(),
+        labels: v["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_bool().unwrap())
+            .collect(),
+        latency_us: v["latency_us"].as_u64().unwrap(),
+        status_code: i32::try_from(v["status_code"].as_i64().unwrap()).unwrap(),
+    })
+}
+
+fn ts(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// The fixture records `range` for `trial`, 7 s apart ending now (so they
+/// span many minutes).
+fn fixture(trial: u64, range: std::ops::Range<usize>) -> Vec<pb::ComparisonRecord> {
+    let raw: Value = serde_json::from_str(include_str!(
+        "../../registry/tests/fixtures/trial_records.json"
+    ))
+    .unwrap();
+    let all = raw.as_array().unwrap();
+    let now = chrono::Utc::now();
+    range
+        .map(|i| {
+            let r = &all[i];
+            let back = chrono::TimeDelta::seconds(7 * (all.len() - i) as i64);
+            pb::ComparisonRecord {
+                record_id: format!("t{trial}-{}", r["record_id"].as_str().unwrap()),
+                trial_id: trial,
+                request_id: format!("q{i}"),
+                time: Some(ts(now - back)),
+                routing_key_hash: 0,
+                served: match r["served"].as_str().unwrap() {
+                    "challenger" => pb::TrialArm::Challenger,
+                    _ => pb::TrialArm::Champion,
+                } as i32,
+                champion: arm(&r["champion"], 1),
+                challenger: arm(&r["challenger"], 2),
+            }
+        })
+        .collect()
+}
+
+async fn send(url: &str, records: Vec<pb::ComparisonRecord>) {
+    let n = records.len() as u64;
+    let r = trials(url)
+        .record_comparisons(futures::stream::iter(vec![pb::RecordComparisonsRequest {
+            records,
+            dropped: vec![],
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.accepted, n, "{:?}", r.refusals);
+}
+
+/// A model with versions 1 (champion) and 2 and a shadow trial; its id.
+async fn trial(reg: &TestRegistry, name: &str) -> u64 {
+    let ops = RegistryOps::new(&reg.url);
+    for seed in 1..=2 {
+        ops.register(name, "noop", artifact(ModelKind::Noop, 3, seed))
+            .await
+            .unwrap();
+    }
+    ops.promote(&format!("{name}:1")).await.unwrap();
+    ops.force_evaluated(&format!("{name}:2")).await.unwrap();
+    trials(&reg.url)
+        .start_trial(pb::StartTrialRequest {
+            model: name.into(),
+            challenger_version: 2,
+            mode: pb::TrialMode::Shadow as i32,
+            weight: 0.25,
+            sampling: 1.0,
+            sticky: false,
+            gates: Some(pb::TrialGates {
+                min_samples: 100,
+                max_error_rate: Some(0.2),
+                max_anomaly_rate_delta: Some(0.2),
+                max_p99_latency_ratio: Some(100.0),
+                max_psi: Some(0.25),
+                ..Default::default()
+            }),
+            reason: "rollups test".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .id
+}
+
+/// Half the fixture in shadow, a switch to split 0.25, the other half.
+async fn ingest(reg: &TestRegistry, name: &str) -> u64 {
+    let id = trial(reg, name).await;
+    send(&reg.url, fixture(id, 0..300)).await;
+    trials(&reg.url)
+        .update_trial(pb::UpdateTrialRequest {
+            model: name.into(),
+            mode: pb::TrialMode::Split as i32,
+            weight: Some(0.25),
+            sampling: None,
+            gates: None,
+            reason: "rollups test".into(),
+        })
+        .await
+        .unwrap();
+    // A retried batch is folded once.
+    send(&reg.url, fixture(id, 300..600)).await;
+    let r = trials(&reg.url)
+        .record_comparisons(futures::stream::iter(vec![pb::RecordComparisonsRequest {
+            records: fixture(id, 500..600),
+            dropped: vec![],
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.accepted, r.duplicates), (0, 100));
+    id
+}
+
+async fn rollups_equal_records_and_survive_retention(reg: TestRegistry) {
+    let id = ingest(&reg, "fixture").await;
+    let (_, registry) = reg.replica().await.unwrap();
+    let t = registry.trials().unwrap();
+    let (_, raw) = t.report_from_records(id, "").await.unwrap();
+    let (_, rolled) = t.report(id, "").await.unwrap();
+    assert_eq!(raw.records, 600);
+    assert_eq!(raw.periods.len(), 2);
+    let diff = differences(&raw, &rolled);
+    assert!(diff.is_empty(), "{diff:#?}");
+    println!(
+        "verdict {:?}; psi raw {:?} rollups {:?}",
+        rolled.verdict, raw.comparison.psi, rolled.comparison.psi
+    );
+
+    // Retention: every raw record of the trial is older than tomorrow.
+    let deleted = t
+        .delete_records_before(chrono::Utc::now() + chrono::TimeDelta::days(1))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 600);
+    let (_, gone) = t.report_from_records(id, "").await.unwrap();
+    assert_eq!(gone.records, 0);
+    let (_, after) = t.report(id, "").await.unwrap();
+    let diff = differences(&raw, &after);
+    assert!(diff.is_empty(), "after retention: {diff:#?}");
+    // Over gRPC too.
+    let r = trials(&reg.url)
+        .get_trial_report(pb::GetTrialReportRequest {
+            id,
+            model: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.records, 600);
+}
+
+#[tokio::test]
+async fn rollups_on_sqlite() {
+    rollups_equal_records_and_survive_retention(TestRegistry::sqlite().await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn rollups_on_postgres() {
+    rollups_equal_records_and_survive_retention(TestRegistry::postgres().await.unwrap()).await;
+}
+
+/// Two replicas on one PostgreSQL database ingest alternating records of
+/// one trial at once; their rollup rows merge into one report.
+#[tokio::test]
+async fn two_replicas_merge_into_one_report() {
+    let a = TestRegistry::postgres().await.unwrap();
+    let id = trial(&a, "replicas").await;
+    let (listener, registry) = a.replica().await.unwrap();
+    let b_url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let b = tokio::spawn(joust_registry::run(
+        listener,
+        registry.clone(),
+        joust_runtime::RoleConfig::plain(8 << 20),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let all = fixture(id, 0..600);
+    let (even, odd): (Vec<_>, Vec<_>) = all.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let strip = |v: Vec<(usize, pb::ComparisonRecord)>| -> Vec<Vec<pb::ComparisonRecord>> {
+        let v: Vec<_> = v.into_iter().map(|(_, r)| r).collect();
+        v.chunks(25).map(<[_]>::to_vec).collect()
+    };
+    let (ea, ob) = (strip(even), strip(odd));
+    let a_url = a.url.clone();
+    let to_a = async {
+        for c in ea {
+            send(&a_url, c).await;
+        }
+    };
+    let to_b = async {
+        for c in ob {
+            send(&b_url, c).await;
+        }
+    };
+    tokio::join!(to_a, to_b);
+    let t = registry.trials().unwrap();
+    let (_, raw) = t.report_from_records(id, "").await.unwrap();
+    let (_, rolled) = t.report(id, "").await.unwrap();
+    assert_eq!(rolled.records, 600);
+    let diff = differences(&raw, &rolled);
+    assert!(diff.is_empty(), "{diff:#?}");
+    let _ = stop.send(());
+    b.await.unwrap().unwrap();
+}
