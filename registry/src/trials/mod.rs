@@ -1,5 +1,7 @@
 //! Champion/challenger trials: the transport-free domain API ([`Trials`]),
-//! comparison records and the trial report. `stats` and `report` are pure;
+//! comparison records, their per-minute rollups (`rollup`, folded at
+//! ingest; reports read them) and the trial report. `stats`, `sample`,
+//! `rollup` and `report` are pure;
 //! `store` persists (one SQL implementation for both backends, audit
 //! events in the registry's `events` table so Watch subscribers see every
 //! change); `grpc` is the thin `joust.v1.Trials` edge.

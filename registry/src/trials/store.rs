@@ -476,21 +476,23 @@ macro_rules! impl_trial_store {
                 }
                 let mut tx = self.begin_records().await?;
                 let mut inserted = 0;
+                let mut new: Vec<&$crate::trials::domain::ComparisonRecord> = Vec::new();
                 for chunk in records.chunks($crate::trials::store::INSERT_CHUNK) {
                     let ids = Self::insert_chunk(&mut *tx, chunk).await?;
                     inserted += ids.len() as u64;
                     // Only the records new to the database are rolled up
                     // (a retried record is counted once).
-                    let new: Vec<&$crate::trials::domain::ComparisonRecord> =
-                        if ids.len() == chunk.len() {
-                            chunk.iter().collect()
-                        } else {
-                            let ids: std::collections::HashSet<&str> =
-                                ids.iter().map(String::as_str).collect();
-                            chunk.iter().filter(|r| ids.contains(r.record_id.as_str())).collect()
-                        };
-                    Self::fold_rollups(&mut *tx, &new).await?;
+                    if ids.len() == chunk.len() {
+                        new.extend(chunk);
+                    } else {
+                        let ids: std::collections::HashSet<&str> =
+                            ids.iter().map(String::as_str).collect();
+                        new.extend(chunk.iter().filter(|r| ids.contains(r.record_id.as_str())));
+                    }
                 }
+                // After every insert, in key order: concurrent ingests
+                // lock rollup rows in one order (no deadlock).
+                Self::fold_rollups(&mut *tx, &new).await?;
                 for l in losses {
                     sqlx::query(
                         "INSERT INTO trial_record_losses (trial_id, arm, kind, reason, count)
