@@ -16,6 +16,8 @@ pub enum InputError {
     InputCount(usize),
     #[error("outputs[{index}].name: expected \"score\" or \"label\", got {name:?}")]
     UnknownOutput { index: usize, name: String },
+    #[error("inputs[0].name: expected \"input\" (the one input ModelMetadata lists), got {0:?}")]
+    InputName(String),
     #[error("inputs[0].datatype: expected \"FP32\", got {0:?}")]
     Datatype(String),
     #[error("inputs[0].shape: expected [N, F] with N ≥ 1 and F ≥ 1, got {0:?}")]
@@ -90,6 +92,9 @@ pub fn decode_input(req: &ModelInferRequest) -> Result<Array2<f32>, InputError> 
         return Err(InputError::InputCount(req.inputs.len()));
     }
     let input = &req.inputs[0];
+    if input.name != joust_client::inference::INPUT {
+        return Err(InputError::InputName(input.name.clone()));
+    }
     if input.datatype != "FP32" {
         return Err(InputError::Datatype(input.datatype.clone()));
     }

@@ -289,3 +289,16 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_wrong_input_name_is_refused_naming_the_field() {
+    let mut req = tensor("FP32", vec![1, 2], Some(vec![0.1, 0.2]));
+    req.inputs[0].name = "features".into();
+    let e = decode_input(&req).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "inputs[0].name: expected \"input\" (the one input ModelMetadata lists), got \"features\""
+    );
+    req.inputs[0].name = "input".into();
+    assert!(decode_input(&req).is_ok());
+}
