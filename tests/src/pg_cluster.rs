@@ -36,6 +36,21 @@ pub fn bin_dir() -> Option<PathBuf> {
 }
 
 impl PrivatePostgres {
+    /// [`PrivatePostgres::start`] for a test: `None` (the test skips)
+    /// when PostgreSQL is not installed, which fails the test instead when
+    /// every suite is required (`JOUST_TEST_REQUIRE_ALL=1`, as in CI).
+    pub async fn start_or_skip() -> anyhow::Result<Option<Self>> {
+        let pg = Self::start().await?;
+        if pg.is_none() {
+            anyhow::ensure!(
+                !crate::require_all(),
+                "PostgreSQL binaries (/usr/lib/postgresql/*/bin) are required"
+            );
+            eprintln!("skipped: PostgreSQL is not installed");
+        }
+        Ok(pg)
+    }
+
     /// Creates and starts a cluster; `Ok(None)` when PostgreSQL is not
     /// installed.
     pub async fn start() -> anyhow::Result<Option<Self>> {

@@ -61,12 +61,7 @@ async fn drive(router: &TestRouter, n: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_stopped_mid_trial_fails_no_prediction_and_counts_dropped_records() {
-    let Some(pg) = PrivatePostgres::start().await.unwrap() else {
-        assert!(
-            !joust_tests::require_all(),
-            "PostgreSQL binaries (/usr/lib/postgresql/*/bin) are required"
-        );
-        eprintln!("skipped: PostgreSQL is not installed");
+    let Some(pg) = PrivatePostgres::start_or_skip().await.unwrap() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

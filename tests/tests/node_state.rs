@@ -53,10 +53,9 @@ fn lines(state: &pb::ServingState) -> Vec<String> {
     state_lines(state)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_state_stream_follows_loading_ready_draining_gone_and_refused() {
-    let registry = TestRegistry::postgres().await.unwrap();
-    let ops = RegistryOps::new(&registry.url);
+/// `m` v1, an isolation forest, champion.
+async fn champion_v1(registry_url: &str) -> RegistryOps {
+    let ops = RegistryOps::new(registry_url);
     ops.register(
         "m",
         "isolation_forest",
@@ -65,6 +64,13 @@ async fn the_state_stream_follows_loading_ready_draining_gone_and_refused() {
     .await
     .unwrap();
     ops.promote("m:1").await.unwrap();
+    ops
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_stream_follows_loading_ready_draining_gone_and_refused() {
+    let registry = TestRegistry::postgres().await.unwrap();
+    let ops = champion_v1(&registry.url).await;
     ops.register("m", "noop", artifact(ModelKind::Noop, F, 2))
         .await
         .unwrap();
@@ -167,15 +173,7 @@ async fn the_state_stream_follows_loading_ready_draining_gone_and_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_challenger_without_a_trial_is_normal_and_drains_when_its_trial_ends() {
     let registry = TestRegistry::postgres().await.unwrap();
-    let ops = RegistryOps::new(&registry.url);
-    ops.register(
-        "m",
-        "isolation_forest",
-        artifact(ModelKind::IsolationForest, F, 1),
-    )
-    .await
-    .unwrap();
-    ops.promote("m:1").await.unwrap();
+    let ops = champion_v1(&registry.url).await;
     // As the README recommends: follow the champion and the challenger.
     let node = TestNode::start_ready(NodeConfig {
         unbound_grace: Duration::from_millis(500),
@@ -252,15 +250,7 @@ async fn a_challenger_without_a_trial_is_normal_and_drains_when_its_trial_ends()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_has_not_loaded_its_champion_is_not_serving_and_answers_unavailable() {
     let registry = TestRegistry::postgres().await.unwrap();
-    let ops = RegistryOps::new(&registry.url);
-    ops.register(
-        "m",
-        "isolation_forest",
-        artifact(ModelKind::IsolationForest, F, 1),
-    )
-    .await
-    .unwrap();
-    ops.promote("m:1").await.unwrap();
+    champion_v1(&registry.url).await;
     // The node starts while its registry is unreachable (a restart during
     // a registry outage).
     let link = Partition::start(registry.addr).await.unwrap();
@@ -311,15 +301,7 @@ const PROCESS_WAIT: Duration = Duration::from_secs(60);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joust_serve_takes_the_unbound_grace_flag() {
     let registry = TestRegistry::postgres().await.unwrap();
-    let ops = RegistryOps::new(&registry.url);
-    ops.register(
-        "m",
-        "isolation_forest",
-        artifact(ModelKind::IsolationForest, F, 1),
-    )
-    .await
-    .unwrap();
-    ops.promote("m:1").await.unwrap();
+    let ops = champion_v1(&registry.url).await;
     ops.register("m", "noop", artifact(ModelKind::Noop, F, 2))
         .await
         .unwrap();

@@ -566,12 +566,7 @@ async fn wait_health(url: &str, want: ServingStatus) -> anyhow::Result<Duration>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_health_follows_a_stopped_postgres() {
-    let Some(pg) = PrivatePostgres::start().await.unwrap() else {
-        assert!(
-            !joust_tests::require_all(),
-            "PostgreSQL binaries (/usr/lib/postgresql/*/bin) are required"
-        );
-        eprintln!("skipped: PostgreSQL is not installed");
+    let Some(pg) = PrivatePostgres::start_or_skip().await.unwrap() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

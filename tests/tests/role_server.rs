@@ -9,6 +9,7 @@ use std::time::Duration;
 use joust_proto::v1 as pb;
 use joust_proto::v1::router_admin_server::{RouterAdmin, RouterAdminServer};
 use joust_runtime::{Listeners, RoleConfig, RoleServer};
+use joust_tests::reflection::{list_v1, list_v1alpha};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tonic::{Request, Response, Status};
@@ -40,54 +41,6 @@ impl RouterAdmin for Admin {
     ) -> Result<Response<pb::ListNodeStatesResponse>, Status> {
         Ok(Response::new(pb::ListNodeStatesResponse::default()))
     }
-}
-
-async fn list_v1(channel: tonic::transport::Channel) -> Vec<String> {
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    let req = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = ServerReflectionClient::new(channel)
-        .server_reflection_info(tokio_stream::iter(vec![req]))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) =
-        stream.message().await.unwrap().unwrap().message_response
-    else {
-        panic!("no service list")
-    };
-    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    names.sort();
-    names
-}
-
-async fn list_v1alpha(channel: tonic::transport::Channel) -> Vec<String> {
-    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
-    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-    let req = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = ServerReflectionClient::new(channel)
-        .server_reflection_info(tokio_stream::iter(vec![req]))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) =
-        stream.message().await.unwrap().unwrap().message_response
-    else {
-        panic!("no service list")
-    };
-    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    names.sort();
-    names
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
@@ -137,8 +90,8 @@ async fn reflection_lists_exactly_the_role_services_and_metrics_are_openmetrics(
         "grpc.reflection.v1alpha.ServerReflection".to_owned(),
         "joust.v1.RouterAdmin".to_owned(),
     ];
-    assert_eq!(list_v1(channel.clone()).await, expected);
-    assert_eq!(list_v1alpha(channel.clone()).await, expected);
+    assert_eq!(list_v1(channel.clone()).await.unwrap(), expected);
+    assert_eq!(list_v1alpha(channel.clone()).await.unwrap(), expected);
 
     // Health: the liveness service is SERVING, "" is the role's to flip.
     let mut h = HealthClient::new(channel.clone());
