@@ -86,7 +86,13 @@ pub fn init_with_level(
     json: bool,
     default_level: &str,
 ) -> Result<Guard, TelemetryError> {
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: not into files or pipes,
+    // and not when NO_COLOR is set (https://no-color.org).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let fmt = if json {
         fmt.json().with_filter(log_filter(default_level)).boxed()
     } else {

@@ -31,11 +31,11 @@ fn dead_address() -> String {
 }
 
 /// The dashboard URL a registry process logged (`dashboard listening
-/// ui_addr=ADDR`).
+/// ui_addr=ADDR`; a log file gets no colour codes).
 async fn dashboard_url(role: &Role) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
-        let log = strip_ansi(&std::fs::read_to_string(&role.log).unwrap_or_default());
+        let log = std::fs::read_to_string(&role.log).unwrap_or_default();
         if let Some(addr) = log
             .lines()
             .filter(|l| l.contains("dashboard listening"))
@@ -47,24 +47,6 @@ async fn dashboard_url(role: &Role) -> String {
         assert!(Instant::now() < deadline, "no dashboard line in {log}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// `text` without terminal colour codes (`ESC [ … m`).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 async fn get(url: &str) -> (u16, String) {
