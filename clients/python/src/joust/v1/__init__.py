@@ -1,0 +1,1 @@
+"""Generated gRPC stubs of joust.v1 (clients/python/generate.py). Do not edit."""
