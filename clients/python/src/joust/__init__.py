@@ -16,17 +16,8 @@ from joust.connection import Security
 from joust.errors import JoustError
 from joust.inference import InferenceClient, Prediction
 from joust.registry import Alias, Event, Model, ModelVersion, RegistryClient, Rollback, VersionStatus
-from joust.serving import (
-    ModelStatus,
-    NodeClient,
-    NodeStates,
-    Phase,
-    RouterClient,
-    RouterView,
-    Routes,
-    ServingState,
-    serving_status,
-)
+from joust.serving import NodeClient, NodeStates, Phase, RouterClient, Routes, ServingState
+from joust.status import ModelStatus, RouterView, serving_status
 from joust.trial import Trial, TrialGates, TrialMode, TrialOutcome, TrialState
 from joust.trial_report import TrialReport, TrialVerdict
 from joust.trials import TrialsClient
