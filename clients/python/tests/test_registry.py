@@ -47,6 +47,15 @@ def test_a_file_registers_as_a_candidate_with_its_lineage(registry: RegistryClie
     # (idempotent); the registry checks the bytes against the kind.
     assert registry.register_version("reg_file", Path(v2).read_bytes(), kind="isolation_forest").version == 2
     assert registry.register_version("reg_file", v1, kind="isolation_forest").version == 1
+    # create=True creates a missing model first (the CLI's --create), and
+    # leaves an existing one alone.
+    with pytest.raises(JoustError) as e:
+        registry.register_version("reg_file_new", v1, kind="isolation_forest")
+    assert e.value.code == grpc.StatusCode.NOT_FOUND, e.value
+    assert registry.register_version("reg_file_new", v1, kind="isolation_forest", create=True).ref == "reg_file_new:1"
+    assert registry.register_version("reg_file_new", v2, kind="isolation_forest", create=True).ref == "reg_file_new:2"
+    with pytest.raises(ValueError, match=r"artifact .*missing\.bin: cannot read it"):
+        registry.register_version("reg_file", Path(v1).parent / "missing.bin", kind="isolation_forest")
     with pytest.raises(JoustError) as e:
         registry.register_version("reg_file", b"not a model", kind="isolation_forest")
     assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT, e.value

@@ -245,6 +245,7 @@ class RegistryClient(Client):
         kind: str,
         annotations: Optional[Mapping[str, str]] = None,
         metrics: Union[None, str, Mapping[str, Any]] = None,
+        create: bool = False,
     ) -> ModelVersion:
         """Uploads an artifact (bytes, or the path of a file) as a new
         ``candidate`` version of ``model``, with its client-side SHA-256
@@ -254,9 +255,17 @@ class RegistryClient(Client):
         ``kind``: isolation_forest, one_class_svm, gaussian_mixture, noop
         (the registry checks the bytes are a joust artifact of that kind) or
         opaque (any bytes, never served). ``metrics``: a mapping or a JSON
-        object string.
+        object string. ``create``: create the model first if it does not
+        exist (``--create``). The same bytes registered again return the
+        existing version.
         """
         data = _artifact_bytes(artifact)
+        if create:
+            try:
+                self.create_model(model)
+            except JoustError as e:
+                if e.code != grpc.StatusCode.ALREADY_EXISTS:
+                    raise
         meta = pb.VersionMetadata(
             model=model,
             kind=kind,
