@@ -115,6 +115,9 @@ pub async fn run(
         t.record_retention()
             .map(|keep| AbortOnDrop(tokio::spawn(trials::retention::run(t.clone(), keep))))
     });
+    let compaction_task = registry
+        .trials()
+        .map(|t| AbortOnDrop(tokio::spawn(trials::retention::compact(t.clone()))));
     let closer = registry.clone();
     let store = registry.store().clone();
     let mut server = RoleServer::new("registry", role)
@@ -138,6 +141,7 @@ pub async fn run(
         .map_err(|e| RegistryError::Config(e.to_string()));
     drop(health_task);
     drop(retention_task);
+    drop(compaction_task);
     served
 }
 

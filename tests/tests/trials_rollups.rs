@@ -3,7 +3,9 @@
 //! report from the raw records on the fixture record set
 //! (registry/tests/fixtures/trial_records.json) within the bounds of
 //! `rollup_check`; retention deletes the raw records and the report is
-//! unchanged; two registry replicas ingesting into one PostgreSQL database
+//! unchanged; compaction into per-period totals changes nothing, and
+//! records arriving late for compacted minutes count; two registry
+//! replicas ingesting into one PostgreSQL database while one compacts
 //! give one merged report.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -172,12 +174,39 @@ async fn rollups_equal_records_and_survive_retention(reg: TestRegistry) {
         rolled.verdict, raw.comparison.psi, rolled.comparison.psi
     );
 
+    // Compaction: the minutes that ended merge into one row per period;
+    // the report does not change.
+    let merged = t.compact_rollups(chrono::Utc::now()).await.unwrap();
+    assert!(merged > 10, "{merged} minute rows merged");
+    let (_, compacted) = t.report(id, "").await.unwrap();
+    let diff = differences(&raw, &compacted);
+    assert!(diff.is_empty(), "after compaction: {diff:#?}");
+    assert_eq!(t.compact_rollups(chrono::Utc::now()).await.unwrap(), 0);
+    // Records that arrive late, for minutes already compacted, count.
+    let late: Vec<_> = fixture(id, 0..50)
+        .into_iter()
+        .map(|mut r| {
+            r.record_id = format!("late-{}", r.record_id);
+            r
+        })
+        .collect();
+    send(&reg.url, late).await;
+    let (_, raw) = t.report_from_records(id, "").await.unwrap();
+    assert_eq!(raw.records, 650);
+    let (_, rolled) = t.report(id, "").await.unwrap();
+    let diff = differences(&raw, &rolled);
+    assert!(diff.is_empty(), "late records: {diff:#?}");
+    t.compact_rollups(chrono::Utc::now()).await.unwrap();
+    let (_, rolled) = t.report(id, "").await.unwrap();
+    let diff = differences(&raw, &rolled);
+    assert!(diff.is_empty(), "late records compacted again: {diff:#?}");
+
     // Retention: every raw record of the trial is older than tomorrow.
     let deleted = t
         .delete_records_before(chrono::Utc::now() + chrono::TimeDelta::days(1))
         .await
         .unwrap();
-    assert_eq!(deleted, 600);
+    assert_eq!(deleted, 650);
     let (_, gone) = t.report_from_records(id, "").await.unwrap();
     assert_eq!(gone.records, 0);
     let (_, after) = t.report(id, "").await.unwrap();
@@ -192,7 +221,7 @@ async fn rollups_equal_records_and_survive_retention(reg: TestRegistry) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(r.records, 600);
+    assert_eq!(r.records, 650);
 }
 
 #[tokio::test]
@@ -230,9 +259,19 @@ async fn two_replicas_merge_into_one_report() {
     };
     let (ea, ob) = (strip(even), strip(odd));
     let a_url = a.url.clone();
+    let passes = std::sync::atomic::AtomicU64::new(0);
     let to_a = async {
-        for c in ea {
+        let half = ea.len() / 2;
+        for (k, c) in ea.into_iter().enumerate() {
             send(&a_url, c).await;
+            // Halfway, until two more compaction passes have run: the
+            // rest of the records arrive after them.
+            if k == half {
+                let seen = passes.load(std::sync::atomic::Ordering::Relaxed);
+                while passes.load(std::sync::atomic::Ordering::Relaxed) < seen + 2 {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
         }
     };
     let to_b = async {
@@ -240,8 +279,27 @@ async fn two_replicas_merge_into_one_report() {
             send(&b_url, c).await;
         }
     };
-    tokio::join!(to_a, to_b);
+    // Meanwhile replica b compacts again and again (the records' minutes
+    // end up to 70 minutes ago: many arrive after their minute was
+    // compacted, at both replicas).
     let t = registry.trials().unwrap();
+    let ingesting = std::sync::atomic::AtomicBool::new(true);
+    let compacting = async {
+        let mut merged = 0;
+        while ingesting.load(std::sync::atomic::Ordering::Relaxed) {
+            merged += t.compact_rollups(chrono::Utc::now()).await.unwrap();
+            passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        merged
+    };
+    let both = async {
+        tokio::join!(to_a, to_b);
+        ingesting.store(false, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (merged, ()) = tokio::join!(compacting, both);
+    // (The registries' own compaction task may have merged some first.)
+    println!("{merged} minute rows merged by the test's passes");
     let (_, raw) = t.report_from_records(id, "").await.unwrap();
     let (_, rolled) = t.report(id, "").await.unwrap();
     assert_eq!(rolled.records, 600);

@@ -320,6 +320,15 @@ impl Trials {
         }
     }
 
+    /// Compacts the minute rollups that ended at least
+    /// two minutes before `now` into each trial
+    /// period's totals (what a report reads); returns how many minute rows
+    /// were merged. Safe to run on every replica at once.
+    pub async fn compact_rollups(&self, now: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        let before = rollup::minute(now) - rollup_store::COMPACT_AFTER_MINUTES;
+        self.store.compact_rollups(before).await
+    }
+
     /// The trial's figures per time bucket of `bucket_seconds` (chosen
     /// from the trial's span when `None`), from every stored record.
     pub async fn time_series(

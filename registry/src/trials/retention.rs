@@ -1,8 +1,12 @@
-//! Raw record retention: every [`INTERVAL`], delete the raw records older
-//! than the retention of the trials reported from rollups, in batches
-//! (`DELETE … WHERE record_id IN (SELECT … LIMIT 10000)`, index on `at`).
-//! Reports stay complete: they read rollups. Every replica may run it;
-//! concurrent deletes of the same rows are harmless.
+//! Background upkeep of trial records. Retention: every [`INTERVAL`],
+//! delete the raw records older than the retention of the trials reported
+//! from rollups, in batches (`DELETE … WHERE record_id IN (SELECT … LIMIT
+//! 10000)`, index on `at`); reports stay complete: they read rollups.
+//! Compaction: every [`COMPACT_INTERVAL`], merge the minute rollups that
+//! ended into each trial period's totals, so a report reads one row per
+//! period plus the last minutes. Every replica may run both; concurrent
+//! passes are harmless (deletes of the same rows; compaction under the
+//! totals row's lock).
 
 use std::time::Duration;
 
@@ -10,6 +14,28 @@ use crate::trials::Trials;
 
 /// Time between retention passes.
 pub const INTERVAL: Duration = Duration::from_secs(300);
+
+/// Time between compaction passes.
+pub const COMPACT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Runs compaction passes until dropped. A failed pass is logged and
+/// retried at the next interval.
+pub async fn compact(trials: Trials) {
+    // The first pass one interval after start (nothing is due sooner).
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + COMPACT_INTERVAL,
+        COMPACT_INTERVAL,
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match trials.compact_rollups(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(merged) => tracing::debug!(merged, "minute rollups compacted"),
+            Err(error) => tracing::warn!(%error, "trial rollup compaction failed"),
+        }
+    }
+}
 
 /// Runs retention passes until dropped (the server aborts the task on
 /// shutdown). A failed pass is logged and retried at the next interval.

@@ -2,10 +2,23 @@
 //! newly stored records into `trial_rollups` inside the transaction that
 //! stores them (insert, or on conflict lock the row, merge and update, so
 //! every registry replica merges into one row per trial, period and
-//! minute), reads a trial's rollups for the report, and deletes old raw
-//! records in batches (retention).
+//! minute), compacts minute rows into one `trial_rollup_totals` row per
+//! trial and period (so a report reads that row and the last few minutes,
+//! whatever the trial's age), reads them for the report, and deletes old
+//! raw records in batches (retention).
+//!
+//! Locking (PostgreSQL): an ingest locks each (trial, period) totals row
+//! it touches, in key order, before that group's minute rows; compaction
+//! locks the totals row, then reads the minute rows. Either the ingest
+//! commits first (the compaction, waiting on the lock, then reads its
+//! minute rows) or it sees the new `through_minute` and merges its late
+//! records into the totals too. A record is counted once either way.
 
 use std::collections::BTreeMap;
+
+/// Minutes a minute rollup stays uncompacted after it ends (records of
+/// the current minute keep arriving; later ones are merged either way).
+pub const COMPACT_AFTER_MINUTES: i64 = 2;
 
 /// Raw records deleted per retention statement.
 pub const RETENTION_BATCH: u32 = 10_000;
@@ -50,46 +63,194 @@ macro_rules! impl_rollup_store {
                         .collect::<$crate::error::Result<Vec<_>>>()?;
                     periods.insert(r.trial_id, ps);
                 }
-                for ((trial, period, minute), rollup) in fold(records.iter().copied(), &periods) {
-                    let done = sqlx::query(
-                        "INSERT INTO trial_rollups (trial_id, period, minute, state)
-                         VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (trial_id, period, minute) DO NOTHING",
+                // Grouped by (trial, period), in key order: that group's
+                // totals row is locked first, then its minute rows.
+                let folded = fold(records.iter().copied(), &periods);
+                let mut groups: Vec<((u64, u32), Vec<(i64, Rollup)>)> = Vec::new();
+                for ((trial, period, minute), rollup) in folded {
+                    match groups.last_mut() {
+                        Some((key, v)) if *key == (trial, period) => v.push((minute, rollup)),
+                        _ => groups.push(((trial, period), vec![(minute, rollup)])),
+                    }
+                }
+                for ((trial, period), minutes) in groups {
+                    sqlx::query(
+                        "INSERT INTO trial_rollup_totals (trial_id, period, through_minute, state)
+                         VALUES ($1, $2, 0, NULL)
+                         ON CONFLICT (trial_id, period) DO NOTHING",
                     )
                     .bind(i(trial))
                     .bind(i64::from(period))
-                    .bind(minute)
-                    .bind(rollup.encode()?)
                     .execute(&mut *conn)
                     .await?;
-                    if done.rows_affected() == 1 {
-                        continue;
-                    }
                     let sql = format!(
-                        "SELECT state FROM trial_rollups
-                         WHERE trial_id = $1 AND period = $2 AND minute = $3 {}",
+                        "SELECT through_minute FROM trial_rollup_totals
+                         WHERE trial_id = $1 AND period = $2 {}",
                         $lock
                     );
-                    let state: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    let through: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                         .bind(i(trial))
                         .bind(i64::from(period))
-                        .bind(minute)
                         .fetch_one(&mut *conn)
                         .await?;
-                    let mut merged = Rollup::decode(&state)?;
-                    merged.merge(&rollup)?;
-                    sqlx::query(
-                        "UPDATE trial_rollups SET state = $4
-                         WHERE trial_id = $1 AND period = $2 AND minute = $3",
-                    )
+                    // Records of minutes already compacted (late ones) go
+                    // into the totals as well as their minute rows.
+                    let mut late: Option<Rollup> = None;
+                    for (minute, rollup) in minutes {
+                        if minute < through {
+                            match &mut late {
+                                Some(l) => l.merge(&rollup)?,
+                                None => late = Some(rollup.clone()),
+                            }
+                        }
+                        Self::merge_minute(&mut *conn, trial, period, minute, &rollup).await?;
+                    }
+                    if let Some(late) = late {
+                        let state: Option<Vec<u8>> = sqlx::query_scalar(
+                            "SELECT state FROM trial_rollup_totals WHERE trial_id = $1 AND period = $2",
+                        )
+                        .bind(i(trial))
+                        .bind(i64::from(period))
+                        .fetch_one(&mut *conn)
+                        .await?;
+                        let mut merged = match state {
+                            Some(s) => Rollup::decode(&s)?,
+                            None => Rollup::default(),
+                        };
+                        merged.merge(&late)?;
+                        sqlx::query(
+                            "UPDATE trial_rollup_totals SET state = $3 WHERE trial_id = $1 AND period = $2",
+                        )
+                        .bind(i(trial))
+                        .bind(i64::from(period))
+                        .bind(merged.encode()?)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            /// Merges `rollup` into its minute row (inserted, or locked,
+            /// merged and updated).
+            async fn merge_minute(
+                conn: &mut $conn,
+                trial: u64,
+                period: u32,
+                minute: i64,
+                rollup: &$crate::trials::rollup::Rollup,
+            ) -> $crate::error::Result<()> {
+                use $crate::store::rows::i;
+                use $crate::trials::rollup::Rollup;
+                let done = sqlx::query(
+                    "INSERT INTO trial_rollups (trial_id, period, minute, state)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (trial_id, period, minute) DO NOTHING",
+                )
+                .bind(i(trial))
+                .bind(i64::from(period))
+                .bind(minute)
+                .bind(rollup.encode()?)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 1 {
+                    return Ok(());
+                }
+                let sql = format!(
+                    "SELECT state FROM trial_rollups
+                     WHERE trial_id = $1 AND period = $2 AND minute = $3 {}",
+                    $lock
+                );
+                let state: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                     .bind(i(trial))
                     .bind(i64::from(period))
                     .bind(minute)
-                    .bind(merged.encode()?)
-                    .execute(&mut *conn)
+                    .fetch_one(&mut *conn)
                     .await?;
-                }
+                let mut merged = Rollup::decode(&state)?;
+                merged.merge(rollup)?;
+                sqlx::query(
+                    "UPDATE trial_rollups SET state = $4
+                     WHERE trial_id = $1 AND period = $2 AND minute = $3",
+                )
+                .bind(i(trial))
+                .bind(i64::from(period))
+                .bind(minute)
+                .bind(merged.encode()?)
+                .execute(&mut *conn)
+                .await?;
                 Ok(())
+            }
+
+            /// Merges every minute row before `before` not yet compacted
+            /// into its (trial, period) totals row, one transaction per
+            /// totals row (locked first, so a concurrent ingest either
+            /// sees the new `through_minute` or is seen by this merge);
+            /// returns how many minute rows were merged.
+            pub(crate) async fn compact_rollups_impl(
+                &self,
+                before: i64,
+            ) -> $crate::error::Result<u64> {
+                use $crate::trials::rollup::Rollup;
+                let due: Vec<(i64, i64)> = sqlx::query_as(
+                    "SELECT t.trial_id, CAST(t.period AS BIGINT) FROM trial_rollup_totals t
+                     WHERE t.through_minute < $1 AND EXISTS (
+                       SELECT 1 FROM trial_rollups r
+                       WHERE r.trial_id = t.trial_id AND r.period = t.period
+                         AND r.minute >= t.through_minute AND r.minute < $1)
+                     ORDER BY t.trial_id, t.period",
+                )
+                .bind(before)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut merged_rows = 0;
+                for (trial, period) in due {
+                    let mut tx = self.begin_records().await?;
+                    let sql = format!(
+                        "SELECT through_minute, state FROM trial_rollup_totals
+                         WHERE trial_id = $1 AND period = $2 {}",
+                        $lock
+                    );
+                    let (through, state): (i64, Option<Vec<u8>>) =
+                        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                            .bind(trial)
+                            .bind(period)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    if through >= before {
+                        continue;
+                    }
+                    let mut totals = match state {
+                        Some(s) => Rollup::decode(&s)?,
+                        None => Rollup::default(),
+                    };
+                    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+                        "SELECT state FROM trial_rollups
+                         WHERE trial_id = $1 AND period = $2 AND minute >= $3 AND minute < $4",
+                    )
+                    .bind(trial)
+                    .bind(period)
+                    .bind(through)
+                    .bind(before)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for row in &rows {
+                        totals.merge(&Rollup::decode(row)?)?;
+                    }
+                    sqlx::query(
+                        "UPDATE trial_rollup_totals SET through_minute = $3, state = $4
+                         WHERE trial_id = $1 AND period = $2",
+                    )
+                    .bind(trial)
+                    .bind(period)
+                    .bind(before)
+                    .bind(totals.encode()?)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    merged_rows += rows.len() as u64;
+                }
+                Ok(merged_rows)
             }
 
             /// Feeds a trial's rollups to `builder`; `false` (nothing fed)
@@ -107,8 +268,14 @@ macro_rules! impl_rollup_store {
                 if $crate::store::rows::i(trial_id) < first {
                     return Ok(false);
                 }
+                // The compacted totals, then the minute rows after them.
                 let mut rows = sqlx::query_as::<_, (i64, Vec<u8>)>(
-                    "SELECT CAST(period AS BIGINT), state FROM trial_rollups WHERE trial_id = $1",
+                    "SELECT CAST(period AS BIGINT), state FROM trial_rollup_totals
+                     WHERE trial_id = $1 AND state IS NOT NULL
+                     UNION ALL
+                     SELECT CAST(r.period AS BIGINT), r.state FROM trial_rollups r
+                     JOIN trial_rollup_totals t ON t.trial_id = r.trial_id AND t.period = r.period
+                     WHERE r.trial_id = $1 AND r.minute >= t.through_minute",
                 )
                 .bind($crate::store::rows::i(trial_id))
                 .fetch(&self.pool);

@@ -73,6 +73,10 @@ pub trait TrialStore: Send + Sync + 'static {
     /// [`crate::trials::rollup`]); `false`, feeding nothing, when the trial
     /// started before rollups existed (its report reads raw records).
     async fn scan_rollups(&self, trial_id: u64, builder: &mut ReportBuilder) -> Result<bool>;
+    /// Merges minute rollups before minute `before` (Unix time / 60) into
+    /// each trial period's compacted totals; returns how many minute rows
+    /// were merged.
+    async fn compact_rollups(&self, before: i64) -> Result<u64>;
     /// Deletes up to `batch` raw records older than `before` of the trials
     /// reported from rollups; returns how many.
     async fn delete_records_before(
@@ -110,7 +114,7 @@ pub async fn open(url: &str) -> Result<(Arc<dyn MetadataStore>, Arc<dyn TrialSto
 
 impl PgStore {
     /// Record ingest runs outside the registry's write lock.
-    async fn begin_records(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    pub(crate) async fn begin_records(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         // Cancel-safe, without the write lock (joust_storage::sql).
         Ok(joust_storage::sql::begin_write_postgres(&self.pool, None).await?)
     }
@@ -192,7 +196,7 @@ impl PgStore {
 
 impl SqliteStore {
     /// SQLite has one writer: take the lock at once (no upgrade deadlock).
-    async fn begin_records(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pub(crate) async fn begin_records(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.begin_write().await
     }
 
@@ -568,6 +572,10 @@ macro_rules! impl_trial_store {
                 builder: &mut $crate::trials::report::ReportBuilder,
             ) -> $crate::error::Result<bool> {
                 self.scan_rollups_impl(trial_id, builder).await
+            }
+
+            async fn compact_rollups(&self, before: i64) -> $crate::error::Result<u64> {
+                self.compact_rollups_impl(before).await
             }
 
             async fn delete_records_before(
