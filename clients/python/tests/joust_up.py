@@ -29,6 +29,7 @@ class Up:
     registry: str
     node: str
     router: str
+    data_dir: Path
     lines: list[str] = field(default_factory=list)
 
     def cli(self, *args: str, extra: Sequence[str] = ()) -> str:
@@ -106,4 +107,4 @@ def start(data_dir: Path, extra: Sequence[str] = (), env: Optional[dict] = None)
     # Keep reading so the process never blocks on a full pipe.
     stdout = process.stdout
     threading.Thread(target=lambda: lines.extend(stdout), daemon=True).start()
-    return Up(process, addrs["registry"], addrs["node"], addrs["router"], lines)
+    return Up(process, addrs["registry"], addrs["node"], addrs["router"], data_dir, lines)

@@ -122,6 +122,17 @@ def test_a_download_is_the_registered_bytes(registry: RegistryClient, artifacts)
     assert version.version == 1 and data == Path(v1).read_bytes()
 
 
+def test_a_download_whose_bytes_changed_is_refused(registry: RegistryClient, up) -> None:
+    data = b"opaque bytes for the integrity test"
+    v = registry.register_version("reg_corrupt", data, kind="opaque", create=True)
+    [blob] = [p for p in (up.data_dir / "blobs").rglob("*") if p.is_file() and v.sha256 in p.name]
+    blob.write_bytes(b"X" * len(data))  # the registry streams blobs as stored
+    with pytest.raises(JoustError) as e:
+        registry.download_artifact(v.ref)
+    assert e.value.code == grpc.StatusCode.DATA_LOSS, e.value
+    assert f"declared sha256 {v.sha256}" in e.value.message and hashlib.sha256(b"X" * len(data)).hexdigest() in e.value.message
+
+
 def test_the_audit_log_lists_and_streams_events(registry: RegistryClient, artifacts) -> None:
     v1, _ = artifacts
     registry.create_model("reg_audit")
