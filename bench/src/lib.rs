@@ -2,8 +2,11 @@
 //! (ROC-AUC fidelity and single-thread scoring throughput). It owns the
 //! shared plumbing of the two binaries: building the synthetic feature set,
 //! writing it as CSV for Python, and running the Python side. It knows
-//! nothing about serving, the registry or gRPC (the `detect` binary, which
-//! benchmarks the detection service end to end, does).
+//! nothing about serving or gRPC (the `detect` binary, which benchmarks the
+//! detection service end to end, does); [`trials`] holds the registry and
+//! record plumbing of the trial benchmarks.
+
+pub mod trials;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,0 +1,176 @@
+//! `GetTrialReport` latency against the number of stored records
+//! (PostgreSQL). For each size N: a registry on a fresh database (the
+//! server at `JOUST_BENCH_DATABASE_URL`, default the local one as
+//! `postgres`), a shadow trial, N records ingested through
+//! `RecordComparisons` (4 streams, batches of 1,000, 1,000 records per
+//! second of trial time ending now: 10M records are 2.8 hours of trial),
+//! then the report over gRPC `CALLS` times: before compaction (it reads
+//! one minute rollup row per trial minute), after one compaction pass (the
+//! totals row and the last two minutes), and, up to 1M records, from the
+//! raw records (what every report did before rollups) for contrast.
+//! Prints JSON: per size the medians and 95th percentiles in ms, the
+//! ingest rate with rollups on, and the compaction time.
+//!
+//! `cargo run --release -p joust-bench --bin trial_report [SIZES] [CALLS]`
+//! with SIZES a comma-separated list (default `1000000,10000000`).
+
+use std::time::Instant;
+
+use anyhow::Context;
+use futures::StreamExt;
+use joust_bench::median;
+use joust_bench::trials::{BenchRegistry, Database, admin_url, record};
+
+const BATCH: usize = 1000;
+const STREAMS: usize = 4;
+const PER_SECOND: usize = 1000;
+/// Raw-record reports are measured up to this size (they scan every row).
+const RAW_UP_TO: usize = 1_000_000;
+
+fn quantile(mut xs: Vec<f64>, q: f64) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let k = ((xs.len() as f64 - 1.0) * q).round() as usize;
+    xs.get(k).copied().unwrap_or(f64::NAN)
+}
+
+/// `calls` timings of `f` in ms.
+async fn time_calls<F, Fut>(calls: usize, mut f: F) -> anyhow::Result<Vec<f64>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u64>>,
+{
+    let mut out = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        f().await?;
+        out.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(out)
+}
+
+fn summary(ms: &[f64]) -> serde_json::Value {
+    serde_json::json!({
+        "median_ms": median(ms.to_vec()),
+        "p95_ms": quantile(ms.to_vec(), 0.95),
+        "calls": ms.len(),
+    })
+}
+
+async fn size(admin: &str, n: usize, calls: usize) -> anyhow::Result<serde_json::Value> {
+    let db = Database::create(admin).await?;
+    let registry = BenchRegistry::start(&db.url).await?;
+    let trial = registry.shadow_trial("report").await?;
+    let client = registry.trials_client().await?;
+
+    let start_secs = chrono_now_secs() - (n / PER_SECOND) as i64;
+    let per_stream = n.div_ceil(STREAMS);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..STREAMS)
+        .map(|s| {
+            let client = client.clone();
+            let (lo, hi) = (s * per_stream, ((s + 1) * per_stream).min(n));
+            let batches = futures::stream::iter((lo..hi).step_by(BATCH)).map(move |b| {
+                (b..(b + BATCH).min(hi))
+                    .map(|i| record(trial, 0, i, start_secs, PER_SECOND))
+                    .collect::<Vec<_>>()
+            });
+            tokio::spawn(async move { client.record(batches).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await??.accepted;
+    }
+    let ingest_rate = n as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(accepted == n as u64, "accepted {accepted} of {n} records");
+    eprintln!("{n} records: ingested at {ingest_rate:.0} records/s (rollups on)");
+
+    let report = || async {
+        let r = client.report(trial, "").await?;
+        anyhow::ensure!(r.records == n as u64, "report counts {} of {n}", r.records);
+        Ok(r.records)
+    };
+    let before = time_calls(calls, report).await?;
+    eprintln!(
+        "  report before compaction: median {:.1} ms",
+        median(before.clone())
+    );
+    let t = Instant::now();
+    let merged = registry
+        .trials
+        .compact_rollups(chrono::Utc::now())
+        .await
+        .context("compaction")?;
+    let compact_ms = t.elapsed().as_secs_f64() * 1e3;
+    let after = time_calls(calls, report).await?;
+    eprintln!(
+        "  report after compaction ({merged} minute rows merged in {compact_ms:.0} ms): median {:.1} ms",
+        median(after.clone())
+    );
+    let raw = if n <= RAW_UP_TO {
+        let trials = registry.trials.clone();
+        let ms = time_calls(calls.min(3), || {
+            let trials = trials.clone();
+            async move {
+                let (_, r) = trials.report_from_records(trial, "").await?;
+                Ok(r.records)
+            }
+        })
+        .await?;
+        eprintln!(
+            "  report from raw records: median {:.1} ms",
+            median(ms.clone())
+        );
+        Some(summary(&ms))
+    } else {
+        None
+    };
+    registry.stop().await;
+    db.drop_it().await?;
+    Ok(serde_json::json!({
+        "records": n,
+        "trial_minutes": n.div_ceil(PER_SECOND * 60),
+        "ingest_records_per_s": ingest_rate,
+        "report_before_compaction": summary(&before),
+        "compaction": { "minute_rows_merged": merged, "ms": compact_ms },
+        "report": summary(&after),
+        "report_from_raw_records": raw,
+    }))
+}
+
+fn chrono_now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let sizes: Vec<usize> = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "1000000,10000000".to_owned())
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .with_context(|| format!("SIZES: expected comma-separated counts, got {s:?}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let calls = match std::env::args().nth(2) {
+        Some(a) => a
+            .parse()
+            .with_context(|| format!("CALLS: expected a count, got {a:?}"))?,
+        None => 20,
+    };
+    let admin = admin_url();
+    let mut rows = Vec::new();
+    for n in sizes {
+        rows.push(size(&admin, n, calls).await?);
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "workload": "GetTrialReport latency by stored records (PostgreSQL)",
+            "sizes": rows,
+        })
+    );
+    Ok(())
+}
