@@ -1,6 +1,8 @@
 //! joust-runtime is how a joust role runs. [`RoleServer`] is the one place
 //! a role's gRPC server is assembled (security and trace layers, health,
-//! reflection of exactly its services, message limits, `/metrics`, drain);
+//! reflection of exactly its services, message limits, `/metrics`, the
+//! Open Inference Protocol's REST form for roles that serve it
+//! ([`oip_http`]), drain);
 //! [`Listen`] is the one "ADDR or off" flag form; [`backoff`] is the one
 //! retry delay every reconnect and retry loop uses; [`WatchFollower`] is
 //! the one follower of the registry's change feed. It knows the wire
@@ -14,6 +16,7 @@ pub mod follower;
 pub mod limits;
 pub mod listen;
 pub mod metrics_http;
+pub mod oip_http;
 pub mod rpc_metrics;
 pub mod serve;
 

@@ -71,11 +71,13 @@ impl std::fmt::Display for Listen {
 }
 
 /// The bound listeners of one role: gRPC, and optionally the HTTP
-/// `/metrics` endpoint.
+/// `/metrics` endpoint and the HTTP API (the OIP REST endpoints of nodes
+/// and routers).
 #[derive(Debug)]
 pub struct Listeners {
     pub grpc: TcpListener,
     pub metrics: Option<TcpListener>,
+    pub http: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -83,7 +85,14 @@ impl Listeners {
         Self {
             grpc,
             metrics: None,
+            http: None,
         }
+    }
+
+    /// Also serve the role's HTTP API on `http` (none: no HTTP API).
+    pub fn with_http(mut self, http: Option<TcpListener>) -> Self {
+        self.http = http;
+        self
     }
 
     /// Also serve `/metrics` on `metrics` (none: no endpoint).

@@ -2,14 +2,16 @@
 //! (TLS and authentication from the role's `ServerSecurity`, TCP_NODELAY,
 //! the trace layer, explicit message sizes), health with per-service
 //! status, reflection (v1 and v1alpha) listing exactly the services the
-//! role serves, the optional `/metrics` listener, and on shutdown a drain
-//! bounded by a timeout.
+//! role serves, the optional `/metrics` listener, the optional HTTP API
+//! listener (the OIP REST endpoints, [`crate::oip_http`]), and on
+//! shutdown a drain bounded by a timeout.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use joust_security::ServerSecurity;
 use tokio::sync::watch;
 use tonic::body::Body;
@@ -100,6 +102,7 @@ pub struct RoleServer {
     health: HealthReporter,
     metrics: Option<Encoder>,
     rpc_metrics: Option<RpcMetrics>,
+    http: Option<axum::Router>,
     on_shutdown: Vec<Hook>,
 }
 
@@ -127,6 +130,7 @@ impl RoleServer {
             health: HealthReporter::new(),
             metrics: None,
             rpc_metrics: None,
+            http: None,
             on_shutdown: Vec::new(),
         }
     }
@@ -193,6 +197,22 @@ impl RoleServer {
         self
     }
 
+    /// Serves the Open Inference Protocol's REST form over `service` (the
+    /// role's own `inference.GRPCInferenceService`) on the HTTP listener,
+    /// admitted by the role's security policy, bodies capped at the role's
+    /// message limit.
+    pub fn oip_http<S>(mut self, service: S) -> Self
+    where
+        S: joust_proto::inference::grpc_inference_service_server::GrpcInferenceService,
+    {
+        self.http = Some(crate::oip_http::router(
+            service,
+            self.config.security.layer(),
+            self.config.max_message_bytes,
+        ));
+        self
+    }
+
     /// Runs when shutdown begins, before the drain (close long streams,
     /// stop background work that would hold requests open).
     pub fn on_shutdown(mut self, hook: impl FnOnce() + Send + 'static) -> Self {
@@ -215,7 +235,11 @@ impl RoleServer {
         listeners: impl Into<Listeners>,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), RuntimeError> {
-        let Listeners { grpc, metrics } = listeners.into();
+        let Listeners {
+            grpc,
+            metrics,
+            http: http_listener,
+        } = listeners.into();
         let listed = self.listed_services();
         let Self {
             role,
@@ -226,6 +250,7 @@ impl RoleServer {
             health,
             metrics: role_metrics,
             rpc_metrics,
+            http,
             on_shutdown,
         } = self;
         for name in std::iter::once(&LIVENESS_SERVICE).chain(&serving) {
@@ -259,6 +284,44 @@ impl RoleServer {
             (Some(_), None) => {
                 return Err(RuntimeError::Config(format!(
                     "metrics-listen: the {role} has no metrics to serve; use `off`"
+                )));
+            }
+            (None, _) => None,
+        };
+
+        let http_task = match (http_listener, http) {
+            (Some(listener), Some(app)) => {
+                let http_addr = listener.local_addr().ok();
+                if config.security.tls() {
+                    warn!(
+                        role,
+                        ?http_addr,
+                        "the HTTP API is plaintext while gRPC uses TLS: terminate TLS in front of it, or turn it off (--http-listen off)"
+                    );
+                }
+                info!(
+                    role,
+                    ?http_addr,
+                    "HTTP API (Open Inference Protocol REST) listening"
+                );
+                let stop = stopped(stop_rx.clone());
+                Some(tokio::spawn(async move {
+                    let served = axum::serve(
+                        listener.tap_io(|tcp| {
+                            let _ = tcp.set_nodelay(true);
+                        }),
+                        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(stop)
+                    .await;
+                    if let Err(error) = served {
+                        warn!(%error, "HTTP API failed");
+                    }
+                }))
+            }
+            (Some(_), None) => {
+                return Err(RuntimeError::Config(format!(
+                    "http-listen: the {role} has no HTTP API; use `off`"
                 )));
             }
             (None, _) => None,
@@ -305,6 +368,19 @@ impl RoleServer {
             }
         };
         let _ = stop_tx.send(true);
+        if let Some(mut task) = http_task {
+            // In-flight HTTP calls finish within the same drain timeout.
+            if tokio::time::timeout(config.drain_timeout, &mut task)
+                .await
+                .is_err()
+            {
+                warn!(
+                    role,
+                    "shutdown: HTTP API connections still open after the drain timeout; closing them"
+                );
+                task.abort();
+            }
+        }
         if let Some(task) = metrics_task {
             let _ = task.await;
         }
