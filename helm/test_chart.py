@@ -206,6 +206,19 @@ def assert_common(docs: list[dict], label: str, values: dict) -> None:
     check(reg_url in router_args and reg_url in container(deploys[f"{FULL}-node"])["args"] and reg_url in det_args, f"{label}: node, router and detection find the registry Service")
     check(f"--router={scheme}://{FULL}-router.{NAMESPACE}.svc.cluster.local:7072" in det_args, f"{label}: detection scores through the router Service: {det_args}")
     node_values = values.get("node") or {}
+    # The OIP REST API: a flag, a container port and a Service port per role (0: off).
+    for role in ("node", "router"):
+        http_port = (values.get(role) or {}).get("httpPort", {"node": 8071, "router": 8072}[role])
+        args = container(deploys[f"{FULL}-{role}"])["args"]
+        ports = container(deploys[f"{FULL}-{role}"])["ports"]
+        svc_ports = services[f"{FULL}-{role}"]["spec"]["ports"]
+        if http_port:
+            check(f"--http-listen=0.0.0.0:{http_port}" in args, f"{label}: {role} --http-listen on the pod's address: {args}")
+            check(any(p["name"] == "http" and p["containerPort"] == http_port for p in ports), f"{label}: {role} container port http {http_port}")
+            check({"name": "http", "port": http_port, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"} in svc_ports, f"{label}: {role} Service port http: {svc_ports}")
+        else:
+            check("--http-listen=off" in args, f"{label}: {role} --http-listen=off with httpPort 0: {args}")
+            check(all(p["name"] != "http" for p in ports + svc_ports), f"{label}: {role} no http port with httpPort 0")
     models = node_values.get("models") or []
     node_args = container(deploys[f"{FULL}-node"])["args"]
     check([a for a in node_args if a.startswith("--model=")] == [f"--model={m}" for m in models], f"{label}: node --model per values: {node_args}")

@@ -39,6 +39,15 @@ pub struct RouteArgs {
         default_value = "127.0.0.1:9092"
     )]
     pub metrics_listen: joust_runtime::Listen,
+    /// HTTP listen address of the Open Inference Protocol REST API (KServe
+    /// v2: `/v2/health/ready`, `/v2/models/NAME/infer`, …), routed like
+    /// gRPC; `off` disables it.
+    #[arg(
+        long,
+        env = "JOUST_ROUTER_HTTP_LISTEN",
+        default_value = "127.0.0.1:8072"
+    )]
+    pub http_listen: joust_runtime::Listen,
     /// On shutdown, seconds in-flight requests may take to finish before
     /// open connections are closed and buffered records are shipped.
     #[arg(long, env = "JOUST_DRAIN_TIMEOUT_SECS", default_value_t = 20)]
@@ -138,6 +147,7 @@ pub async fn route(
 ) -> Result<(), RouterError> {
     let listen = args.listen;
     let metrics_addr = args.metrics_listen.0;
+    let http_addr = args.http_listen.0;
     let config = args.into_config(credentials)?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
@@ -149,12 +159,21 @@ pub async fn route(
         Some(a) => Some(bind(a).await?),
         None => None,
     };
+    let http_listener = match http_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
     let bound = listener
         .local_addr()
         .map_err(|e| RouterError::Internal(format!("listener address: {e}")))?;
-    info!(listen = %bound, metrics = ?metrics_addr, nodes = ?config.nodes, instance = %config.instance_id, "starting router");
+    info!(listen = %bound, metrics = ?metrics_addr, http = ?http_addr, nodes = ?config.nodes, instance = %config.instance_id, "starting router");
     // Scripts (and tests using port 0) read the bound address here.
     println!("joust router listening on {bound}");
-    let listeners = joust_runtime::Listeners::new(listener).with_metrics(metrics_listener);
+    if let Some(addr) = http_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        println!("joust router http on {addr}");
+    }
+    let listeners = joust_runtime::Listeners::new(listener)
+        .with_metrics(metrics_listener)
+        .with_http(http_listener);
     crate::run(listeners, config, shutdown).await
 }

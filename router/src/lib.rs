@@ -61,8 +61,8 @@ pub use error::RouterError;
 pub use router::Router;
 pub use table::{Route, RouteTable, TrialRoute};
 
-/// Runs a router on `listeners` (gRPC and, when given, HTTP `/metrics`)
-/// until `shutdown` resolves; then stops accepting, drains in-flight
+/// Runs a router on `listeners` (gRPC and, when given, HTTP `/metrics`
+/// and the OIP REST API) until `shutdown` resolves; then stops accepting, drains in-flight
 /// requests (at most `drain_timeout`), sends the buffered records once
 /// and returns. The server is assembled by joust-runtime's [`RoleServer`].
 pub async fn run(
@@ -167,6 +167,9 @@ pub async fn run(
         .add_service(GrpcInferenceServiceServer::new(oip::OipService::new(
             router.clone(),
         )))
+        // The same OIP handlers (routing, trials, records, metrics)
+        // behind the REST form (when an HTTP listener is given).
+        .oip_http(oip::OipService::new(router.clone()))
         .add_service(InferenceServer::new(native::NativeService::new(
             router.clone(),
         )))

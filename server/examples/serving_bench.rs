@@ -177,6 +177,7 @@ async fn main() {
             "forest@champion",
         ])
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"])
+        .args(["--http-listen", "off"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -34,6 +34,11 @@ pub struct ServeArgs {
     /// disables it.
     #[arg(long, env = "JOUST_METRICS_LISTEN", default_value = "127.0.0.1:9091")]
     pub metrics_listen: joust_runtime::Listen,
+    /// HTTP listen address of the Open Inference Protocol REST API (KServe
+    /// v2: `/v2/health/ready`, `/v2/models/NAME/infer`, …); `off`
+    /// disables it.
+    #[arg(long, env = "JOUST_HTTP_LISTEN", default_value = "127.0.0.1:8071")]
+    pub http_listen: joust_runtime::Listen,
     /// On shutdown, seconds in-flight requests may take to finish before
     /// open connections are closed.
     #[arg(long, env = "JOUST_DRAIN_TIMEOUT_SECS", default_value_t = 20)]
@@ -115,6 +120,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let listen = args.listen;
     let metrics_addr = args.metrics_listen.0;
+    let http_addr = args.http_listen.0;
     let config = args.into_config(credentials)?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
@@ -126,13 +132,22 @@ pub async fn serve(
         Some(a) => Some(bind(a).await?),
         None => None,
     };
-    info!(%listen, metrics = ?metrics_addr, "starting serving node");
+    let http_listener = match http_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
+    info!(%listen, metrics = ?metrics_addr, http = ?http_addr, "starting serving node");
     if let Ok(addr) = listener.local_addr() {
         // Like `joust registry`: the bound address on stdout, for scripts
         // and tests that listen on port 0.
         println!("joust serve listening on {addr}");
     }
-    let listeners = joust_runtime::Listeners::new(listener).with_metrics(metrics_listener);
+    if let Some(addr) = http_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        println!("joust serve http on {addr}");
+    }
+    let listeners = joust_runtime::Listeners::new(listener)
+        .with_metrics(metrics_listener)
+        .with_http(http_listener);
     crate::run(listeners, config, shutdown_signal()).await
 }
 

@@ -48,7 +48,7 @@ pub use error::ServeError;
 pub use node::Node;
 
 /// Runs a serving node on `listeners` (gRPC and, when given, HTTP
-/// `/metrics`) until `shutdown` resolves; then stops accepting, drains
+/// `/metrics` and the OIP REST API) until `shutdown` resolves; then stops accepting, drains
 /// in-flight requests (at most `drain_timeout`) and returns. The server
 /// is assembled by joust-runtime's [`RoleServer`].
 pub async fn run(
@@ -82,6 +82,9 @@ pub async fn run(
         .add_service(GrpcInferenceServiceServer::new(oip::OipService::new(
             node.clone(),
         )))
+        // The same OIP handlers behind the REST form (when an HTTP
+        // listener is given).
+        .oip_http(oip::OipService::new(node.clone()))
         .add_service(InferenceServer::new(native::NativeService::new(
             node.clone(),
         )))

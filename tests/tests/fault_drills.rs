@@ -492,6 +492,8 @@ async fn a_100_mb_request_is_refused_without_a_memory_spike() {
             "127.0.0.1:0",
             "--metrics-listen",
             "off",
+            "--http-listen",
+            "off",
         ],
         "joust serve listening on",
     )

@@ -315,6 +315,7 @@ async fn joust_serve_takes_the_unbound_grace_flag() {
             "m@champion",
         ])
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"])
+        .args(["--http-listen", "off"])
         .args(["--unbound-grace", "30"])
         .output()
         .unwrap();
@@ -336,6 +337,8 @@ async fn joust_serve_takes_the_unbound_grace_flag() {
             "--listen",
             "127.0.0.1:0",
             "--metrics-listen",
+            "off",
+            "--http-listen",
             "off",
             "--unbound-grace",
             "1500ms",

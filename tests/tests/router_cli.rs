@@ -20,6 +20,7 @@ fn bad_flags_are_refused_naming_the_flag() {
     let out = Command::new(joust_tests::joust_bin())
         .args(["route", "--record-batch", "0", "--listen", "127.0.0.1:0"])
         .args(["--metrics-listen", "off"])
+        .args(["--http-listen", "off"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -28,6 +29,7 @@ fn bad_flags_are_refused_naming_the_flag() {
     let out = Command::new(joust_tests::joust_bin())
         .args(["route", "--nodes", "no-port", "--listen", "127.0.0.1:0"])
         .args(["--metrics-listen", "off"])
+        .args(["--http-listen", "off"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -46,6 +48,7 @@ async fn a_router_process_answers_through_the_champion_and_stops_on_sigterm() {
         .args(["route", "--registry", &registry.url])
         .args(["--nodes", &node.addr.to_string()])
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"])
+        .args(["--http-listen", "off"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -103,6 +103,8 @@ fn spawn_node(registry_url: &str) -> JoustProcess {
             "127.0.0.1:0",
             "--metrics-listen",
             "off",
+            "--http-listen",
+            "off",
         ],
         "joust serve listening on",
     )

@@ -45,6 +45,14 @@ pub struct UpArgs {
         default_value = "127.0.0.1:9091"
     )]
     pub node_metrics_listen: Listen,
+    /// Serving node HTTP address of the Open Inference Protocol REST API
+    /// (KServe v2); `off` disables it.
+    #[arg(
+        long,
+        env = "JOUST_UP_NODE_HTTP_LISTEN",
+        default_value = "127.0.0.1:8071"
+    )]
+    pub node_http_listen: Listen,
     /// How long the node keeps a version that lost its last ref (the old
     /// champion after a promotion) answering pinned requests before it is
     /// dropped, as `joust serve --unbound-grace`.
@@ -60,6 +68,14 @@ pub struct UpArgs {
         default_value = "127.0.0.1:9092"
     )]
     pub router_metrics_listen: Listen,
+    /// Router HTTP address of the Open Inference Protocol REST API (KServe
+    /// v2, routed like gRPC); `off` disables it.
+    #[arg(
+        long,
+        env = "JOUST_UP_ROUTER_HTTP_LISTEN",
+        default_value = "127.0.0.1:8072"
+    )]
+    pub router_http_listen: Listen,
     /// Registry Prometheus `/metrics` address (per-RPC counts and
     /// latency); `off` (the default) disables it.
     #[arg(long, env = "JOUST_UP_REGISTRY_METRICS_LISTEN", default_value = "off")]
@@ -159,6 +175,9 @@ pub struct Platform {
     pub router: SocketAddr,
     pub node_metrics: Option<SocketAddr>,
     pub router_metrics: Option<SocketAddr>,
+    /// The OIP REST APIs (HTTP), unless turned off.
+    pub node_http: Option<SocketAddr>,
+    pub router_http: Option<SocketAddr>,
     /// The dashboard (HTTP), unless turned off.
     pub ui: Option<SocketAddr>,
     /// `https` when the roles serve TLS, else `http`.
@@ -218,6 +237,14 @@ impl Platform {
             Some(a) => Some(bind("router metrics", a).await?),
             None => None,
         };
+        let node_http_listener = match args.node_http_listen.0 {
+            Some(a) => Some(bind("node http", a).await?),
+            None => None,
+        };
+        let router_http_listener = match args.router_http_listen.0 {
+            Some(a) => Some(bind("router http", a).await?),
+            None => None,
+        };
         let ui_listener = match args.ui_listen.0 {
             Some(a) => Some(bind("dashboard", a).await?),
             None => None,
@@ -242,6 +269,8 @@ impl Platform {
         };
         let node_metrics = local(&metrics_listener)?;
         let router_metrics = local(&router_metrics_listener)?;
+        let node_http = local(&node_http_listener)?;
+        let router_http = local(&router_http_listener)?;
         let ui = local(&ui_listener)?;
         let detect = local(&detect_listener)?;
         let registry_addr = reachable(registry_listener.local_addr()?);
@@ -316,7 +345,9 @@ impl Platform {
         roles.push(spawn_role(
             "serving node",
             joust_server::run(
-                Listeners::new(node_listener).with_metrics(metrics_listener),
+                Listeners::new(node_listener)
+                    .with_metrics(metrics_listener)
+                    .with_http(node_http_listener),
                 node_config,
                 stopped(stop_rx.clone()),
             ),
@@ -324,7 +355,9 @@ impl Platform {
         roles.push(spawn_role(
             "router",
             joust_router::run(
-                Listeners::new(router_listener).with_metrics(router_metrics_listener),
+                Listeners::new(router_listener)
+                    .with_metrics(router_metrics_listener)
+                    .with_http(router_http_listener),
                 router_config,
                 stopped(stop_rx.clone()),
             ),
@@ -360,6 +393,8 @@ impl Platform {
             router: router_addr,
             node_metrics,
             router_metrics,
+            node_http,
+            router_http,
             ui,
             scheme,
             auth: security.auth(),
@@ -435,6 +470,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             "joust up: detection http://{a} (SQLite {dir}/detect.db, evidence in {dir}/evidence, scores through the router)",
             dir = args.data_dir.display()
         );
+    }
+    if let Some(a) = platform.node_http {
+        println!("joust up: node http http://{a}/v2 (Open Inference Protocol REST)");
+    }
+    if let Some(a) = platform.router_http {
+        println!("joust up: router http http://{a}/v2 (Open Inference Protocol REST, routed)");
     }
     if let Some(a) = platform.node_metrics {
         println!("joust up: node metrics http://{a}/metrics");
