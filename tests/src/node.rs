@@ -1,4 +1,4 @@
-//! Serving-node harness: a node on 127.0.0.1:0 (gRPC and /metrics) with a
+//! Serving-node harness: a node on 127.0.0.1:0 (gRPC, /metrics, OIP REST) with a
 //! stop handle, artifact builders, and registry helpers to register,
 //! promote and alias versions.
 
@@ -45,6 +45,8 @@ pub struct TestNode {
     pub addr: SocketAddr,
     pub url: String,
     pub metrics_addr: SocketAddr,
+    /// The OIP REST API (`http://{http_addr}/v2/...`).
+    pub http_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), joust_server::ServeError>>>,
 }
@@ -68,11 +70,15 @@ impl TestNode {
     pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let metrics = TcpListener::bind("127.0.0.1:0").await?;
+        let http = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let metrics_addr = metrics.local_addr()?;
+        let http_addr = http.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(joust_server::run(
-            joust_runtime::Listeners::new(listener).with_metrics(Some(metrics)),
+            joust_runtime::Listeners::new(listener)
+                .with_metrics(Some(metrics))
+                .with_http(Some(http)),
             config,
             async {
                 let _ = stopped.await;
@@ -82,6 +88,7 @@ impl TestNode {
             addr,
             url: format!("http://{addr}"),
             metrics_addr,
+            http_addr,
             stop: Some(stop),
             task: Some(task),
         })

@@ -1,4 +1,4 @@
-//! Router harness: a router on 127.0.0.1:0 (gRPC and /metrics) in front of
+//! Router harness: a router on 127.0.0.1:0 (gRPC, /metrics, OIP REST) in front of
 //! given nodes, with a stop handle and clients.
 
 use std::net::SocketAddr;
@@ -21,6 +21,8 @@ pub struct TestRouter {
     pub addr: SocketAddr,
     pub url: String,
     pub metrics_addr: SocketAddr,
+    /// The OIP REST API (`http://{http_addr}/v2/...`).
+    pub http_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), joust_router::RouterError>>>,
 }
@@ -45,11 +47,15 @@ impl TestRouter {
     pub async fn start(config: RouterConfig) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let metrics = TcpListener::bind("127.0.0.1:0").await?;
+        let http = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let metrics_addr = metrics.local_addr()?;
+        let http_addr = http.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(joust_router::run(
-            joust_runtime::Listeners::new(listener).with_metrics(Some(metrics)),
+            joust_runtime::Listeners::new(listener)
+                .with_metrics(Some(metrics))
+                .with_http(Some(http)),
             config,
             async {
                 let _ = stopped.await;
@@ -59,6 +65,7 @@ impl TestRouter {
             addr,
             url: format!("http://{addr}"),
             metrics_addr,
+            http_addr,
             stop: Some(stop),
             task: Some(task),
         })
