@@ -251,7 +251,7 @@ pub fn raw_to_contents(
         return Ok(c);
     }
     let width = dtype.width().unwrap_or(1);
-    if raw.len() % width != 0 {
+    if !raw.len().is_multiple_of(width) {
         return Err(RestError::field(
             field,
             format!(
