@@ -472,10 +472,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(a) = platform.node_http {
-        println!("joust up: node http http://{a}/v2 (Open Inference Protocol REST)");
+        println!("joust up: OIP REST node http://{a}/v2 (KServe v2 HTTP/JSON)");
     }
     if let Some(a) = platform.router_http {
-        println!("joust up: router http http://{a}/v2 (Open Inference Protocol REST, routed)");
+        println!("joust up: OIP REST router http://{a}/v2 (KServe v2 HTTP/JSON, routed like gRPC)");
     }
     if let Some(a) = platform.node_metrics {
         println!("joust up: node metrics http://{a}/metrics");
