@@ -248,6 +248,7 @@ def scenario(c: LocalCluster, joust_bin: str, workdir: Path, admin_url: str, reg
     cli("trial", "start", f"{MODEL}:2", "--mode", "split", "--weight", "1")
     answered(c, "2", within=READY_WITHIN, keep_ready=(node, router))
     dashboard(c)
+    oip_rest(c)
     database_outage(c, admin_url, registry_db)
     for name in sorted(c.pods):
         for kind in ("livenessProbe", "readinessProbe"):
@@ -292,6 +293,32 @@ def detection_run(cli: Callable[..., str]) -> None:
     if run.get("status") != "complete" or not run.get("rows_scored"):
         raise ClusterError(f"Deployment {FULL}-detection: `joust detect run` through Service {FULL}-detection: {run}")
     step(f"Service {FULL}-detection: a detection run scored {run['rows_scored']} rows through the router, {run.get('anomalies_found')} anomalies")
+
+
+def oip_rest(c: LocalCluster) -> None:
+    """The OIP REST API on the node and router Services (port http): ready,
+    and an inference through the router answered by the trial's challenger."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for role, port in (("node", 8071), ("router", 8072)):
+        name = f"{FULL}-{role}"
+        try:
+            with opener.open(f"http://{c.service(name, port)}/v2/health/ready", timeout=5) as r:
+                ready = json.loads(r.read())
+        except (OSError, ValueError) as e:
+            raise ClusterError(f"Service {name} port http: GET /v2/health/ready failed: {e}") from e
+        if ready != {"ready": True}:
+            raise ClusterError(f"Service {name} port http: GET /v2/health/ready answered {ready}")
+    name = f"{FULL}-router"
+    body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 14], "data": [0.0] * 14}]}).encode()
+    request = urllib.request.Request(f"http://{c.service(name, 8072)}/v2/models/{MODEL}/infer", data=body, method="POST")
+    try:
+        with opener.open(request, timeout=10) as r:
+            answer = json.loads(r.read())
+    except (OSError, ValueError) as e:
+        raise ClusterError(f"Service {name} port http: POST /v2/models/{MODEL}/infer failed: {e}") from e
+    if answer.get("model_version") != "2" or [o.get("name") for o in answer.get("outputs", [])] != ["score", "label"]:
+        raise ClusterError(f"Service {name} port http: the infer answer is not the challenger's score and label: {answer}")
+    step(f"Services {FULL}-node and {name} answer the OIP REST API (port http); the router's infer came from the challenger")
 
 
 def dashboard(c: LocalCluster) -> None:

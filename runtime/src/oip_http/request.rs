@@ -499,6 +499,66 @@ mod tests {
         );
     }
 
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop::sample::select(vec![
+                "input", "FP32", "FP64", "INT64", "BOOL", "BYTES", "FP16", "x", ""
+            ])
+            .prop_map(|s| Value::String(s.to_owned())),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let keys = prop::sample::select(vec![
+                "inputs",
+                "outputs",
+                "name",
+                "shape",
+                "datatype",
+                "data",
+                "parameters",
+                "binary_data_size",
+                "binary_data",
+                "binary_data_output",
+                "id",
+            ]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(keys, inner, 0..6).prop_map(|m| {
+                    Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        // Whatever the body, parsing answers Ok or a refusal naming a
+        // field; it never panics (no unwrap on the request path).
+        #[test]
+        fn any_body_parses_or_is_refused_without_panic(
+            root in json_value(),
+            binary in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let text = root.to_string();
+            if let Err(e) = parse(text.as_bytes(), &binary, "m", "") {
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+        }
+
+        #[test]
+        fn any_bytes_split_or_are_refused_without_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128),
+            header in "[0-9]{0,4}",
+        ) {
+            if let Ok((json, binary)) = split_body(Some(&header), &body) {
+                let _ = parse(json, binary, "m", "1");
+            }
+        }
+    }
+
     #[test]
     fn the_header_length_splits_the_body() {
         let (j, b) = split_body(Some("2"), b"{}xyz").unwrap();
