@@ -3,7 +3,8 @@
 //! report from the raw records on the fixture record set
 //! (registry/tests/fixtures/trial_records.json) within the bounds of
 //! `rollup_check`; retention deletes the raw records and the report is
-//! unchanged; compaction into per-period totals changes nothing, and
+//! unchanged (and so is the time series in whole minutes, read from the
+//! minute rollups); compaction into per-period totals changes nothing, and
 //! records arriving late for compacted minutes count; two registry
 //! replicas ingesting into one PostgreSQL database while one compacts
 //! give one merged report.
@@ -13,7 +14,7 @@
 use joust_client::pb;
 use joust_models::ModelKind;
 use joust_proto::v1::trials_client::TrialsClient;
-use joust_registry::trials::rollup_check::differences;
+use joust_registry::trials::rollup_check::{differences, series_differences};
 use joust_tests::TestRegistry;
 use joust_tests::node::{RegistryOps, artifact};
 use serde_json::Value;
@@ -201,6 +202,19 @@ async fn rollups_equal_records_and_survive_retention(reg: TestRegistry) {
     let diff = differences(&raw, &rolled);
     assert!(diff.is_empty(), "late records compacted again: {diff:#?}");
 
+    // The time series in whole minutes reads the minute rollups and agrees
+    // with the one from the records, bucket by bucket.
+    for bucket in [60, 300, 3600] {
+        let (_, raw) = t
+            .time_series_from_records(id, "", Some(bucket))
+            .await
+            .unwrap();
+        let (_, rolled) = t.time_series(id, "", Some(bucket)).await.unwrap();
+        assert!(raw.points.len() > 1 || bucket == 3600, "{bucket}s: {raw:?}");
+        let diff = series_differences(&raw, &rolled);
+        assert!(diff.is_empty(), "series of {bucket}s: {diff:#?}");
+    }
+
     // Retention: every raw record of the trial is older than tomorrow.
     let deleted = t
         .delete_records_before(chrono::Utc::now() + chrono::TimeDelta::days(1))
@@ -212,6 +226,9 @@ async fn rollups_equal_records_and_survive_retention(reg: TestRegistry) {
     let (_, after) = t.report(id, "").await.unwrap();
     let diff = differences(&raw, &after);
     assert!(diff.is_empty(), "after retention: {diff:#?}");
+    let (_, series) = t.time_series(id, "", Some(300)).await.unwrap();
+    let total: u64 = series.points.iter().map(|p| p.records).sum();
+    assert_eq!(total, 650, "the series outlives the raw records");
     // Over gRPC too.
     let r = trials(&reg.url)
         .get_trial_report(pb::GetTrialReportRequest {

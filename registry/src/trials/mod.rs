@@ -330,20 +330,54 @@ impl Trials {
     }
 
     /// The trial's figures per time bucket of `bucket_seconds` (chosen
-    /// from the trial's span when `None`), from every stored record.
+    /// from the trial's span when `None`): from the minute rollups when
+    /// the buckets are whole minutes (complete after raw-record
+    /// retention), else from the stored records.
     pub async fn time_series(
         &self,
         id: u64,
         model: &str,
         bucket_seconds: Option<u32>,
     ) -> Result<(Trial, TimeSeries)> {
-        let bucket = bucket_seconds.map(timeseries::check_bucket).transpose()?;
-        let trial = self.find(id, model).await?;
-        let bucket = bucket.unwrap_or_else(|| timeseries::auto_bucket(&trial, chrono::Utc::now()));
-        let mut builder = TimeSeriesBuilder::new(bucket, trial.mode, trial.weight);
+        let (trial, mut builder) = self.series_builder(id, model, bucket_seconds).await?;
+        if !(builder.from_minutes()
+            && self
+                .store
+                .scan_rollups_bucketed(trial.id, &mut builder)
+                .await?)
+        {
+            self.store
+                .scan_records_bucketed(trial.id, &mut builder)
+                .await?;
+        }
+        Ok((trial, builder.finish()))
+    }
+
+    /// [`time_series`](Self::time_series) from every stored raw record
+    /// (the reference the rollup series is checked against).
+    pub async fn time_series_from_records(
+        &self,
+        id: u64,
+        model: &str,
+        bucket_seconds: Option<u32>,
+    ) -> Result<(Trial, TimeSeries)> {
+        let (trial, mut builder) = self.series_builder(id, model, bucket_seconds).await?;
         self.store
             .scan_records_bucketed(trial.id, &mut builder)
             .await?;
         Ok((trial, builder.finish()))
+    }
+
+    async fn series_builder(
+        &self,
+        id: u64,
+        model: &str,
+        bucket_seconds: Option<u32>,
+    ) -> Result<(Trial, TimeSeriesBuilder)> {
+        let bucket = bucket_seconds.map(timeseries::check_bucket).transpose()?;
+        let trial = self.find(id, model).await?;
+        let bucket = bucket.unwrap_or_else(|| timeseries::auto_bucket(&trial, chrono::Utc::now()));
+        let builder = TimeSeriesBuilder::new(bucket, trial.mode, trial.weight);
+        Ok((trial, builder))
     }
 }

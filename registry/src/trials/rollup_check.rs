@@ -11,7 +11,10 @@
 //! - the mean |score difference| within a relative 1e-12 (summation order);
 //! - latency quantiles within a relative [`LATENCY_REL`] (HDR histogram, 3
 //!   significant digits), the p99 ratio sequence within 2 × that;
-//! - score quantiles within [`SCORE_REL`] · |x| + [`SCORE_ABS`];
+//! - score quantiles within [`SCORE_REL`] · |x| + [`SCORE_ABS`] (each
+//!   order statistic is; an interpolated quantile whose two order
+//!   statistics straddle zero is bounded relative to the larger of them,
+//!   which at the fixtures' sizes is within this bound);
 //! - PSI within [`PSI_ABS`] and histogram edges within the score bound of
 //!   the larger end (edges are lo + i · width);
 //!   histogram counts sum to the same totals (a value within the score
@@ -19,6 +22,7 @@
 
 use crate::trials::report::{ArmReport, Report};
 use crate::trials::sequential::Sequence;
+use crate::trials::timeseries::TimeSeries;
 
 pub const LATENCY_REL: f64 = 1e-3;
 pub const SCORE_REL: f64 = 1e-3;
@@ -57,6 +61,10 @@ fn seq(name: &str, a: Option<Sequence>, b: Option<Sequence>, r: f64, out: &mut V
 }
 
 fn arm(name: &str, a: &ArmReport, b: &ArmReport, out: &mut Vec<String>) {
+    arm_figures(name, a, b, true, out);
+}
+
+fn arm_figures(name: &str, a: &ArmReport, b: &ArmReport, scores: bool, out: &mut Vec<String>) {
     let exact = (
         a.arm,
         a.requests,
@@ -97,6 +105,9 @@ fn arm(name: &str, a: &ArmReport, b: &ArmReport, out: &mut Vec<String>) {
         lat,
         out,
     );
+    if !scores {
+        return;
+    }
     if a.score_quantiles.len() != b.score_quantiles.len() {
         out.push(format!(
             "{name} score quantiles: raw {:?}, rollups {:?}",
@@ -112,6 +123,55 @@ fn arm(name: &str, a: &ArmReport, b: &ArmReport, out: &mut Vec<String>) {
 
 fn score(x: f64, y: f64) -> bool {
     (x - y).abs() <= SCORE_REL * x.abs().max(y.abs()) + SCORE_ABS
+}
+
+/// Every point figure of the series `rolled` (from minute rollups)
+/// outside its bound from `raw` (from the records), by the arm bounds of
+/// [`differences`]; the points' starts, record counts and agreement are
+/// exact. Score quantiles are not compared per point: a bucket holds few
+/// rows, and a quantile interpolated between two order statistics of
+/// opposite sign is bounded relative to the larger of them, which the
+/// point does not carry (docs/trials.md).
+pub fn series_differences(raw: &TimeSeries, rolled: &TimeSeries) -> Vec<String> {
+    let mut out = Vec::new();
+    if (raw.bucket_seconds, raw.points.len(), raw.truncated)
+        != (rolled.bucket_seconds, rolled.points.len(), rolled.truncated)
+    {
+        out.push(format!(
+            "series: raw {}s × {} points (truncated {}), rollups {}s × {} points (truncated {})",
+            raw.bucket_seconds,
+            raw.points.len(),
+            raw.truncated,
+            rolled.bucket_seconds,
+            rolled.points.len(),
+            rolled.truncated
+        ));
+        return out;
+    }
+    for (a, b) in raw.points.iter().zip(&rolled.points) {
+        let at = a.start.to_rfc3339();
+        if (a.start, a.records, a.agreement) != (b.start, b.records, b.agreement) {
+            out.push(format!(
+                "point {at}: raw {} records agreement {:?}, rollups {} at {} agreement {:?}",
+                a.records, a.agreement, b.records, b.start, b.agreement
+            ));
+        }
+        arm_figures(
+            &format!("{at} champion"),
+            &a.champion,
+            &b.champion,
+            false,
+            &mut out,
+        );
+        arm_figures(
+            &format!("{at} challenger"),
+            &a.challenger,
+            &b.challenger,
+            false,
+            &mut out,
+        );
+    }
+    out
 }
 
 /// Every figure of `rolled` outside its bound from `raw` (empty: they agree).

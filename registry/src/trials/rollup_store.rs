@@ -261,11 +261,7 @@ macro_rules! impl_rollup_store {
                 builder: &mut $crate::trials::report::ReportBuilder,
             ) -> $crate::error::Result<bool> {
                 use futures::TryStreamExt;
-                let first: i64 =
-                    sqlx::query_scalar("SELECT first_trial_id FROM trial_rollups_from")
-                        .fetch_one(&self.pool)
-                        .await?;
-                if $crate::store::rows::i(trial_id) < first {
+                if !self.reads_rollups(trial_id).await? {
                     return Ok(false);
                 }
                 // The compacted totals, then the minute rows after them.
@@ -286,6 +282,42 @@ macro_rules! impl_rollup_store {
                     builder.add_rollup(period, &$crate::trials::rollup::Rollup::decode(&state)?)?;
                 }
                 Ok(true)
+            }
+
+            /// Feeds a trial's minute rollups, oldest first, to `builder`;
+            /// `false` when the trial started before rollups existed.
+            pub(crate) async fn scan_rollups_bucketed_impl(
+                &self,
+                trial_id: u64,
+                builder: &mut $crate::trials::timeseries::TimeSeriesBuilder,
+            ) -> $crate::error::Result<bool> {
+                use futures::TryStreamExt;
+                if !self.reads_rollups(trial_id).await? {
+                    return Ok(false);
+                }
+                let mut rows = sqlx::query_as::<_, (i64, i64, Vec<u8>)>(
+                    "SELECT minute, CAST(period AS BIGINT), state FROM trial_rollups
+                     WHERE trial_id = $1 ORDER BY minute, period",
+                )
+                .bind($crate::store::rows::i(trial_id))
+                .fetch(&self.pool);
+                while let Some((minute, period, state)) = rows.try_next().await? {
+                    let period = u32::try_from(period).map_err(|e| {
+                        $crate::error::RegistryError::Corrupt(format!("stored rollup period: {e}"))
+                    })?;
+                    builder.add_rollup(minute, period, &$crate::trials::rollup::Rollup::decode(&state)?)?;
+                }
+                Ok(true)
+            }
+
+            /// Whether the trial is reported from rollups (it started
+            /// after they existed).
+            async fn reads_rollups(&self, trial_id: u64) -> $crate::error::Result<bool> {
+                let first: i64 =
+                    sqlx::query_scalar("SELECT first_trial_id FROM trial_rollups_from")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok($crate::store::rows::i(trial_id) >= first)
             }
 
             /// Deletes up to `batch` raw records older than `before` of

@@ -77,6 +77,14 @@ pub trait TrialStore: Send + Sync + 'static {
     /// each trial period's compacted totals; returns how many minute rows
     /// were merged.
     async fn compact_rollups(&self, before: i64) -> Result<u64>;
+    /// Feeds a trial's minute rollups, oldest first, to `builder` (whose
+    /// buckets are whole minutes); `false`, feeding nothing, when the
+    /// trial started before rollups existed.
+    async fn scan_rollups_bucketed(
+        &self,
+        trial_id: u64,
+        builder: &mut crate::trials::timeseries::TimeSeriesBuilder,
+    ) -> Result<bool>;
     /// Deletes up to `batch` raw records older than `before` of the trials
     /// reported from rollups; returns how many.
     async fn delete_records_before(
@@ -576,6 +584,14 @@ macro_rules! impl_trial_store {
 
             async fn compact_rollups(&self, before: i64) -> $crate::error::Result<u64> {
                 self.compact_rollups_impl(before).await
+            }
+
+            async fn scan_rollups_bucketed(
+                &self,
+                trial_id: u64,
+                builder: &mut $crate::trials::timeseries::TimeSeriesBuilder,
+            ) -> $crate::error::Result<bool> {
+                self.scan_rollups_bucketed_impl(trial_id, builder).await
             }
 
             async fn delete_records_before(

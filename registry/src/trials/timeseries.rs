@@ -1,6 +1,8 @@
 //! A trial's figures over time (pure): the store groups comparison records
 //! into fixed time buckets (seconds since the Unix epoch divided by the
-//! bucket width, rounded down) and feeds them here in bucket order; each
+//! bucket width, rounded down) and feeds them here in bucket order — or,
+//! for buckets of whole minutes, the trial's minute rollups (so the series
+//! stays complete after raw-record retention); each
 //! bucket is summarised by the same [`ReportBuilder`] as the whole-trial
 //! report, so a bucket's anomaly rate, Wilson interval, latency quantiles
 //! and agreement are defined exactly as in the report (docs/trials.md).
@@ -10,6 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::error::{RegistryError, Result};
 use crate::trials::domain::{ComparisonRecord, Gates, Mode, Trial};
 use crate::trials::report::{ArmReport, ReportBuilder};
+use crate::trials::rollup::Rollup;
 use crate::trials::stats::Proportion;
 
 /// Most buckets returned; later ones are dropped and the series is marked
@@ -102,22 +105,44 @@ impl TimeSeriesBuilder {
 
     /// Adds a record that falls in bucket `bucket`.
     pub fn add(&mut self, bucket: i64, record: &ComparisonRecord) {
+        if let Some(builder) = self.bucket(bucket) {
+            builder.add(record);
+        }
+    }
+
+    /// Whether this series can be read from minute rollups: buckets of
+    /// whole minutes.
+    pub fn from_minutes(&self) -> bool {
+        self.bucket_seconds.is_multiple_of(60)
+    }
+
+    /// Adds the rollup of minute `minute` (Unix time / 60), period
+    /// `period` (buckets of whole minutes, minutes in ascending order).
+    pub fn add_rollup(&mut self, minute: i64, period: u32, rollup: &Rollup) -> Result<()> {
+        let bucket = minute
+            .saturating_mul(60)
+            .div_euclid(i64::from(self.bucket_seconds));
+        match self.bucket(bucket) {
+            Some(builder) => builder.add_rollup(period, rollup),
+            None => Ok(()),
+        }
+    }
+
+    /// The builder of bucket `bucket` (closing the previous one), or
+    /// `None` once the series is truncated.
+    fn bucket(&mut self, bucket: i64) -> Option<&mut ReportBuilder> {
         if self.truncated {
-            return;
+            return None;
         }
-        match &mut self.current {
-            Some((b, builder)) if *b == bucket => builder.add(record),
-            _ => {
-                self.close();
-                if self.points.len() >= MAX_POINTS {
-                    self.truncated = true;
-                    return;
-                }
-                let mut builder = ReportBuilder::new();
-                builder.add(record);
-                self.current = Some((bucket, builder));
+        if self.current.as_ref().is_none_or(|(b, _)| *b != bucket) {
+            self.close();
+            if self.points.len() >= MAX_POINTS {
+                self.truncated = true;
+                return None;
             }
+            self.current = Some((bucket, ReportBuilder::new()));
         }
+        self.current.as_mut().map(|(_, builder)| builder)
     }
 
     fn close(&mut self) {
