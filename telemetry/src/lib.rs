@@ -17,5 +17,6 @@ mod propagation;
 pub use init::{Guard, TelemetryError, init, init_with_level};
 pub use layer::{GrpcTraceLayer, GrpcTraceService, ResponseFuture};
 pub use propagation::{
-    TraceContextInterceptor, extract, extract_headers, inject, inject_context, inject_current,
+    TraceContextInterceptor, continue_from_headers, extract, extract_headers, inject,
+    inject_context, inject_current,
 };

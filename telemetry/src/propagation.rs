@@ -58,6 +58,19 @@ pub fn extract_headers(headers: &http::HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
+/// Makes `span` a child of the W3C trace context in HTTP `headers`, when
+/// they carry a valid one (HTTP endpoints that are not behind the gRPC
+/// trace layer, such as the OIP REST API).
+pub fn continue_from_headers(span: &tracing::Span, headers: &http::HeaderMap) {
+    use opentelemetry::trace::TraceContextExt;
+    let parent = extract_headers(headers);
+    if parent.span().span_context().is_valid() {
+        // Fails only when no OpenTelemetry layer is installed (nothing is
+        // exported then) or the span is filtered out.
+        let _ = span.set_parent(parent);
+    }
+}
+
 /// The remote context carried by gRPC request metadata.
 pub fn extract(metadata: &MetadataMap) -> Context {
     TraceContextPropagator::new().extract(&MetadataExtractor(metadata))

@@ -396,3 +396,93 @@ async fn the_trace_continues_from_router_to_node() {
         panic!("no router span parenting a node span in the caller's trace; spans: {seen:?}");
     }
 }
+
+/// The OIP REST API continues the caller's trace too: a REST infer with a
+/// `traceparent` header is exported as a child span named for its route,
+/// and the node's scoring span is in the same trace.
+#[tokio::test]
+async fn a_rest_infer_with_traceparent_is_exported_as_a_child_span() {
+    let registry = joust_tests::TestRegistry::sqlite().await.unwrap();
+    let ops = RegistryOps::new(&registry.url);
+    ops.register(
+        "m",
+        "isolation_forest",
+        artifact(ModelKind::IsolationForest, FIXTURE_FEATURES, 1),
+    )
+    .await
+    .unwrap();
+    ops.promote("m:1").await.unwrap();
+    let (otlp, collector) = start_collector().await;
+    let bin = joust_tests::joust_bin();
+    let mut child = tokio::process::Command::new(bin)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .args(["--http-listen", "127.0.0.1:0", "--registry", &registry.url])
+        .args(["--model", "m@champion", "--otlp-endpoint", &otlp])
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut address = async |prefix: &'static str| {
+        let line = lines.next_line().await.unwrap().unwrap_or_default();
+        line.strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}"))
+            .trim()
+            .to_owned()
+    };
+    let grpc = address("joust serve listening on ").await;
+    let http = address("joust serve http on ").await;
+    wait_serving(&format!("http://{grpc}")).await;
+
+    let trace_id_text = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_text = "00f067aa0ba902b7";
+    let body = serde_json::json!({"inputs": [{"name": "input", "datatype": "FP32",
+        "shape": [2, FIXTURE_FEATURES], "data": vec![0.5f32; 2 * FIXTURE_FEATURES]}]});
+    let resp = reqwest::Client::new()
+        .post(format!("http://{http}/v2/models/m/infer"))
+        .header(
+            "traceparent",
+            format!("00-{trace_id_text}-{parent_text}-01"),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+
+    let trace_id = hex::decode(trace_id_text).unwrap();
+    let spans = || {
+        collector
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| s.trace_id == trace_id)
+            .map(|(_, s)| s.clone())
+            .collect::<Vec<_>>()
+    };
+    let named = |name: &str| spans().into_iter().find(|s| s.name == name);
+    eventually(Duration::from_secs(30), || async {
+        named("POST /v2/models/{name}/infer").is_some() && named("score").is_some()
+    })
+    .await
+    .expect("the collector never received the REST span and the scoring span");
+    let rest = named("POST /v2/models/{name}/infer").unwrap();
+    assert_eq!(rest.parent_span_id, hex::decode(parent_text).unwrap());
+    assert_eq!(
+        attr(&rest.attributes, "rpc.method").as_deref(),
+        Some("ModelInfer")
+    );
+    assert_eq!(
+        attr(&rest.attributes, "http.route").as_deref(),
+        Some("/v2/models/{name}/infer")
+    );
+}

@@ -136,14 +136,20 @@ fn admit<S, T>(
     ))
 }
 
-fn span(method: &'static str, parts: &axum::http::request::Parts) -> tracing::Span {
-    tracing::info_span!(
+/// The call's span, `METHOD ROUTE` (`POST /v2/models/{name}/infer`), a
+/// child of the caller's W3C trace context when the request carries one.
+fn span(method: &'static str, route: &str, parts: &axum::http::request::Parts) -> tracing::Span {
+    let span = tracing::info_span!(
         "oip_http",
-        otel.name = method,
+        otel.name = %format!("{} {route}", parts.method),
         otel.kind = "server",
-        http.method = %parts.method,
-        http.path = parts.uri.path(),
-    )
+        http.request.method = %parts.method,
+        http.route = route,
+        rpc.service = SERVICE,
+        rpc.method = method,
+    );
+    joust_telemetry::continue_from_headers(&span, &parts.headers);
+    span
 }
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response {
@@ -169,6 +175,15 @@ fn answer(result: Result<Response, RestError>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// The route template of a model endpoint (`/v2/models/{name}[/versions/{version}]` + `tail`).
+fn model_route(path: &HashMap<String, String>, tail: &str) -> String {
+    if path.contains_key("version") {
+        format!("/v2/models/{{name}}/versions/{{version}}{tail}")
+    } else {
+        format!("/v2/models/{{name}}{tail}")
+    }
+}
+
 fn model_and_version(path: &HashMap<String, String>) -> (String, String) {
     (
         path.get("name").cloned().unwrap_or_default(),
@@ -186,7 +201,10 @@ async fn server_live<S: GrpcInferenceService>(
         let live = oip.service.server_live(r).await?.into_inner().live;
         Ok(readiness("live", live))
     };
-    answer(call.instrument(span("ServerLive", &parts)).await)
+    answer(
+        call.instrument(span("ServerLive", "/v2/health/live", &parts))
+            .await,
+    )
 }
 
 async fn server_ready<S: GrpcInferenceService>(
@@ -199,7 +217,10 @@ async fn server_ready<S: GrpcInferenceService>(
         let ready = oip.service.server_ready(r).await?.into_inner().ready;
         Ok(readiness("ready", ready))
     };
-    answer(call.instrument(span("ServerReady", &parts)).await)
+    answer(
+        call.instrument(span("ServerReady", "/v2/health/ready", &parts))
+            .await,
+    )
 }
 
 async fn server_metadata<S: GrpcInferenceService>(
@@ -212,7 +233,7 @@ async fn server_metadata<S: GrpcInferenceService>(
         let m = oip.service.server_metadata(r).await?.into_inner();
         Ok(json(StatusCode::OK, response::server_metadata(m)))
     };
-    answer(call.instrument(span("ServerMetadata", &parts)).await)
+    answer(call.instrument(span("ServerMetadata", "/v2", &parts)).await)
 }
 
 async fn model_metadata<S: GrpcInferenceService>(
@@ -232,7 +253,8 @@ async fn model_metadata<S: GrpcInferenceService>(
         let m = oip.service.model_metadata(r).await?.into_inner();
         Ok(json(StatusCode::OK, response::model_metadata(m)))
     };
-    answer(call.instrument(span("ModelMetadata", &parts)).await)
+    let route = model_route(&path, "");
+    answer(call.instrument(span("ModelMetadata", &route, &parts)).await)
 }
 
 async fn model_ready<S: GrpcInferenceService>(
@@ -252,7 +274,8 @@ async fn model_ready<S: GrpcInferenceService>(
         let ready = oip.service.model_ready(r).await?.into_inner().ready;
         Ok(readiness("ready", ready))
     };
-    answer(call.instrument(span("ModelReady", &parts)).await)
+    let route = model_route(&path, "/ready");
+    answer(call.instrument(span("ModelReady", &route, &parts)).await)
 }
 
 async fn model_infer<S: GrpcInferenceService>(
@@ -323,5 +346,6 @@ async fn model_infer<S: GrpcInferenceService>(
         bytes.extend_from_slice(&rendered.binary);
         Ok((StatusCode::OK, headers, bytes).into_response())
     };
-    answer(call.instrument(span("ModelInfer", &parts)).await)
+    let route = model_route(&path, "/infer");
+    answer(call.instrument(span("ModelInfer", &route, &parts)).await)
 }
