@@ -284,7 +284,7 @@ def assert_production(docs: list[dict]) -> None:
     check("--evidence-store=s3://joust-artifacts/evidence" in det["args"] and not any(a.startswith("--database-url") for a in det["args"]), f"{label}: detection evidence in S3, database from the Secret: {det['args']}")
     check(deploys[f"{FULL}-detection"]["spec"].get("replicas") == 2, f"{label}: 2 detection replicas")
     sms = by_kind(docs, "ServiceMonitor")
-    check(set(sms) == {f"{FULL}-node", f"{FULL}-router"}, f"{label}: ServiceMonitors {sorted(sms)}")
+    check(set(sms) == {f"{FULL}-registry", f"{FULL}-node", f"{FULL}-router", f"{FULL}-detection"}, f"{label}: ServiceMonitors {sorted(sms)}")
 
 
 def assert_dev_secret() -> None:

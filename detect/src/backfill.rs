@@ -126,10 +126,11 @@ impl Detector {
             )
             .await?;
         progress.run_id.store(run.id, Ordering::Relaxed);
-        match self
+        let result = self
             .backfill_in_run(job, run.id, &series, period, progress)
-            .await
-        {
+            .await;
+        self.metrics().run(Trigger::Backfill, result.is_ok());
+        match result {
             Ok(done) => Ok(done),
             Err(error) => {
                 tracing::warn!(%error, run = run.id, "backfill attempt failed");
@@ -271,6 +272,7 @@ impl Detector {
             anomalies = run.anomalies_found,
             "backfill complete"
         );
+        self.metrics().anomalies_found(stored.len());
         let run = self.write_evidence(run, &stored, None).await;
         Ok((run, job))
     }

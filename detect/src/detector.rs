@@ -74,6 +74,7 @@ pub struct Detector {
     jobs: JobsConfig,
     pub(crate) clock: Clock,
     pub(crate) evidence: Option<EvidenceStore>,
+    metrics: Arc<crate::metrics::DetectMetrics>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -93,6 +94,20 @@ impl Detector {
             jobs: JobsConfig::default(),
             clock: Clock::System,
             evidence: None,
+            metrics: Arc::new(crate::metrics::DetectMetrics::new()),
+        }
+    }
+
+    /// The service's own metrics (`joust_detect_*`).
+    pub fn metrics(&self) -> &Arc<crate::metrics::DetectMetrics> {
+        &self.metrics
+    }
+
+    /// Sets the job gauges from the store (before each `/metrics` answer).
+    pub async fn refresh_metrics(&self) {
+        match self.store.job_counts().await {
+            Ok(counts) => self.metrics.set_jobs(&counts),
+            Err(error) => tracing::warn!(%error, "metrics: reading the job counts failed"),
         }
     }
 
@@ -230,8 +245,11 @@ impl Detector {
                 self.clock.now_ms(),
             )
             .await?;
-        match self.detect_in_run(run.id, &series).await {
+        let result = self.detect_in_run(run.id, &series).await;
+        self.metrics.run(trigger, result.is_ok());
+        match result {
             Ok(mut d) if d.run.rows_loaded > 0 => {
+                self.metrics.anomalies_found(d.anomalies.len());
                 d.run = self.write_evidence(d.run, &d.anomalies, None).await;
                 Ok(d)
             }
@@ -365,7 +383,9 @@ impl Detector {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Vec<NewAnomaly>> {
         debug_assert_eq!(bars.len(), values.nrows());
+        let started = std::time::Instant::now();
         let scored = self.scorer.score_reporting(values, progress).await?;
+        self.metrics.scored(started.elapsed());
         let sha = self.scorer.sha256(&scored.model_version).await?;
         outcome.rows_scored = scored.scores.len() as u64;
         outcome.model_version = scored.model_version.clone();
@@ -458,7 +478,9 @@ impl Detector {
                 self.clock.now_ms(),
             )
             .await?;
-        match self.verify_in_run(run.id, series.id, original).await {
+        let result = self.verify_in_run(run.id, series.id, original).await;
+        self.metrics.run(Trigger::Verification, result.is_ok());
+        match result {
             Ok(mut v) => {
                 v.run = self.write_evidence(v.run, &[], Some(&v.original)).await;
                 Ok(v)
@@ -489,7 +511,9 @@ impl Detector {
                 bars.len()
             )));
         }
+        let started = std::time::Instant::now();
         let scored = self.scorer.score(frame.values.view()).await?;
+        self.metrics.scored(started.elapsed());
         let sha = self.scorer.sha256(&scored.model_version).await?;
         let (Some(score), Some(label)) = (scored.scores.first(), scored.labels.first()) else {
             return Err(DetectError::Scoring(

@@ -23,6 +23,7 @@ pub mod grpc;
 mod grpc_jobs;
 mod grpc_rules;
 pub mod jobs;
+pub mod metrics;
 pub mod rules;
 pub mod scorer;
 pub mod server;

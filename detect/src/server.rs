@@ -114,8 +114,9 @@ pub async fn run(
 }
 
 /// Serves an opened detector (for embedding next to other roles) on
-/// `listeners` (gRPC and, when given, HTTP `/metrics` with per-RPC counters
-/// and latency) with the TLS, authentication, message limits and drain
+/// `listeners` (gRPC and, when given, HTTP `/metrics`: per-RPC counters
+/// and latency, runs, jobs by state, queue length, scoring latency; see
+/// `crate::metrics`) with the TLS, authentication, message limits and drain
 /// timeout of `role`, the periodic retention purge and, unless the
 /// detector's jobs config says otherwise, the backfill workers running
 /// until `shutdown`; then drains and stops the workers (jobs in flight go
@@ -133,9 +134,16 @@ pub async fn serve(
     if detector.jobs().start_workers {
         workers.start(None, None).await?;
     }
+    let metrics = detector.metrics().clone();
+    let refresher = detector.clone();
     let served = RoleServer::new("detection", role)
         .add_serving(service(detector, workers.clone(), max_message_bytes))
-        .rpc_metrics()
+        .metrics(move || metrics.encode())
+        .refresh_metrics(move || {
+            let detector = refresher.clone();
+            async move { detector.refresh_metrics().await }
+        })
+        .rpc_metrics(crate::metrics::PREFIX)
         .serve(listeners, shutdown)
         .await
         .map_err(|e| DetectError::Config(e.to_string()));

@@ -7,7 +7,7 @@
 //! (one SQL implementation, two backends); `blob` stores bytes by SHA-256;
 //! `registry` is the transport-free domain API; `grpc` is the thin tonic
 //! edge and `dashboard` the read-only HTTP one; `health` follows the database;
-//! `server` runs the role. It knows model internals only through
+//! `server` runs the role; `metrics` holds its own Prometheus metrics. It knows model internals only through
 //! joust-models' register-time artifact check, and nothing of serving or
 //! routing.
 
@@ -18,6 +18,7 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod lifecycle;
+pub mod metrics;
 /// The naming rules and the ref grammar (the `joust-refs` crate, shared
 /// with the node, the router and the clients).
 pub use joust_refs as names;

@@ -92,6 +92,9 @@ pub struct Registry {
     trials: Option<crate::trials::Trials>,
     /// Roll back by itself when a rollout is reported blocked.
     auto_rollback: bool,
+    /// The registry's own metrics (store latency, Watch subscribers,
+    /// records, reports), shared with the trials API.
+    metrics: Arc<crate::metrics::RegistryMetrics>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -140,6 +143,7 @@ impl Registry {
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             trials: None,
             auto_rollback: false,
+            metrics: Arc::new(crate::metrics::RegistryMetrics::new()),
         }
     }
 
@@ -152,8 +156,13 @@ impl Registry {
 
     /// Attaches the trials API (same database as `store`).
     pub fn with_trials(mut self, trials: crate::trials::Trials) -> Self {
-        self.trials = Some(trials);
+        self.trials = Some(trials.with_metrics(self.metrics.clone()));
         self
+    }
+
+    /// The registry's own metrics (`joust_registry_*`).
+    pub fn metrics(&self) -> &Arc<crate::metrics::RegistryMetrics> {
+        &self.metrics
     }
 
     pub fn trials(&self) -> Option<&crate::trials::Trials> {
@@ -285,16 +294,28 @@ impl Registry {
     ) -> Result<ModelRecord> {
         validate_name("name", name)?;
         self.check_text("description", description)?;
-        self.store.create_model(name, description, actor).await
+        self.metrics
+            .store_op(
+                "create_model",
+                self.store.create_model(name, description, actor),
+            )
+            .await
     }
 
     pub async fn get_model(&self, name: &str) -> Result<ModelRecord> {
         validate_name("name", name)?;
-        self.store.get_model(name).await
+        self.metrics
+            .store_op("get_model", self.store.get_model(name))
+            .await
     }
 
     pub async fn list_models(&self, after: &str, page: u32) -> Result<Vec<ModelRecord>> {
-        self.store.list_models(after, self.page(page)).await
+        self.metrics
+            .store_op(
+                "list_models",
+                self.store.list_models(after, self.page(page)),
+            )
+            .await
     }
 
     /// Validates `meta`, streams the bytes into the blob store (refusing a
@@ -319,7 +340,9 @@ impl Registry {
         self.check_annotations(&meta.annotations)?;
         let metrics = self.parse_metrics(&meta.metrics_json)?;
         // Fail fast before any upload when the model does not exist.
-        self.store.get_model(&meta.model).await?;
+        self.metrics
+            .store_op("get_model", self.store.get_model(&meta.model))
+            .await?;
         let blob = match kind {
             // Never decoded, never served: streamed straight to the store.
             ArtifactKind::Opaque => {
@@ -360,25 +383,30 @@ impl Registry {
         if blob.size == 0 {
             return Err(no_bytes());
         }
-        self.store
-            .insert_version(
-                NewVersion {
-                    model: meta.model,
-                    kind: kind.as_str().to_owned(),
-                    artifact_uri: blob.uri,
-                    sha256: blob.sha256,
-                    size_bytes: blob.size,
-                    annotations: meta.annotations,
-                    metrics,
-                },
-                actor,
+        self.metrics
+            .store_op(
+                "insert_version",
+                self.store.insert_version(
+                    NewVersion {
+                        model: meta.model,
+                        kind: kind.as_str().to_owned(),
+                        artifact_uri: blob.uri,
+                        sha256: blob.sha256,
+                        size_bytes: blob.size,
+                        annotations: meta.annotations,
+                        metrics,
+                    },
+                    actor,
+                ),
             )
             .await
     }
 
     pub async fn get_version(&self, reference: &str) -> Result<VersionRecord> {
         let r = VersionRef::parse("ref", reference)?;
-        self.store.resolve_version(&r).await
+        self.metrics
+            .store_op("resolve_version", self.store.resolve_version(&r))
+            .await
     }
 
     pub async fn list_versions(
@@ -389,8 +417,12 @@ impl Registry {
         page: u32,
     ) -> Result<Vec<VersionRecord>> {
         validate_name("model", model)?;
-        self.store
-            .list_versions(model, status, after_version, self.page(page))
+        self.metrics
+            .store_op(
+                "list_versions",
+                self.store
+                    .list_versions(model, status, after_version, self.page(page)),
+            )
             .await
     }
 
@@ -430,8 +462,12 @@ impl Registry {
     ) -> Result<VersionRecord> {
         self.check_text("reason", reason)?;
         let v = self.get_version(reference).await?;
-        self.store
-            .transition(&v.model, v.version, to, reason, force_evaluated, actor)
+        self.metrics
+            .store_op(
+                "transition",
+                self.store
+                    .transition(&v.model, v.version, to, reason, force_evaluated, actor),
+            )
             .await
     }
 
@@ -449,13 +485,20 @@ impl Registry {
                 "version: expected a version number ≥ 1, got 0".into(),
             ));
         }
-        self.store.set_alias(model, alias, version, actor).await
+        self.metrics
+            .store_op(
+                "set_alias",
+                self.store.set_alias(model, alias, version, actor),
+            )
+            .await
     }
 
     pub async fn delete_alias(&self, model: &str, alias: &str, actor: &str) -> Result<()> {
         validate_name("model", model)?;
         validate_custom_alias("alias", alias)?;
-        self.store.delete_alias(model, alias, actor).await
+        self.metrics
+            .store_op("delete_alias", self.store.delete_alias(model, alias, actor))
+            .await
     }
 
     pub async fn annotate(
@@ -480,8 +523,12 @@ impl Registry {
                 self.limits.max_annotations * 4
             )));
         }
-        self.store
-            .annotate(&v.model, v.version, annotations, metrics, actor)
+        self.metrics
+            .store_op(
+                "annotate",
+                self.store
+                    .annotate(&v.model, v.version, annotations, metrics, actor),
+            )
             .await
     }
 
@@ -512,7 +559,9 @@ impl Registry {
         if to == Some(0) {
             return Err(invalid("to: expected a version number ≥ 1, got 0".into()));
         }
-        self.store.rollback(model, to, reason, actor).await
+        self.metrics
+            .store_op("rollback", self.store.rollback(model, to, reason, actor))
+            .await
     }
 
     /// A router's report that no node can serve `model` `version` (the
@@ -551,8 +600,12 @@ impl Registry {
             reason.push_str("...");
         }
         let (recorded, champion) = self
-            .store
-            .record_rollout_blocked(model, version, &reason, actor)
+            .metrics
+            .store_op(
+                "record_rollout_blocked",
+                self.store
+                    .record_rollout_blocked(model, version, &reason, actor),
+            )
             .await?;
         if !(recorded && self.auto_rollback) {
             return Ok((recorded, false, champion));
@@ -587,12 +640,15 @@ impl Registry {
             validate_name("model", model)?;
             vec![model.to_owned()]
         };
-        self.store
-            .list_events(&EventFilter {
-                models,
-                after_id,
-                limit: self.page(page),
-            })
+        self.metrics
+            .store_op(
+                "list_events",
+                self.store.list_events(&EventFilter {
+                    models,
+                    after_id,
+                    limit: self.page(page),
+                }),
+            )
             .await
     }
 
@@ -609,8 +665,10 @@ impl Registry {
         }
         let (tx, rx) = mpsc::channel(256);
         let store = self.store.clone();
+        let metrics = self.metrics.clone();
         let mut closing = self.closing.subscribe();
         tokio::spawn(async move {
+            let _subscriber = metrics.watch_subscriber();
             let mut notified = store.hub().subscribe();
             let mut cursor = after_id;
             loop {
@@ -620,7 +678,10 @@ impl Registry {
                     after_id: cursor,
                     limit: 500,
                 };
-                let batch = match store.list_events(&filter).await {
+                let batch = match metrics
+                    .store_op("list_events", store.list_events(&filter))
+                    .await
+                {
                     Ok(b) => b,
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
@@ -700,25 +761,30 @@ impl Registry {
                 self.limits.max_dataset_bytes,
             )
             .await?;
-        self.store
-            .insert_dataset(
-                NewDataset {
-                    name: meta.name,
-                    uri: blob.uri,
-                    sha256: blob.sha256,
-                    size_bytes: blob.size,
-                    rows: meta.rows,
-                    schema: meta.schema,
-                    annotations: meta.annotations,
-                },
-                actor,
+        self.metrics
+            .store_op(
+                "insert_dataset",
+                self.store.insert_dataset(
+                    NewDataset {
+                        name: meta.name,
+                        uri: blob.uri,
+                        sha256: blob.sha256,
+                        size_bytes: blob.size,
+                        rows: meta.rows,
+                        schema: meta.schema,
+                        annotations: meta.annotations,
+                    },
+                    actor,
+                ),
             )
             .await
     }
 
     pub async fn get_dataset(&self, reference: &str) -> Result<DatasetRecord> {
         let r = VersionRef::parse("ref", reference)?;
-        self.store.resolve_dataset(&r).await
+        self.metrics
+            .store_op("resolve_dataset", self.store.resolve_dataset(&r))
+            .await
     }
 
     pub async fn list_datasets(
@@ -730,7 +796,12 @@ impl Registry {
         if !name.is_empty() {
             validate_name("name", name)?;
         }
-        self.store.list_datasets(name, after, self.page(page)).await
+        self.metrics
+            .store_op(
+                "list_datasets",
+                self.store.list_datasets(name, after, self.page(page)),
+            )
+            .await
     }
 
     pub async fn dataset_bytes(

@@ -92,7 +92,8 @@ pub fn service(registry: Registry, max_message_bytes: usize) -> RegistryServer<R
 }
 
 /// Serves the registry on `listeners` (gRPC and, when given, HTTP
-/// `/metrics` with per-RPC counters and latency) with the TLS,
+/// `/metrics`: per-RPC counters and latency, store latency, Watch
+/// subscribers, records ingested, report time; see `crate::metrics`) with the TLS,
 /// authentication, message limits and drain timeout of `role`, until
 /// `shutdown` resolves; then closes the Watch streams and drains
 /// in-flight requests. The server is assembled by joust-runtime's
@@ -120,9 +121,11 @@ pub async fn run(
         .map(|t| AbortOnDrop(tokio::spawn(trials::retention::compact(t.clone()))));
     let closer = registry.clone();
     let store = registry.store().clone();
+    let metrics = registry.metrics().clone();
     let mut server = RoleServer::new("registry", role)
         .add_serving(service(registry, max_message_bytes))
-        .rpc_metrics()
+        .metrics(move || metrics.encode())
+        .rpc_metrics(crate::metrics::PREFIX)
         .on_shutdown(move || closer.close_streams());
     if let Some(trials) = trials_service {
         server = server.add_serving(trials);

@@ -1,6 +1,9 @@
 //! Every Prometheus metric of the router (names prefixed `joust_router_`),
 //! and their text encoding for `/metrics`. Request counts per model and
-//! arm are also kept for `RouterAdmin.GetStats`.
+//! arm are also kept for `RouterAdmin.GetStats`. The `model` label takes
+//! only routed models' names (a request pinned to a version of a model
+//! without a route counts as [`UNKNOWN_MODEL`]), so clients cannot grow
+//! the series without bound.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -28,6 +31,9 @@ pub struct ErrorLabels {
     pub arm: &'static str,
     pub code: String,
 }
+
+/// The `model` label of a request for a model without a route.
+pub const UNKNOWN_MODEL: &str = "unknown";
 
 type ArmCounts = BTreeMap<(String, &'static str), (u64, u64)>;
 

@@ -155,8 +155,15 @@ impl Router {
         let result = forward(&self.pool, target, req, metadata, max, deadline).await;
         let latency = started.elapsed();
         let arm_label = decision.arm.map_or("pinned", Arm::as_str);
+        // A pinned version reaches a model without a route too: only
+        // routed names label the metrics (clients choose what they send).
+        let model_label = if route.is_some() {
+            model
+        } else {
+            crate::metrics::UNKNOWN_MODEL
+        };
         self.metrics
-            .observe(model, arm_label, code_of(&result), latency);
+            .observe(model_label, arm_label, code_of(&result), latency);
         let served = arm_result::<R>(decision.version, &result, latency);
         match (champion_result, decision.compared, decision.arm) {
             (Some(tx), _, _) => {

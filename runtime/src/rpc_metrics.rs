@@ -1,8 +1,9 @@
 //! Per-RPC request counters and latency, as a tower layer for roles that
-//! keep no request metrics of their own (registry, detection):
-//! `joust_grpc_requests_total{service,method,code}` and
-//! `joust_grpc_request_duration_seconds{service,method}` (time to the
-//! response headers; for a stream, until it starts).
+//! keep no request metrics of their own (registry, detection), under the
+//! role's prefix: `<prefix>_grpc_requests_total{service,method,code}` and
+//! `<prefix>_grpc_request_duration_seconds{service,method}` (time to the
+//! response headers; for a stream, until it starts), e.g.
+//! `joust_registry_grpc_requests_total`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,15 +51,11 @@ struct Inner {
     latency: Latency,
 }
 
-impl Default for RpcMetrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl RpcMetrics {
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("joust");
+    /// Metrics named `<prefix>_grpc_*` (`prefix` is the role's, e.g.
+    /// `joust_registry`).
+    pub fn new(prefix: &str) -> Self {
+        let mut registry = Registry::with_prefix(prefix);
         let requests = Family::<CallLabels, Counter>::default();
         let latency: Latency = Family::new_with_constructor(latency_histogram);
         registry.register(
@@ -89,7 +86,9 @@ impl RpcMetrics {
         out
     }
 
-    fn record(&self, path: &str, code: &str, started: Instant) {
+    /// Records one call of `path` (`/package.Service/Method`) answered
+    /// with gRPC code `code` (e.g. `Ok`), started at `started`.
+    pub fn record(&self, path: &str, code: &str, started: Instant) {
         let name = path.trim_start_matches('/');
         let (service, method) = name.split_once('/').unwrap_or((name, ""));
         let method_labels = MethodLabels {

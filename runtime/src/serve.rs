@@ -103,6 +103,7 @@ pub struct RoleServer {
     metrics: Option<Encoder>,
     rpc_metrics: Option<RpcMetrics>,
     http: Option<axum::Router>,
+    refresh: Option<metrics_http::Refresh>,
     on_shutdown: Vec<Hook>,
 }
 
@@ -131,6 +132,7 @@ impl RoleServer {
             metrics: None,
             rpc_metrics: None,
             http: None,
+            refresh: None,
             on_shutdown: Vec::new(),
         }
     }
@@ -190,10 +192,24 @@ impl RoleServer {
         self
     }
 
-    /// Counts and times every RPC (`joust_grpc_*`), for roles without
-    /// request metrics of their own; served on `/metrics`.
-    pub fn rpc_metrics(mut self) -> Self {
-        self.rpc_metrics = Some(RpcMetrics::new());
+    /// Counts and times every RPC (`<prefix>_grpc_*`, `prefix` being the
+    /// role's, e.g. `joust_registry`), for roles without request metrics
+    /// of their own; served on `/metrics`.
+    pub fn rpc_metrics(mut self, prefix: &str) -> Self {
+        self.rpc_metrics = Some(RpcMetrics::new(prefix));
+        self
+    }
+
+    /// Runs before every `/metrics` answer (for gauges read from a
+    /// database, e.g. jobs by state), for at most
+    /// [`metrics_http::REFRESH_TIMEOUT`]; a slow refresh serves the
+    /// values it had.
+    pub fn refresh_metrics<F, Fut>(mut self, refresh: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.refresh = Some(Arc::new(move || Box::pin(refresh())));
         self
     }
 
@@ -251,6 +267,7 @@ impl RoleServer {
             metrics: role_metrics,
             rpc_metrics,
             http,
+            refresh,
             on_shutdown,
         } = self;
         for name in std::iter::once(&LIVENESS_SERVICE).chain(&serving) {
@@ -279,6 +296,7 @@ impl RoleServer {
             (Some(listener), Some(encode)) => Some(tokio::spawn(metrics_http::serve(
                 listener,
                 encode,
+                refresh,
                 stopped(stop_rx.clone()),
             ))),
             (Some(_), None) => {

@@ -1,5 +1,8 @@
-//! Every Prometheus metric of the serving node (names prefixed `joust_`),
-//! and their text encoding for `/metrics`.
+//! Every Prometheus metric of the serving node (names prefixed
+//! `joust_node_`), and their text encoding for `/metrics`. The `model`
+//! label of request metrics takes only names the node serves or follows
+//! (the caller folds any other into [`UNKNOWN_MODEL`]), so a client
+//! cannot grow the series without bound.
 
 use std::time::Duration;
 
@@ -33,6 +36,10 @@ pub struct ApiLabels {
 pub struct ModelLabels {
     pub model: String,
 }
+
+/// The `model` label of requests for a model the node neither serves nor
+/// follows.
+pub const UNKNOWN_MODEL: &str = "unknown";
 
 fn latency_histogram() -> Histogram {
     // 20 µs .. ~1.3 s.
@@ -71,7 +78,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("joust");
+        let mut registry = Registry::with_prefix("joust_node");
         let requests = Family::<RequestLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
         let latency = Family::<ApiLabels, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -138,7 +145,8 @@ impl Metrics {
         }
     }
 
-    /// Records one inference request.
+    /// Records one inference request; `model` must be a name the node
+    /// knows, or [`UNKNOWN_MODEL`].
     pub fn observe(&self, api: &'static str, model: &str, code: tonic::Code, elapsed: Duration) {
         self.requests
             .get_or_create(&RequestLabels {
@@ -192,13 +200,15 @@ mod tests {
         m.loads.get_or_create(&Metrics::model("m")).inc();
         let text = m.encode();
         assert!(
-            text.contains("joust_requests_total{api=\"oip\",model=\"m\"} 1"),
+            text.contains("joust_node_requests_total{api=\"oip\",model=\"m\"} 1"),
             "{text}"
         );
         assert!(
-            text.contains("joust_request_errors_total{api=\"oip\",code=\"InvalidArgument\"} 1")
+            text.contains(
+                "joust_node_request_errors_total{api=\"oip\",code=\"InvalidArgument\"} 1"
+            )
         );
-        assert!(text.contains("joust_request_duration_seconds_bucket"));
-        assert!(text.contains("joust_model_loads_total{model=\"m\"} 1"));
+        assert!(text.contains("joust_node_request_duration_seconds_bucket"));
+        assert!(text.contains("joust_node_model_loads_total{model=\"m\"} 1"));
     }
 }

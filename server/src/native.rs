@@ -78,8 +78,7 @@ impl Inference for NativeService {
             .as_ref()
             .map_or_else(ServeError::code, |_| tonic::Code::Ok);
         self.node
-            .metrics
-            .observe("native", &model, code, started.elapsed());
+            .observe_request("native", &model, code, started.elapsed());
         Ok(Response::new(result?))
     }
 }

@@ -93,6 +93,25 @@ impl Node {
         })
     }
 
+    /// Records one inference request in the metrics, labelled with
+    /// `model` if the node serves or follows it, else
+    /// [`crate::metrics::UNKNOWN_MODEL`] (clients choose the names they
+    /// send; the label's values stay bounded).
+    pub fn observe_request(
+        &self,
+        api: &'static str,
+        model: &str,
+        code: tonic::Code,
+        elapsed: std::time::Duration,
+    ) {
+        let label = if self.table.snapshot().knows(model) {
+            model
+        } else {
+            crate::metrics::UNKNOWN_MODEL
+        };
+        self.metrics.observe(api, label, code, elapsed);
+    }
+
     /// The first sync: every configured ref, then follow-all discovery;
     /// the node may report ready from then on.
     pub async fn initial_sync(&self) {

@@ -184,8 +184,7 @@ impl GrpcInferenceService for OipService {
             tracing::Span::current().record("version", r.model_version.as_str());
         }
         self.node
-            .metrics
-            .observe("oip", &model, code, started.elapsed());
+            .observe_request("oip", &model, code, started.elapsed());
         Ok(Response::new(result?))
     }
 }

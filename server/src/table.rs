@@ -198,6 +198,13 @@ impl Snapshot {
         })
     }
 
+    /// Whether `model` is served (a version loaded) or followed (a ref
+    /// bound to it): the names request metrics may be labelled with.
+    pub fn knows(&self, model: &str) -> bool {
+        self.models.keys().any(|(n, _)| n == model)
+            || self.bindings.iter().any(|b| b.reference.model == model)
+    }
+
     pub fn get(&self, model: &str, version: u64) -> Option<&Arc<LoadedModel>> {
         self.models.get(&(model.to_owned(), version))
     }

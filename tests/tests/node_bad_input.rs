@@ -157,11 +157,11 @@ async fn every_bad_input_gets_the_right_code_and_names_the_field() {
 
     let metrics = node.metrics_text().await.unwrap();
     assert!(
-        metrics.contains("joust_request_errors_total{api=\"oip\",code=\"InvalidArgument\"}"),
+        metrics.contains("joust_node_request_errors_total{api=\"oip\",code=\"InvalidArgument\"}"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("joust_request_errors_total{api=\"oip\",code=\"NotFound\"} 2"),
+        metrics.contains("joust_node_request_errors_total{api=\"oip\",code=\"NotFound\"} 2"),
         "{metrics}"
     );
 }

@@ -142,7 +142,7 @@ async fn swap_under_load(registry: TestRegistry) {
     assert!(total > 500, "{total} requests");
     let swaps = node.metrics_text().await.unwrap();
     assert!(
-        swaps.contains("joust_model_swaps_total{model=\"m\"}"),
+        swaps.contains("joust_node_model_swaps_total{model=\"m\"}"),
         "{swaps}"
     );
     node.stop().await.unwrap();

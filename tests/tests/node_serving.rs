@@ -379,15 +379,15 @@ async fn reload_swaps_and_refused_artifacts_keep_the_old_version_serving() {
 
     let metrics = node.metrics_text().await.unwrap();
     assert!(
-        metrics.contains("joust_model_load_failures_total{model=\"m\"} 2"),
+        metrics.contains("joust_node_model_load_failures_total{model=\"m\"} 2"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("joust_model_loads_total{model=\"m\"}"),
+        metrics.contains("joust_node_model_loads_total{model=\"m\"}"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("joust_request_duration_seconds_bucket"),
+        metrics.contains("joust_node_request_duration_seconds_bucket"),
         "{metrics}"
     );
 }

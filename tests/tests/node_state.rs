@@ -156,7 +156,7 @@ async fn the_state_stream_follows_loading_ready_draining_gone_and_refused() {
     assert_eq!(health(&node).await, ServingStatus::Serving);
     let metrics = node.metrics_text().await.unwrap();
     assert!(
-        metrics.contains("joust_model_load_failures_total{model=\"m\"}"),
+        metrics.contains("joust_node_model_load_failures_total{model=\"m\"}"),
         "{metrics}"
     );
 
@@ -200,7 +200,7 @@ async fn a_challenger_without_a_trial_is_normal_and_drains_when_its_trial_ends()
     );
     let metrics = node.metrics_text().await.unwrap();
     assert!(
-        !metrics.contains("joust_model_load_failures_total{model=\"m\"}"),
+        !metrics.contains("joust_node_model_load_failures_total{model=\"m\"}"),
         "a missing challenger is not a load failure: {metrics}"
     );
 
@@ -241,7 +241,7 @@ async fn a_challenger_without_a_trial_is_normal_and_drains_when_its_trial_ends()
     assert_eq!(health(&node).await, ServingStatus::Serving);
     let metrics = node.metrics_text().await.unwrap();
     assert!(
-        !metrics.contains("joust_model_load_failures_total{model=\"m\"}"),
+        !metrics.contains("joust_node_model_load_failures_total{model=\"m\"}"),
         "{metrics}"
     );
     node.stop().await.unwrap();

@@ -64,7 +64,7 @@ async fn each_role_lists_only_its_own_services_and_serves_openmetrics() {
         ],
     )
     .await;
-    assert_openmetrics(node.metrics_addr, "joust_").await;
+    assert_openmetrics(node.metrics_addr, "joust_node_").await;
 
     let router = TestRouter::start(TestRouter::config(&registry.url, &[node.addr]))
         .await
@@ -127,12 +127,12 @@ async fn registry_and_detection_metrics_count_each_rpc() {
     assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
     assert_openmetrics(
         metrics_addr,
-        r#"joust_grpc_requests_total{service="joust.v1.Registry",method="ListModels",code="Ok"} 1"#,
+        r#"joust_registry_grpc_requests_total{service="joust.v1.Registry",method="ListModels",code="Ok"} 1"#,
     )
     .await;
     assert_openmetrics(
         metrics_addr,
-        r#"joust_grpc_requests_total{service="joust.v1.Registry",method="GetVersion",code="NotFound"} 1"#,
+        r#"joust_registry_grpc_requests_total{service="joust.v1.Registry",method="GetVersion",code="NotFound"} 1"#,
     )
     .await;
     stop.send(()).unwrap();
@@ -170,7 +170,7 @@ async fn registry_and_detection_metrics_count_each_rpc() {
         .unwrap();
     assert_openmetrics(
         metrics_addr,
-        r#"joust_grpc_requests_total{service="joust.v1.Detection",method="ListRules",code="Ok"} 1"#,
+        r#"joust_detect_grpc_requests_total{service="joust.v1.Detection",method="ListRules",code="Ok"} 1"#,
     )
     .await;
     stop.send(()).unwrap();

@@ -66,7 +66,7 @@ async fn reflection_lists_exactly_the_role_services_and_metrics_are_openmetrics(
     };
     let server = RoleServer::new("test role", config)
         .add_serving(RouterAdminServer::new(Admin))
-        .rpc_metrics();
+        .rpc_metrics("joust_test");
     let health = server.health();
     health
         .set_service_status("", tonic_health::ServingStatus::NotServing)
@@ -129,15 +129,15 @@ async fn reflection_lists_exactly_the_role_services_and_metrics_are_openmetrics(
     );
     assert!(body.trim_end().ends_with("# EOF"), "{body}");
     assert!(
-        body.contains(r#"joust_grpc_requests_total{service="joust.v1.RouterAdmin",method="ListRoutes",code="Ok"} 1"#),
+        body.contains(r#"joust_test_grpc_requests_total{service="joust.v1.RouterAdmin",method="ListRoutes",code="Ok"} 1"#),
         "{body}"
     );
     assert!(
-        body.contains(r#"joust_grpc_requests_total{service="joust.v1.RouterAdmin",method="GetStats",code="FailedPrecondition"} 1"#),
+        body.contains(r#"joust_test_grpc_requests_total{service="joust.v1.RouterAdmin",method="GetStats",code="FailedPrecondition"} 1"#),
         "{body}"
     );
     assert!(
-        body.contains("joust_grpc_request_duration_seconds_count{service=\"joust.v1.RouterAdmin\",method=\"ListRoutes\"} 1"),
+        body.contains("joust_test_grpc_request_duration_seconds_count{service=\"joust.v1.RouterAdmin\",method=\"ListRoutes\"} 1"),
         "{body}"
     );
 

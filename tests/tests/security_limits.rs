@@ -150,7 +150,7 @@ async fn node_requests(node: &joust_tests::node::TestNode) -> u64 {
         .await
         .unwrap()
         .lines()
-        .filter(|l| l.starts_with("joust_requests_total"))
+        .filter(|l| l.starts_with("joust_node_requests_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }

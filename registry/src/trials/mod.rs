@@ -64,6 +64,8 @@ pub struct Trials {
     store: Arc<dyn TrialStore>,
     /// How long raw records are kept (`None`: forever).
     record_retention: Option<std::time::Duration>,
+    /// The registry's metrics (store latency, records, report time).
+    metrics: Arc<crate::metrics::RegistryMetrics>,
 }
 
 impl std::fmt::Debug for Trials {
@@ -139,7 +141,14 @@ impl Trials {
         Self {
             store,
             record_retention: None,
+            metrics: Arc::new(crate::metrics::RegistryMetrics::new()),
         }
+    }
+
+    /// Counts into `metrics` (the registry's, so one `/metrics` shows both).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::RegistryMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Keeps raw records for `keep` (`None`: forever); see
@@ -168,7 +177,9 @@ impl Trials {
         check_share("sampling", new.sampling)?;
         check_gates(&new.gates)?;
         check_text("reason", &new.reason, MAX_TEXT)?;
-        self.store.start_trial(new, actor).await
+        self.metrics
+            .store_op("start_trial", self.store.start_trial(new, actor))
+            .await
     }
 
     pub async fn update(&self, model: &str, update: TrialUpdate, actor: &str) -> Result<Trial> {
@@ -183,7 +194,12 @@ impl Trials {
             check_gates(g)?;
         }
         check_text("reason", &update.reason, MAX_TEXT)?;
-        self.store.update_trial(model, update, actor).await
+        self.metrics
+            .store_op(
+                "update_trial",
+                self.store.update_trial(model, update, actor),
+            )
+            .await
     }
 
     pub async fn stop(
@@ -195,7 +211,12 @@ impl Trials {
     ) -> Result<Trial> {
         validate_name("model", model)?;
         check_text("reason", reason, MAX_TEXT)?;
-        self.store.stop_trial(model, outcome, reason, actor).await
+        self.metrics
+            .store_op(
+                "stop_trial",
+                self.store.stop_trial(model, outcome, reason, actor),
+            )
+            .await
     }
 
     /// A trial by id, else the model's open (or latest) trial.
@@ -206,9 +227,15 @@ impl Trials {
             )),
             (0, model) => {
                 validate_name("model", model)?;
-                self.store.current_trial(model).await
+                self.metrics
+                    .store_op("current_trial", self.store.current_trial(model))
+                    .await
             }
-            (id, _) => self.store.get_trial(id).await,
+            (id, _) => {
+                self.metrics
+                    .store_op("get_trial", self.store.get_trial(id))
+                    .await
+            }
         }
     }
 
@@ -223,8 +250,11 @@ impl Trials {
             validate_name("model", m)?;
         }
         let limit = if limit == 0 { 100 } else { limit.min(1000) };
-        self.store
-            .list_trials(model, open_only, after_id, limit)
+        self.metrics
+            .store_op(
+                "list_trials",
+                self.store.list_trials(model, open_only, after_id, limit),
+            )
             .await
     }
 
@@ -256,15 +286,24 @@ impl Trials {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let known = self.store.known_trials(&ids).await?;
+        let known = self
+            .metrics
+            .store_op("known_trials", self.store.known_trials(&ids))
+            .await?;
         let plan = ingest::plan(incoming, dropped, &known, first_index);
         let accepted = self
-            .store
-            .insert_records(&plan.records, &plan.losses)
+            .metrics
+            .store_op(
+                "insert_records",
+                self.store.insert_records(&plan.records, &plan.losses),
+            )
             .await?;
+        let duplicates = plan.records.len() as u64 - accepted;
+        self.metrics
+            .records(accepted, duplicates, plan.refusals.len() as u64);
         Ok(Recorded {
             accepted,
-            duplicates: plan.records.len() as u64 - accepted,
+            duplicates,
             refusals: plan.refusals,
         })
     }
@@ -272,16 +311,37 @@ impl Trials {
     /// The trial and its report from its rollups (trials started before
     /// rollups existed: from every stored record).
     pub async fn report(&self, id: u64, model: &str) -> Result<(Trial, Report)> {
+        let started = std::time::Instant::now();
         let trial = self.find(id, model).await?;
         let mut builder = ReportBuilder::new();
         let end = trial.stopped_at.unwrap_or_else(chrono::Utc::now);
         builder.running_secs((end - trial.started_at).as_seconds_f64().max(0.0));
-        builder.periods(self.store.trial_periods(trial.id).await?);
-        if !self.store.scan_rollups(trial.id, &mut builder).await? {
-            self.store.scan_records(trial.id, &mut builder).await?;
+        builder.periods(
+            self.metrics
+                .store_op("trial_periods", self.store.trial_periods(trial.id))
+                .await?,
+        );
+        if !self
+            .metrics
+            .store_op(
+                "scan_rollups",
+                self.store.scan_rollups(trial.id, &mut builder),
+            )
+            .await?
+        {
+            self.metrics
+                .store_op(
+                    "scan_records",
+                    self.store.scan_records(trial.id, &mut builder),
+                )
+                .await?;
         }
         let mut report = builder.finish(trial.mode, trial.weight, &trial.gates);
-        report.losses = self.store.record_losses(trial.id).await?;
+        report.losses = self
+            .metrics
+            .store_op("record_losses", self.store.record_losses(trial.id))
+            .await?;
+        self.metrics.report_took(started.elapsed());
         Ok((trial, report))
     }
 
@@ -293,10 +353,22 @@ impl Trials {
         let mut builder = ReportBuilder::new();
         let end = trial.stopped_at.unwrap_or_else(chrono::Utc::now);
         builder.running_secs((end - trial.started_at).as_seconds_f64().max(0.0));
-        builder.periods(self.store.trial_periods(trial.id).await?);
-        self.store.scan_records(trial.id, &mut builder).await?;
+        builder.periods(
+            self.metrics
+                .store_op("trial_periods", self.store.trial_periods(trial.id))
+                .await?,
+        );
+        self.metrics
+            .store_op(
+                "scan_records",
+                self.store.scan_records(trial.id, &mut builder),
+            )
+            .await?;
         let mut report = builder.finish(trial.mode, trial.weight, &trial.gates);
-        report.losses = self.store.record_losses(trial.id).await?;
+        report.losses = self
+            .metrics
+            .store_op("record_losses", self.store.record_losses(trial.id))
+            .await?;
         Ok((trial, report))
     }
 
@@ -310,8 +382,12 @@ impl Trials {
         let mut total = 0;
         loop {
             let n = self
-                .store
-                .delete_records_before(before, rollup_store::RETENTION_BATCH)
+                .metrics
+                .store_op(
+                    "delete_records_before",
+                    self.store
+                        .delete_records_before(before, rollup_store::RETENTION_BATCH),
+                )
                 .await?;
             total += n;
             if n < u64::from(rollup_store::RETENTION_BATCH) {

@@ -1,0 +1,185 @@
+//! Every Prometheus metric of the detection service of its own (names
+//! prefixed `joust_detect_`), and their text encoding for `/metrics`. The
+//! per-RPC counters and latency (`joust_detect_grpc_*`) come from
+//! joust-runtime's RPC layer. Labels take only values from fixed sets
+//! (triggers, outcomes, job states).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::domain::Trigger;
+use crate::jobs::JobStatus;
+
+/// The prefix of every detection metric.
+pub const PREFIX: &str = "joust_detect";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    trigger: &'static str,
+    /// `completed` or `failed`.
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+fn scoring_histogram() -> Histogram {
+    // 100 µs … ~6.5 s.
+    Histogram::new(exponential_buckets(1e-4, 2.0, 17))
+}
+
+/// The detection service's metrics; cheap to share behind `Arc`.
+#[derive(Debug)]
+pub struct DetectMetrics {
+    registry: Registry,
+    runs: Family<RunLabels, Counter>,
+    anomalies: Counter,
+    jobs: Family<StateLabels, Gauge>,
+    queue: Gauge,
+    scoring: Histogram,
+}
+
+impl Default for DetectMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DetectMetrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix(PREFIX);
+        let runs = Family::<RunLabels, Counter>::default();
+        let anomalies = Counter::default();
+        let jobs = Family::<StateLabels, Gauge>::default();
+        let queue = Gauge::default();
+        let scoring = scoring_histogram();
+        registry.register(
+            "runs",
+            "Detection runs finished, by trigger and outcome (completed, failed)",
+            runs.clone(),
+        );
+        registry.register(
+            "anomalies_found",
+            "Anomalies stored by detection and backfill runs",
+            anomalies.clone(),
+        );
+        registry.register(
+            "jobs",
+            "Backfill jobs by state (pending, processing, retrying, completed, failed)",
+            jobs.clone(),
+        );
+        registry.register(
+            "queue_length",
+            "Backfill jobs waiting to be claimed (pending and retrying)",
+            queue.clone(),
+        );
+        registry.register(
+            "scoring_duration_seconds",
+            "Time to score one run's bars through the OIP endpoint",
+            scoring.clone(),
+        );
+        // Every state from the start, so a dashboard sees zeros.
+        for state in JobStatus::ALL {
+            drop(jobs.get_or_create(&StateLabels {
+                state: state.as_str(),
+            }));
+        }
+        Self {
+            registry,
+            runs,
+            anomalies,
+            jobs,
+            queue,
+            scoring,
+        }
+    }
+
+    /// Counts one finished run.
+    pub fn run(&self, trigger: Trigger, completed: bool) {
+        self.runs
+            .get_or_create(&RunLabels {
+                trigger: trigger.as_str(),
+                outcome: if completed { "completed" } else { "failed" },
+            })
+            .inc();
+    }
+
+    pub fn anomalies_found(&self, n: usize) {
+        self.anomalies.inc_by(n as u64);
+    }
+
+    /// Times one scoring.
+    pub fn scored(&self, elapsed: std::time::Duration) {
+        self.scoring.observe(elapsed.as_secs_f64());
+    }
+
+    /// Sets the job gauges from the store's counts per status name.
+    pub fn set_jobs(&self, counts: &[(String, u64)]) {
+        let mut waiting = 0;
+        for state in JobStatus::ALL {
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == state.as_str())
+                .map_or(0, |(_, n)| *n);
+            if matches!(state, JobStatus::Pending | JobStatus::Retrying) {
+                waiting += n;
+            }
+            self.jobs
+                .get_or_create(&StateLabels {
+                    state: state.as_str(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.queue.set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
+
+    /// The OpenMetrics text of every series.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_prefixed_and_states_fixed() {
+        let m = DetectMetrics::new();
+        m.run(Trigger::Api, true);
+        m.run(Trigger::Backfill, false);
+        m.set_jobs(&[
+            ("pending".to_owned(), 2),
+            ("retrying".to_owned(), 1),
+            ("bogus".to_owned(), 9),
+        ]);
+        m.scored(std::time::Duration::from_millis(3));
+        let text = m.encode();
+        assert!(
+            text.contains(r#"joust_detect_runs_total{trigger="api",outcome="completed"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"joust_detect_runs_total{trigger="backfill",outcome="failed"} 1"#));
+        assert!(
+            text.contains(r#"joust_detect_jobs{state="pending"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"joust_detect_jobs{state="failed"} 0"#),
+            "{text}"
+        );
+        assert!(!text.contains("bogus"), "{text}");
+        assert!(text.contains("joust_detect_queue_length 3"), "{text}");
+        assert!(text.contains("joust_detect_scoring_duration_seconds_count 1"));
+    }
+}

@@ -1,0 +1,185 @@
+//! Every Prometheus metric of the registry of its own (names prefixed
+//! `joust_registry_`), and their text encoding for `/metrics`. The
+//! per-RPC counters and latency (`joust_registry_grpc_*`) come from
+//! joust-runtime's RPC layer. Labels take only values from fixed sets
+//! (store operation names, record outcomes), never client input.
+
+use std::future::Future;
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The prefix of every registry metric.
+pub const PREFIX: &str = "joust_registry";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    /// A store operation, e.g. `list_events`.
+    op: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    /// `accepted`, `duplicate` or `refused`.
+    outcome: &'static str,
+}
+
+type Latency<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn store_histogram() -> Histogram {
+    // 50 µs … ~1.6 s.
+    Histogram::new(exponential_buckets(50e-6, 2.0, 16))
+}
+
+fn report_histogram() -> Histogram {
+    // 1 ms … ~16 s.
+    Histogram::new(exponential_buckets(1e-3, 2.0, 15))
+}
+
+/// The registry's metrics; cheap to share behind `Arc`.
+#[derive(Debug)]
+pub struct RegistryMetrics {
+    registry: Registry,
+    store: Latency<OpLabels>,
+    watch_subscribers: Gauge,
+    records: Family<OutcomeLabels, Counter>,
+    report: Histogram,
+}
+
+impl Default for RegistryMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RegistryMetrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix(PREFIX);
+        let store: Latency<OpLabels> = Family::new_with_constructor(store_histogram);
+        let watch_subscribers = Gauge::default();
+        let records = Family::<OutcomeLabels, Counter>::default();
+        let report = report_histogram();
+        registry.register(
+            "store_duration_seconds",
+            "Time of one metadata-store operation (a query or transaction), by operation",
+            store.clone(),
+        );
+        registry.register(
+            "watch_subscribers",
+            "Open Watch streams",
+            watch_subscribers.clone(),
+        );
+        registry.register(
+            "records_ingested",
+            "Comparison records received by RecordComparisons, by outcome (accepted, duplicate, refused)",
+            records.clone(),
+        );
+        registry.register(
+            "trial_report_duration_seconds",
+            "Time to build one trial report (rollups or records read, gates evaluated)",
+            report.clone(),
+        );
+        Self {
+            registry,
+            store,
+            watch_subscribers,
+            records,
+            report,
+        }
+    }
+
+    /// Runs store operation `op`, timing it.
+    pub async fn store_op<T>(&self, op: &'static str, fut: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = fut.await;
+        self.store
+            .get_or_create(&OpLabels { op })
+            .observe(started.elapsed().as_secs_f64());
+        out
+    }
+
+    /// One more open Watch stream until the guard is dropped.
+    pub fn watch_subscriber(&self) -> SubscriberGuard {
+        self.watch_subscribers.inc();
+        SubscriberGuard(self.watch_subscribers.clone())
+    }
+
+    /// Counts the records of one `record` call.
+    pub fn records(&self, accepted: u64, duplicates: u64, refused: u64) {
+        for (outcome, n) in [
+            ("accepted", accepted),
+            ("duplicate", duplicates),
+            ("refused", refused),
+        ] {
+            self.records
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(n);
+        }
+    }
+
+    /// Times one trial report.
+    pub fn report_took(&self, elapsed: std::time::Duration) {
+        self.report.observe(elapsed.as_secs_f64());
+    }
+
+    /// The OpenMetrics text of every series.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Holds one Watch subscriber in the gauge.
+#[derive(Debug)]
+pub struct SubscriberGuard(Gauge);
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn names_are_prefixed_and_subscribers_counted() {
+        let m = RegistryMetrics::new();
+        assert_eq!(m.store_op("get_model", async { 7 }).await, 7);
+        let a = m.watch_subscriber();
+        let b = m.watch_subscriber();
+        drop(a);
+        m.records(3, 1, 0);
+        m.report_took(std::time::Duration::from_millis(5));
+        let text = m.encode();
+        assert!(
+            text.contains("joust_registry_store_duration_seconds_count{op=\"get_model\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("joust_registry_watch_subscribers 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("joust_registry_records_ingested_total{outcome=\"accepted\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("joust_registry_records_ingested_total{outcome=\"refused\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("joust_registry_trial_report_duration_seconds_count 1"));
+        drop(b);
+        assert!(m.encode().contains("joust_registry_watch_subscribers 0"));
+    }
+}
