@@ -402,7 +402,9 @@ impl Trials {
     /// were merged. Safe to run on every replica at once.
     pub async fn compact_rollups(&self, now: chrono::DateTime<chrono::Utc>) -> Result<u64> {
         let before = rollup::minute(now) - rollup_store::COMPACT_AFTER_MINUTES;
-        self.store.compact_rollups(before).await
+        self.metrics
+            .store_op("compact_rollups", self.store.compact_rollups(before))
+            .await
     }
 
     /// The trial's figures per time bucket of `bucket_seconds` (chosen
