@@ -376,7 +376,7 @@ async fn node_and_router_serve_the_rest_api_through_the_grpc_paths() {
     // shown in the x-joust-arm header, recorded and counted.
     let node_before = counter(
         &node.metrics_text().await.unwrap(),
-        "joust_requests_total{api=\"oip\",model=\"m\"}",
+        "joust_node_requests_total{api=\"oip\",model=\"m\"}",
     );
     let sent_before = router.stats().await.unwrap().records_sent;
     let mut arms = std::collections::HashMap::new();
@@ -461,7 +461,7 @@ async fn node_and_router_serve_the_rest_api_through_the_grpc_paths() {
     );
     let node_after = counter(
         &node.metrics_text().await.unwrap(),
-        "joust_requests_total{api=\"oip\",model=\"m\"}",
+        "joust_node_requests_total{api=\"oip\",model=\"m\"}",
     );
     assert!(
         node_after >= node_before + 120.0,
