@@ -325,3 +325,89 @@ async fn two_replicas_merge_into_one_report() {
     let _ = stop.send(());
     b.await.unwrap().unwrap();
 }
+
+/// Runs `statements` on the registry's database (either backend).
+async fn sql(reg: &TestRegistry, statements: &[String]) {
+    use sqlx::Connection;
+    let url = &reg.config.database_url;
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        for s in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        for s in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A trial from before rollups existed (its first records never folded,
+/// later ones folded since the migration) is reported from its raw records
+/// and keeps them; once stopped, the backfill rebuilds its rollups from
+/// the records, the report from rollups equals the raw one, and retention
+/// then applies to it with the report unchanged.
+async fn backfill_of_a_trial_from_before_rollups(reg: TestRegistry) {
+    let id = trial(&reg, "old").await;
+    send(&reg.url, fixture(id, 0..300)).await;
+    // As before migration 0006: no rollups for those records, and the
+    // trial older than the first one reported from rollups.
+    sql(
+        &reg,
+        &[
+            format!("UPDATE trial_rollups_from SET first_trial_id = {}", id + 1),
+            format!("DELETE FROM trial_rollup_totals WHERE trial_id = {id}"),
+            format!("DELETE FROM trial_rollups WHERE trial_id = {id}"),
+        ],
+    )
+    .await;
+    send(&reg.url, fixture(id, 300..600)).await;
+    let (_, registry) = reg.replica().await.unwrap();
+    let t = registry.trials().unwrap();
+    let (_, raw) = t.report_from_records(id, "").await.unwrap();
+    assert_eq!(raw.records, 600);
+    let (_, before) = t.report(id, "").await.unwrap();
+    assert!(differences(&raw, &before).is_empty(), "read from records");
+    let tomorrow = chrono::Utc::now() + chrono::TimeDelta::days(1);
+    assert_eq!(t.delete_records_before(tomorrow).await.unwrap(), 0);
+    assert_eq!(t.backfill_rollups().await.unwrap(), None, "open: not due");
+
+    trials(&reg.url)
+        .stop_trial(pb::StopTrialRequest {
+            model: "old".into(),
+            outcome: pb::TrialOutcome::Abort as i32,
+            reason: "backfill test".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.backfill_rollups().await.unwrap(), Some((id, 600)));
+    assert_eq!(t.backfill_rollups().await.unwrap(), None, "once");
+    let (_, rolled) = t.report(id, "").await.unwrap();
+    let diff = differences(&raw, &rolled);
+    assert!(diff.is_empty(), "backfilled: {diff:#?}");
+    t.compact_rollups(chrono::Utc::now()).await.unwrap();
+    assert_eq!(t.delete_records_before(tomorrow).await.unwrap(), 600);
+    let (_, after) = t.report(id, "").await.unwrap();
+    let diff = differences(&raw, &after);
+    assert!(
+        diff.is_empty(),
+        "backfilled, compacted, records gone: {diff:#?}"
+    );
+}
+
+#[tokio::test]
+async fn backfill_on_sqlite() {
+    backfill_of_a_trial_from_before_rollups(TestRegistry::sqlite().await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn backfill_on_postgres() {
+    backfill_of_a_trial_from_before_rollups(TestRegistry::postgres().await.unwrap()).await;
+}

@@ -407,6 +407,14 @@ impl Trials {
             .await
     }
 
+    /// Rebuilds from raw records the rollups of one stopped trial that
+    /// started before rollups existed (migration 0006); its report then
+    /// reads rollups and retention applies to its records. The trial and
+    /// how many records were folded, or `None` when none is due.
+    pub async fn backfill_rollups(&self) -> Result<Option<(u64, u64)>> {
+        self.store.backfill_rollups().await
+    }
+
     /// The trial's figures per time bucket of `bucket_seconds` (chosen
     /// from the trial's span when `None`): from the minute rollups when
     /// the buckets are whole minutes (complete after raw-record

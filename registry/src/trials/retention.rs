@@ -6,7 +6,9 @@
 //! ended into each trial period's totals, so a report reads one row per
 //! period plus the last minutes. Every replica may run both; concurrent
 //! passes are harmless (deletes of the same rows; compaction under the
-//! totals row's lock).
+//! totals row's lock). The compaction pass also rebuilds, from their raw
+//! records, the rollups of stopped trials that started before rollups
+//! existed (a few per pass), so their reports read rollups too.
 
 use std::time::Duration;
 
@@ -14,6 +16,9 @@ use crate::trials::Trials;
 
 /// Time between retention passes.
 pub const INTERVAL: Duration = Duration::from_secs(300);
+
+/// Stopped pre-rollup trials backfilled per compaction pass at most.
+pub const BACKFILL_PER_PASS: usize = 10;
 
 /// Time between compaction passes.
 pub const COMPACT_INTERVAL: Duration = Duration::from_secs(60);
@@ -33,6 +38,19 @@ pub async fn compact(trials: Trials) {
             Ok(0) => {}
             Ok(merged) => tracing::debug!(merged, "minute rollups compacted"),
             Err(error) => tracing::warn!(%error, "trial rollup compaction failed"),
+        }
+        // Stopped trials from before rollups existed, a few per pass.
+        for _ in 0..BACKFILL_PER_PASS {
+            match trials.backfill_rollups().await {
+                Ok(None) => break,
+                Ok(Some((trial, records))) => {
+                    tracing::info!(trial, records, "trial rollups rebuilt from its raw records");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "trial rollup backfill failed");
+                    break;
+                }
+            }
         }
     }
 }

@@ -311,13 +311,127 @@ macro_rules! impl_rollup_store {
             }
 
             /// Whether the trial is reported from rollups (it started
-            /// after they existed).
+            /// after they existed, or its rollups were backfilled).
             async fn reads_rollups(&self, trial_id: u64) -> $crate::error::Result<bool> {
+                let id = $crate::store::rows::i(trial_id);
                 let first: i64 =
                     sqlx::query_scalar("SELECT first_trial_id FROM trial_rollups_from")
                         .fetch_one(&self.pool)
                         .await?;
-                Ok($crate::store::rows::i(trial_id) >= first)
+                if id >= first {
+                    return Ok(true);
+                }
+                let backfilled: Option<i64> = sqlx::query_scalar(
+                    "SELECT trial_id FROM trial_rollups_backfilled WHERE trial_id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(backfilled.is_some())
+            }
+
+            /// Rebuilds the rollups of the oldest stopped trial that
+            /// started before rollups existed and is not backfilled yet,
+            /// from its raw records, in one transaction that first locks
+            /// the trial's row (a record insert's foreign-key check shares
+            /// that lock, so none lands meanwhile). Its minute rows replace
+            /// any folded since the migration; its totals start empty (the
+            /// next compaction merges them). Returns the trial and how many
+            /// records were folded; `None` when none is due.
+            pub(crate) async fn backfill_rollups_impl(
+                &self,
+            ) -> $crate::error::Result<Option<(u64, u64)>> {
+                use futures::TryStreamExt;
+                use $crate::store::rows::i;
+                use $crate::trials::rollup::{Rollup, minute, period_of};
+                let due: Option<i64> = sqlx::query_scalar(
+                    "SELECT t.id FROM trials t
+                     WHERE t.state = 'stopped'
+                       AND t.id < (SELECT first_trial_id FROM trial_rollups_from)
+                       AND NOT EXISTS (SELECT 1 FROM trial_rollups_backfilled b WHERE b.trial_id = t.id)
+                     ORDER BY t.id LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(id) = due else {
+                    return Ok(None);
+                };
+                let mut tx = self.begin_records().await?;
+                let sql = format!("SELECT id FROM trials WHERE id = $1 {}", $lock);
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let periods = sqlx::query_as::<_, $crate::trials::rows::PeriodRow>(
+                    "SELECT period, started_at, mode, weight, sampling FROM trial_periods
+                     WHERE trial_id = $1 ORDER BY period",
+                )
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<$crate::error::Result<Vec<$crate::trials::domain::Period>>>()?;
+                let mut folded: std::collections::BTreeMap<(u32, i64), Rollup> =
+                    std::collections::BTreeMap::new();
+                let mut records = 0u64;
+                {
+                    let sql = format!(
+                        "SELECT {} FROM trial_records WHERE trial_id = $1",
+                        $crate::trials::rows::RECORD_COLUMNS
+                    );
+                    let mut rows =
+                        sqlx::query_as::<_, $crate::trials::rows::RecordRow>(sqlx::AssertSqlSafe(sql))
+                            .bind(id)
+                            .fetch(&mut *tx);
+                    while let Some(row) = rows.try_next().await? {
+                        let r: $crate::trials::domain::ComparisonRecord = row.try_into()?;
+                        folded
+                            .entry((period_of(&periods, r.time), minute(r.time)))
+                            .or_default()
+                            .add(&r);
+                        records += 1;
+                    }
+                }
+                for table in ["trial_rollup_totals", "trial_rollups"] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DELETE FROM {table} WHERE trial_id = $1"
+                    )))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let mut last_period = None;
+                for ((period, m), rollup) in &folded {
+                    if last_period != Some(*period) {
+                        sqlx::query(
+                            "INSERT INTO trial_rollup_totals (trial_id, period, through_minute, state)
+                             VALUES ($1, $2, 0, NULL)",
+                        )
+                        .bind(id)
+                        .bind(i64::from(*period))
+                        .execute(&mut *tx)
+                        .await?;
+                        last_period = Some(*period);
+                    }
+                    sqlx::query(
+                        "INSERT INTO trial_rollups (trial_id, period, minute, state)
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(id)
+                    .bind(i64::from(*period))
+                    .bind(*m)
+                    .bind(rollup.encode()?)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query("INSERT INTO trial_rollups_backfilled (trial_id, records) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(i(records))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(($crate::store::rows::u(id), records)))
             }
 
             /// Deletes up to `batch` raw records older than `before` of
@@ -331,7 +445,8 @@ macro_rules! impl_rollup_store {
                     "DELETE FROM trial_records WHERE record_id IN (
                        SELECT record_id FROM trial_records
                        WHERE at < $1
-                         AND trial_id >= (SELECT first_trial_id FROM trial_rollups_from)
+                         AND (trial_id >= (SELECT first_trial_id FROM trial_rollups_from)
+                              OR trial_id IN (SELECT trial_id FROM trial_rollups_backfilled))
                        LIMIT $2)",
                 )
                 .bind(before)

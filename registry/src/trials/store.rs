@@ -77,6 +77,10 @@ pub trait TrialStore: Send + Sync + 'static {
     /// each trial period's compacted totals; returns how many minute rows
     /// were merged.
     async fn compact_rollups(&self, before: i64) -> Result<u64>;
+    /// Rebuilds the rollups of one stopped trial that started before
+    /// rollups existed from its raw records; the trial and how many
+    /// records, or `None` when no trial is due.
+    async fn backfill_rollups(&self) -> Result<Option<(u64, u64)>>;
     /// Feeds a trial's minute rollups, oldest first, to `builder` (whose
     /// buckets are whole minutes); `false`, feeding nothing, when the
     /// trial started before rollups existed.
@@ -584,6 +588,10 @@ macro_rules! impl_trial_store {
 
             async fn compact_rollups(&self, before: i64) -> $crate::error::Result<u64> {
                 self.compact_rollups_impl(before).await
+            }
+
+            async fn backfill_rollups(&self) -> $crate::error::Result<Option<(u64, u64)>> {
+                self.backfill_rollups_impl().await
             }
 
             async fn scan_rollups_bucketed(
