@@ -49,14 +49,25 @@ pub struct LoadConfig {
     /// Rows per request.
     pub rows: usize,
     pub mode: Mode,
+    /// Measured time; in JSON `duration_ms`, a number.
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
-    /// Unmeasured load before the measured `duration`.
+    /// Unmeasured load before the measured `duration`; in JSON
+    /// `warmup_ms`.
+    #[serde(rename = "warmup_ms", serialize_with = "millis")]
     pub warmup: Duration,
     /// HTTP/2 connections shared by the callers.
     pub connections: usize,
     /// TLS and token of the calls.
     #[serde(skip)]
     pub client: ClientSecurity,
+}
+
+/// A duration as a number of milliseconds (fractional), the unit every
+/// JSON duration of `joust bench` is in (`_ms`), never serde's
+/// `{"secs":…,"nanos":…}`.
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1e3)
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -16,9 +16,13 @@ pub struct ClientOpts {
         global = true
     )]
     pub registry: String,
-    /// Print machine-readable JSON instead of text.
-    #[arg(long, env = "JOUST_JSON", global = true)]
+    /// Print machine-readable JSON instead of text: one document.
+    #[arg(long, env = "JOUST_JSON", global = true, conflicts_with = "json_lines")]
     pub json: bool,
+    /// For a command that streams (`trial report --watch`): one JSON
+    /// document per line, as each is produced.
+    #[arg(long, env = "JOUST_JSON_LINES", global = true)]
+    pub json_lines: bool,
     /// The actor recorded in audit events.
     #[arg(long, env = "JOUST_ACTOR", default_value_t = default_actor(), global = true)]
     pub actor: String,

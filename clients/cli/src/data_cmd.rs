@@ -97,7 +97,7 @@ pub async fn run(args: DataArgs) -> anyhow::Result<()> {
                 output::json(&datasets)?;
             } else {
                 for d in &datasets {
-                    println!(
+                    outln!(
                         "{:<32} {:>4}  rows={:<9} sha256={}  {}",
                         d.name,
                         d.version,
@@ -122,11 +122,14 @@ pub async fn run(args: DataArgs) -> anyhow::Result<()> {
 
 fn print_ingested(d: &DatasetView) {
     let a = |k: &str| d.annotations.get(k).map(String::as_str).unwrap_or("?");
-    println!(
+    outln!(
         "registered dataset {}:{}  rows={}  sha256={}",
-        d.name, d.version, d.rows, d.sha256
+        d.name,
+        d.version,
+        d.rows,
+        d.sha256
     );
-    println!(
+    outln!(
         "  source {}  tickers={}  {} → {}  labelled={}{}",
         a("source"),
         a("tickers"),
@@ -141,13 +144,17 @@ fn print_ingested(d: &DatasetView) {
 }
 
 fn print_dataset(d: &DatasetView) {
-    println!(
+    outln!(
         "{}:{}  rows={}  sha256={}  size={}B",
-        d.name, d.version, d.rows, d.sha256, d.size_bytes
+        d.name,
+        d.version,
+        d.rows,
+        d.sha256,
+        d.size_bytes
     );
-    println!("  schema: {}", d.schema.join(","));
-    println!("  created {} by {}", d.created_at, d.created_by);
+    outln!("  schema: {}", d.schema.join(","));
+    outln!("  created {} by {}", d.created_at, d.created_by);
     for (k, v) in &d.annotations {
-        println!("  {k} = {v}");
+        outln!("  {k} = {v}");
     }
 }

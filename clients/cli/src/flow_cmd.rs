@@ -53,7 +53,7 @@ impl TrainCmd {
 }
 
 fn print_trained(r: &TrainReport) {
-    println!(
+    outln!(
         "trained {} on {}:{} (sha256 {}): {} rows, anomaly rate {:.4}, {} ms",
         r.kind,
         r.dataset.name,
@@ -64,15 +64,18 @@ fn print_trained(r: &TrainReport) {
         r.metrics.duration_ms
     );
     let params: Vec<String> = r.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!(
+    outln!(
         "  params {}  contamination={}  seed={}",
         params.join(" "),
         r.contamination,
         r.seed
     );
-    println!(
+    outln!(
         "registered {}:{} as {} (training run {})",
-        r.model, r.version, r.status, r.training_run_id
+        r.model,
+        r.version,
+        r.status,
+        r.training_run_id
     );
 }
 
@@ -135,11 +138,15 @@ impl EvaluateCmd {
 fn print_evaluated(r: &EvaluateReport) {
     let m = &r.metrics;
     let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"));
-    println!(
+    outln!(
         "evaluated {}:{} on {}:{} (run {})",
-        r.model, r.version, r.dataset.name, r.dataset.version, r.eval_run_id
+        r.model,
+        r.version,
+        r.dataset.name,
+        r.dataset.version,
+        r.eval_run_id
     );
-    println!(
+    outln!(
         "  rows={}  anomaly_rate={:.4}  precision={}  recall={}  f1={}  roc_auc={}",
         m.rows,
         m.anomaly_rate,
@@ -148,7 +155,7 @@ fn print_evaluated(r: &EvaluateReport) {
         opt(m.f1),
         opt(m.roc_auc)
     );
-    println!(
+    outln!(
         "  scoring: {:.0} rows/s ({:.2} ms){}",
         m.rows_per_sec,
         m.scoring_ms,
@@ -159,13 +166,13 @@ fn print_evaluated(r: &EvaluateReport) {
         }
     );
     for g in &r.gates {
-        println!(
+        outln!(
             "  {} {}",
             if g.passed { "pass" } else { "FAIL" },
             g.describe()
         );
     }
     if r.passed {
-        println!("passed: {}:{} is {}", r.model, r.version, r.status);
+        outln!("passed: {}:{} is {}", r.model, r.version, r.status);
     }
 }

@@ -2,11 +2,14 @@
 //! tracing (joust-telemetry), and hands
 //! off to the role or client command asked for.
 
+#[macro_use]
+mod stdout;
 mod cli;
 mod client_opts;
 mod data_cmd;
 mod demo;
 mod detect;
+mod errors;
 mod flow_cmd;
 mod flows;
 mod model_cmd;
@@ -23,6 +26,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    stdout::install_broken_pipe_exit();
     let args = cli::Cli::parse();
     // The demo's story is its output: the embedded roles only log errors
     // unless JOUST_LOG says otherwise.
@@ -46,7 +50,7 @@ async fn main() -> std::process::ExitCode {
     match cli::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", errors::sentence(&e));
             std::process::ExitCode::FAILURE
         }
     }

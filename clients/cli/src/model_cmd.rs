@@ -139,7 +139,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             if json {
                 output::json(&m)?;
             } else {
-                println!("created model {}", m.name);
+                outln!("created model {}", m.name);
             }
         }
         ModelCommand::List => {
@@ -152,13 +152,16 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             if json {
                 output::json(&models)?;
             } else {
-                println!(
+                outln!(
                     "{:<32} {:>7} {:>9} {:>11}",
-                    "MODEL", "LATEST", "CHAMPION", "CHALLENGER"
+                    "MODEL",
+                    "LATEST",
+                    "CHAMPION",
+                    "CHALLENGER"
                 );
                 for m in models {
                     let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or("-".into());
-                    println!(
+                    outln!(
                         "{:<32} {:>7} {:>9} {:>11}",
                         m.name,
                         m.latest_version,
@@ -193,7 +196,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
                 output::json(&versions)?;
             } else {
                 for v in &versions {
-                    println!(
+                    outln!(
                         "{:>4}  {:<10}  {:<18} {}  {}",
                         v.version,
                         v.status,
@@ -228,7 +231,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             if json {
                 output::json(&VersionView::from(v))?;
             } else {
-                println!(
+                outln!(
                     "registered {}:{} ({}) as {}",
                     v.model,
                     v.version,
@@ -261,7 +264,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             if json {
                 output::json(&VersionView::from(v))?;
             } else {
-                println!("{}:{} is now the champion", v.model, v.version);
+                outln!("{}:{} is now the champion", v.model, v.version);
             }
         }
         ModelCommand::Alias { command } => match command {
@@ -276,7 +279,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
                         &serde_json::json!({"model": a.model, "alias": a.alias, "version": a.version}),
                     )?;
                 } else {
-                    println!("{}@{} → version {}", a.model, a.alias, a.version);
+                    outln!("{}@{} → version {}", a.model, a.alias, a.version);
                 }
             }
             AliasCommand::Delete { name, alias } => {
@@ -286,7 +289,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
                         &serde_json::json!({"model": name, "alias": alias, "deleted": true}),
                     )?;
                 } else {
-                    println!("deleted {name}@{alias}");
+                    outln!("deleted {name}@{alias}");
                 }
             }
         },
@@ -297,9 +300,10 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             if json {
                 output::json(&serde_json::json!({"retired": retired, "champion": champion}))?;
             } else if let (Some(old), Some(new)) = (retired, champion) {
-                println!(
+                outln!(
                     "rolled back {name}: version {} retired, version {} is the champion again",
-                    old.version, new.version
+                    old.version,
+                    new.version
                 );
             }
         }
@@ -327,7 +331,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
                     &serde_json::json!({"model": v.model, "version": v.version, "sha256": v.sha256, "bytes": bytes.len(), "path": out}),
                 )?;
             } else {
-                println!(
+                outln!(
                     "wrote {}:{} ({} bytes, sha256 {} verified) to {}",
                     v.model,
                     v.version,

@@ -183,12 +183,12 @@ impl From<pb::Dataset> for DatasetView {
 
 /// Prints `value` as pretty JSON.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 pub fn print_version(v: &VersionView) {
-    println!(
+    outln!(
         "{}:{}  {}  kind={}  sha256={}  size={}B",
         v.model,
         v.version,
@@ -198,19 +198,19 @@ pub fn print_version(v: &VersionView) {
         v.size_bytes
     );
     if !v.aliases.is_empty() {
-        println!("  aliases: {}", v.aliases.join(", "));
+        outln!("  aliases: {}", v.aliases.join(", "));
     }
-    println!("  created {} by {}", v.created_at, v.created_by);
+    outln!("  created {} by {}", v.created_at, v.created_by);
     if let Some(why) = &v.rollout_blocked {
-        println!("  ROLLOUT BLOCKED: no node can serve this champion ({why})");
+        outln!("  ROLLOUT BLOCKED: no node can serve this champion ({why})");
     }
     for (k, val) in &v.annotations {
-        println!("  {k} = {val}");
+        outln!("  {k} = {val}");
     }
     if let serde_json::Value::Object(m) = &v.metrics
         && !m.is_empty()
     {
-        println!("  metrics: {}", v.metrics);
+        outln!("  metrics: {}", v.metrics);
     }
 }
 
@@ -230,8 +230,15 @@ pub fn print_event(e: &EventView) {
     } else {
         format!("  ({})", e.reason)
     };
-    println!(
+    outln!(
         "#{:<5} {}  {}{}  {}{}  by {}{}",
-        e.id, e.time, e.model, version, e.kind, change, e.actor, reason
+        e.id,
+        e.time,
+        e.model,
+        version,
+        e.kind,
+        change,
+        e.actor,
+        reason
     );
 }

@@ -1,6 +1,5 @@
 //! `joust registry`: the registry role.
 
-use std::io::Write;
 use std::net::SocketAddr;
 
 use anyhow::Context;
@@ -186,7 +185,7 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding --metrics-listen {metrics_listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, metrics = %metrics_listen, "registry listening");
-    println!("joust registry listening on {addr}");
+    announce!("joust registry listening on {addr}");
     let ui = match ui_listen {
         Some(ui_addr) => {
             let l = tokio::net::TcpListener::bind(ui_addr)
@@ -194,12 +193,9 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("binding --ui-listen {ui_addr}"))?;
             let ui_addr = l.local_addr()?;
             tracing::info!(%ui_addr, "dashboard listening");
-            // Not println!: a reader that stopped after the first line must
-            // not make the registry panic on a closed pipe.
-            let _ = writeln!(
-                std::io::stdout().lock(),
-                "joust dashboard listening on http://{ui_addr}"
-            );
+            // A reader that stopped after the first line must not stop
+            // the registry.
+            announce!("joust dashboard listening on http://{ui_addr}");
             Some(l)
         }
         None => None,

@@ -38,7 +38,7 @@ fn print(models: &[ModelStatus]) {
                 v.to_string()
             }
         };
-        println!(
+        outln!(
             "{}  champion {}  challenger {}{}",
             m.model,
             opt(m.champion),
@@ -49,15 +49,15 @@ fn print(models: &[ModelStatus]) {
                 .unwrap_or_default()
         );
         if let Some(b) = &m.rollout_blocked {
-            println!("  ROLLOUT BLOCKED (registry): {b}");
+            outln!("  ROLLOUT BLOCKED (registry): {b}");
         }
         for r in &m.routers {
             if let Some(e) = &r.error {
-                println!("  router {}: unreachable ({e})", r.router);
+                outln!("  router {}: unreachable ({e})", r.router);
                 continue;
             }
             let moving = r.moving();
-            println!(
+            outln!(
                 "  router {}: answering champion {} challenger {}{}",
                 r.router,
                 opt(r.answering_champion),
@@ -73,11 +73,11 @@ fn print(models: &[ModelStatus]) {
                 }
             );
             if let Some(b) = &r.blocked {
-                println!("    rollout blocked: {b}");
+                outln!("    rollout blocked: {b}");
             }
             for n in &r.nodes {
                 if n.version == 0 {
-                    println!("    node {} ({}): holds no version", n.node, n.stream);
+                    outln!("    node {} ({}): holds no version", n.node, n.stream);
                     continue;
                 }
                 let reason = if n.reason.is_empty() {
@@ -85,7 +85,7 @@ fn print(models: &[ModelStatus]) {
                 } else {
                     format!(": {}", n.reason)
                 };
-                println!(
+                outln!(
                     "    node {} ({}): v{} {}{} [{}]",
                     n.node,
                     n.stream,

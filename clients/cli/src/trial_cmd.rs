@@ -1,6 +1,7 @@
 //! `joust trial …`: start, change, watch and stop champion/challenger
 //! trials through the registry's `joust.v1.Trials` API.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -246,7 +247,8 @@ pub enum TrialCommand {
         #[arg(long, env = "JOUST_TRIAL_ID", conflicts_with = "name")]
         id: Option<u64>,
         /// Print the report again every `--interval` until the trial
-        /// stops or ctrl-c.
+        /// stops, Ctrl-C or SIGTERM; off a terminal, only when it changed.
+        /// With `--json-lines`, one report per line.
         #[arg(long, env = "JOUST_TRIAL_WATCH")]
         watch: bool,
         /// Refresh interval with --watch (500ms, 2s, 1m).
@@ -394,27 +396,53 @@ pub async fn run(args: TrialArgs) -> anyhow::Result<()> {
                 }
                 return Ok(());
             }
+            if json {
+                anyhow::bail!(
+                    "--json prints one document; with --watch use --json-lines (one report per line)"
+                );
+            }
+            // Ctrl-C or SIGTERM ends the watch at once, whether it is
+            // waiting for the registry or for the next refresh (one
+            // handler for the whole watch: a signal is never lost between
+            // two waits).
+            let stop = crate::shutdown::signal();
+            tokio::pin!(stop);
             // Pin the trial so a new trial of the model does not take over.
             let id = if id == 0 {
-                client.get(0, &model).await?.id
+                tokio::select! {
+                    t = client.get(0, &model) => t?.id,
+                    () = &mut stop => return Ok(()),
+                }
             } else {
                 id
             };
+            let terminal = std::io::stdout().is_terminal();
+            let mut last: Option<serde_json::Value> = None;
             loop {
-                let view = ReportView::from(client.report(id, "").await?);
-                if json {
-                    println!("{}", serde_json::to_string(&view)?);
-                } else {
-                    println!("── {} ──", chrono::Utc::now().format("%H:%M:%S"));
-                    print_report(&view);
-                    println!();
+                let report = tokio::select! {
+                    r = client.report(id, "") => r?,
+                    () = &mut stop => return Ok(()),
+                };
+                let view = ReportView::from(report);
+                // Off a terminal (a file, a pipe) a report is printed only
+                // when it differs from the last one printed.
+                let value = serde_json::to_value(&view)?;
+                if terminal || last.as_ref() != Some(&value) {
+                    if opts.json_lines {
+                        outln!("{}", serde_json::to_string(&view)?);
+                    } else {
+                        outln!("── {} ──", chrono::Utc::now().format("%H:%M:%S"));
+                        print_report(&view);
+                        outln!();
+                    }
+                    last = Some(value);
                 }
                 if view.trial.state != "open" {
                     return Ok(());
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
-                    _ = crate::shutdown::signal() => return Ok(()),
+                    () = tokio::time::sleep(interval) => {}
+                    () = &mut stop => return Ok(()),
                 }
             }
         }
@@ -436,7 +464,7 @@ pub async fn run(args: TrialArgs) -> anyhow::Result<()> {
             if json {
                 output::json(&trials)?;
             } else {
-                println!(
+                outln!(
                     "{:>5}  {:<24} {:>8} {:>10}  {:<6} {:>6} {:>8}  {:<7} {:<8} STARTED",
                     "ID",
                     "MODEL",

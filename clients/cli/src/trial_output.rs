@@ -392,7 +392,7 @@ fn print_periods(periods: &[PeriodView]) {
     if periods.is_empty() {
         return;
     }
-    println!(
+    outln!(
         "{:<7} {:<25} {:<7} {:>7} {:>9} {:>9} {:>10} {:>10} {:>16} {:>16} {:>9}",
         "PERIOD",
         "STARTED",
@@ -411,7 +411,7 @@ fn print_periods(periods: &[PeriodView]) {
             .map_or_else(|| "-".to_owned(), |a| format!("{}/{}", a.anomalies, a.rows))
     };
     for p in periods {
-        println!(
+        outln!(
             "{:<7} {:<25} {:<7} {:>7} {:>9} {:>9} {:>10} {:>10} {:>16} {:>16} {:>9}",
             p.period,
             p.started_at,
@@ -426,7 +426,7 @@ fn print_periods(periods: &[PeriodView]) {
             p.paired_rows
         );
     }
-    println!();
+    outln!();
 }
 
 /// The sequential figures the verdict is judged on.
@@ -498,16 +498,21 @@ impl From<pb::TrialReport> for ReportView {
 
 pub fn print_trial(t: &TrialView) {
     let outcome = t.outcome.map(|o| format!(" ({o})")).unwrap_or_default();
-    println!(
+    outln!(
         "trial {}  {}  champion v{} vs challenger v{}  {}{}",
-        t.id, t.model, t.champion_version, t.challenger_version, t.state, outcome
+        t.id,
+        t.model,
+        t.champion_version,
+        t.challenger_version,
+        t.state,
+        outcome
     );
     let share = match t.mode {
         "split" => format!("weight {}", t.weight),
         "shadow" => format!("sampling {}", t.sampling),
         _ => String::new(),
     };
-    println!(
+    outln!(
         "  mode {} {}{}",
         t.mode,
         share,
@@ -519,22 +524,22 @@ pub fn print_trial(t: &TrialView) {
         .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    println!(
+    outln!(
         "  gates {}  confidence {}",
         gates.join(" "),
         t.gates.confidence
     );
-    println!("  started {} by {}", t.started_at, t.started_by);
+    outln!("  started {} by {}", t.started_at, t.started_by);
     if !t.stopped_at.is_empty() {
-        println!("  stopped {}", t.stopped_at);
+        outln!("  stopped {}", t.stopped_at);
     }
     if !t.reason.is_empty() {
-        println!("  reason: {}", t.reason);
+        outln!("  reason: {}", t.reason);
     }
 }
 
 pub fn print_trial_row(t: &TrialView) {
-    println!(
+    outln!(
         "{:>5}  {:<24} {:>8} {:>10}  {:<6} {:>6} {:>8}  {:<7} {:<8} {}",
         t.id,
         t.model,
@@ -590,12 +595,14 @@ fn interval(i: Option<IntervalView>) -> String {
 
 pub fn print_report(r: &ReportView) {
     print_trial(&r.trial);
-    println!(
+    outln!(
         "records {}  refused {}  dropped {}",
-        r.records, r.refused, r.dropped
+        r.records,
+        r.refused,
+        r.dropped
     );
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:<11} {:>7} {:>9} {:>7} {:>9}  {:<36} {:>10} {:>10} {:>10}",
         "ARM",
         "VERSION",
@@ -609,10 +616,10 @@ pub fn print_report(r: &ReportView) {
     );
     for (name, arm) in [("champion", &r.champion), ("challenger", &r.challenger)] {
         let Some(a) = arm else {
-            println!("{name:<11} -");
+            outln!("{name:<11} -");
             continue;
         };
-        println!(
+        outln!(
             "{:<11} {:>7} {:>9} {:>7} {:>9}  {:<36} {:>10} {:>10} {:>10}",
             name,
             a.version,
@@ -634,49 +641,53 @@ pub fn print_report(r: &ReportView) {
                 .iter()
                 .map(|(q, v)| format!("q{:.0}={v:.4}", q * 100.0))
                 .collect();
-            println!("{name:<11} scores {}", qs.join(" "));
+            outln!("{name:<11} scores {}", qs.join(" "));
         }
     }
     for (name, arm) in [("champion", &r.champion), ("challenger", &r.challenger)] {
         if let Some(a) = arm {
-            println!(
+            outln!(
                 "{name:<11} records refused {}  dropped {}",
-                a.refused, a.dropped
+                a.refused,
+                a.dropped
             );
         }
     }
     for l in &r.losses {
-        println!("  {:<10} {:<7} {:<24} {}", l.arm, l.kind, l.reason, l.count);
+        outln!("  {:<10} {:<7} {:<24} {}", l.arm, l.kind, l.reason, l.count);
     }
-    println!();
-    println!("fixed-horizon (valid for one look; do not decide on them while watching)");
-    println!(
+    outln!();
+    outln!("fixed-horizon (valid for one look; do not decide on them while watching)");
+    outln!(
         "anomaly rate delta    {:+.4}  (z-test {})",
         r.anomaly_rate_delta,
         test(r.anomaly_rate_test)
     );
-    println!("paired rows           {}", r.paired_rows);
-    println!("agreement             {}", interval(r.agreement));
-    println!("mcnemar               {}", test(r.mcnemar));
-    println!("mean |score diff|     {}", fig(r.mean_abs_score_diff));
-    println!("psi                   {}", fig(r.psi));
-    println!("sample ratio mismatch {}", test(r.sample_ratio_mismatch));
-    println!();
+    outln!("paired rows           {}", r.paired_rows);
+    outln!("agreement             {}", interval(r.agreement));
+    outln!("mcnemar               {}", test(r.mcnemar));
+    outln!("mean |score diff|     {}", fig(r.mean_abs_score_diff));
+    outln!("psi                   {}", fig(r.psi));
+    outln!("sample ratio mismatch {}", test(r.sample_ratio_mismatch));
+    outln!();
     print_periods(&r.periods);
     if let Some(s) = &r.sequential {
         print_sequential(s);
     }
-    println!("gates");
+    outln!("gates");
     for g in &r.gates {
-        println!(
+        outln!(
             "  {:<24} {:<10} {:<11} {}",
-            g.gate, g.threshold, g.result, g.detail
+            g.gate,
+            g.threshold,
+            g.result,
+            g.detail
         );
     }
-    println!();
-    println!("verdict: {}", r.verdict.to_uppercase());
+    outln!();
+    outln!("verdict: {}", r.verdict.to_uppercase());
     for reason in &r.reasons {
-        println!("  - {reason}");
+        outln!("  - {reason}");
     }
 }
 
@@ -688,21 +699,21 @@ fn sequence(s: Option<SequenceView>) -> String {
 }
 
 fn print_sequential(s: &SequentialView) {
-    println!(
+    outln!(
         "sequential (always valid: confidence sequences at {:.4} each, {} overall; the verdict uses these)",
         1.0 - s.gate_alpha,
         s.confidence
     );
-    println!(
+    outln!(
         "challenger error rate {}",
         sequence(s.challenger_error_rate)
     );
-    println!("error rate delta      {}", sequence(s.error_rate_delta));
-    println!("anomaly rate delta    {}", sequence(s.anomaly_rate_delta));
-    println!("agreement             {}", sequence(s.agreement));
-    println!("p99 latency ratio     {}", sequence(s.p99_latency_ratio));
+    outln!("error rate delta      {}", sequence(s.error_rate_delta));
+    outln!("anomaly rate delta    {}", sequence(s.anomaly_rate_delta));
+    outln!("agreement             {}", sequence(s.agreement));
+    outln!("p99 latency ratio     {}", sequence(s.p99_latency_ratio));
     for p in &s.served_share {
-        println!(
+        outln!(
             "served share p{}      weight {}  {} ({} champion, {} challenger)",
             p.period,
             p.weight,
@@ -711,5 +722,5 @@ fn print_sequential(s: &SequentialView) {
             p.challenger_served
         );
     }
-    println!();
+    outln!();
 }

@@ -451,45 +451,47 @@ fn flatten(
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let platform = Platform::start(&args).await?;
-    println!("joust up: data in {}", args.data_dir.display());
+    announce!("joust up: data in {}", args.data_dir.display());
     let scheme = platform.scheme;
-    println!("joust up: registry {scheme}://{}", platform.registry);
-    println!(
+    announce!("joust up: registry {scheme}://{}", platform.registry);
+    announce!(
         "joust up: node {scheme}://{} (follows every champion and challenger)",
         platform.node
     );
-    println!(
+    announce!(
         "joust up: router {scheme}://{} (in front of the node: champion, split or shadow per trial)",
         platform.router
     );
     if let Some(a) = platform.ui {
-        println!("joust up: dashboard http://{a}");
+        announce!("joust up: dashboard http://{a}");
     }
     if let Some(a) = platform.detect {
-        println!(
+        announce!(
             "joust up: detection http://{a} (SQLite {dir}/detect.db, evidence in {dir}/evidence, scores through the router)",
             dir = args.data_dir.display()
         );
     }
     if let Some(a) = platform.node_http {
-        println!("joust up: OIP REST node http://{a}/v2 (KServe v2 HTTP/JSON)");
+        announce!("joust up: OIP REST node http://{a}/v2 (KServe v2 HTTP/JSON)");
     }
     if let Some(a) = platform.router_http {
-        println!("joust up: OIP REST router http://{a}/v2 (KServe v2 HTTP/JSON, routed like gRPC)");
+        announce!(
+            "joust up: OIP REST router http://{a}/v2 (KServe v2 HTTP/JSON, routed like gRPC)"
+        );
     }
     if let Some(a) = platform.node_metrics {
-        println!("joust up: node metrics http://{a}/metrics");
+        announce!("joust up: node metrics http://{a}/metrics");
     }
     if let Some(a) = platform.router_metrics {
-        println!("joust up: router metrics http://{a}/metrics");
+        announce!("joust up: router metrics http://{a}/metrics");
     }
     if !platform.auth {
-        println!(
+        announce!(
             "joust up: authentication is OFF: anyone who can reach these ports may promote, roll back or reload (see SECURITY.md)"
         );
     }
-    println!("joust up: ready (Ctrl-C stops)");
+    announce!("joust up: ready (Ctrl-C stops)");
     platform.run_until(crate::shutdown::signal()).await?;
-    println!("joust up: stopped");
+    announce!("joust up: stopped");
     Ok(())
 }

@@ -25,13 +25,13 @@ impl Story {
             if let serde_json::Value::Object(fields) = data {
                 obj.extend(fields);
             }
-            println!("{}", serde_json::to_string(&obj)?);
+            outln!("{}", serde_json::to_string(&obj)?);
         } else {
             for (i, line) in lines.iter().enumerate() {
                 if i == 0 {
-                    println!("{:>2}. {line}", self.n);
+                    outln!("{:>2}. {line}", self.n);
                 } else {
-                    println!("    {line}");
+                    outln!("    {line}");
                 }
             }
         }

@@ -340,7 +340,7 @@ pub async fn workers(a: WorkersArgs) -> anyhow::Result<()> {
         .map(|c| (c.key.clone(), c.count))
         .collect();
     if target.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "running": status.running, "worker_id": status.worker_id,
@@ -353,7 +353,7 @@ pub async fn workers(a: WorkersArgs) -> anyhow::Result<()> {
             })
         );
     } else {
-        println!(
+        outln!(
             "workers {} ({}): {} of {} slots busy {:?}, batch {}, {} attempts completed, {} failed",
             if status.running { "running" } else { "stopped" },
             status.worker_id,
@@ -365,7 +365,7 @@ pub async fn workers(a: WorkersArgs) -> anyhow::Result<()> {
             status.attempts_failed,
         );
         for (k, n) in &queue {
-            println!("  {k}: {n}");
+            outln!("  {k}: {n}");
         }
     }
     Ok(())
@@ -392,7 +392,7 @@ fn job_priority(raw: i32) -> &'static str {
 
 fn print_job(j: &pb::BackfillJob, json: bool) {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "id": j.id, "ticker": j.ticker, "interval": j.interval, "period": j.period,
@@ -408,7 +408,7 @@ fn print_job(j: &pb::BackfillJob, json: bool) {
             })
         );
     } else {
-        println!(
+        outln!(
             "job {} {} {} {}{} [{}]: {} (attempt {}/{}), scored {} of {} rows, {} anomalies{}{}",
             j.id,
             j.ticker,

@@ -25,7 +25,7 @@ fn run_status(raw: i32) -> &'static str {
 
 pub(super) fn print_run(r: &pb::DetectionRun, json: bool) {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "id": r.id, "ticker": r.ticker, "interval": r.interval,
@@ -46,7 +46,7 @@ pub(super) fn print_run(r: &pb::DetectionRun, json: bool) {
             })
         );
     } else {
-        println!(
+        outln!(
             "run {} {} {} {} ({}): scored {} of {} loaded, {} anomalies (model {} v{}){}",
             r.id,
             r.ticker,
@@ -69,7 +69,7 @@ pub(super) fn print_run(r: &pb::DetectionRun, json: bool) {
 
 pub(super) fn print_anomaly(a: &pb::Anomaly, json: bool) {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "id": a.id, "ticker": a.ticker, "interval": a.interval,
@@ -90,7 +90,7 @@ pub(super) fn print_anomaly(a: &pb::Anomaly, json: bool) {
             .map(|d| d.to_rfc3339())
             .unwrap_or_else(|| a.timestamp.to_string());
         let types: Vec<&str> = a.types.iter().map(|m| m.anomaly_type.as_str()).collect();
-        println!(
+        outln!(
             "#{} {} {} {} close {:.4} volume {:.0} score {:.4} [{}]{} (v{}, run {})",
             a.id,
             a.ticker,

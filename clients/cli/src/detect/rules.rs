@@ -124,9 +124,9 @@ fn rule_json(r: &pb::Rule) -> serde_json::Value {
 
 fn print_rule(r: &pb::Rule, json: bool) {
     if json {
-        println!("{}", rule_json(r));
+        outln!("{}", rule_json(r));
     } else {
-        println!(
+        outln!(
             "{:<13} {} {:<4} {}{}",
             r.anomaly_type,
             if r.enabled { "on " } else { "off" },
@@ -143,7 +143,7 @@ fn print_rule(r: &pb::Rule, json: bool) {
 
 fn print_entry(e: &pb::WhitelistEntry, json: bool) {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "ticker": e.ticker, "interval": e.interval, "reason": e.reason,
@@ -156,7 +156,7 @@ fn print_entry(e: &pb::WhitelistEntry, json: bool) {
         } else {
             &e.interval
         };
-        println!(
+        outln!(
             "{} ({interval}) by {}{}",
             e.ticker,
             e.created_by,
@@ -185,14 +185,14 @@ pub async fn rules(args: RulesArgs) -> anyhow::Result<()> {
                     .map(|t| serde_json::json!({"name": t.name, "measure": t.measure}))
                     .collect();
                 let rules: Vec<_> = r.rules.iter().map(rule_json).collect();
-                println!("{}", serde_json::json!({"rules": rules, "types": types}));
+                outln!("{}", serde_json::json!({"rules": rules, "types": types}));
             } else {
                 for rule in &r.rules {
                     print_rule(rule, false);
                 }
-                println!("anomaly types:");
+                outln!("anomaly types:");
                 for t in &r.types {
-                    println!("  {:<13} {}", t.name, t.measure);
+                    outln!("  {:<13} {}", t.name, t.measure);
                 }
             }
         }
@@ -218,9 +218,9 @@ pub async fn rules(args: RulesArgs) -> anyhow::Result<()> {
                 })
                 .await?;
             if target.json {
-                println!("{}", serde_json::json!({"deleted": a.anomaly_type}));
+                outln!("{}", serde_json::json!({"deleted": a.anomaly_type}));
             } else {
-                println!("rule of {} deleted", a.anomaly_type);
+                outln!("rule of {} deleted", a.anomaly_type);
             }
         }
     }
@@ -264,12 +264,12 @@ pub async fn whitelist(args: WhitelistArgs) -> anyhow::Result<()> {
                 })
                 .await?;
             if target.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"removed": {"ticker": a.ticker, "interval": a.interval}})
                 );
             } else {
-                println!("whitelist entry of {} removed", a.ticker);
+                outln!("whitelist entry of {} removed", a.ticker);
             }
         }
     }
@@ -299,7 +299,7 @@ pub async fn evidence(a: EvidenceArgs) -> anyhow::Result<()> {
     if target.json {
         let document: serde_json::Value =
             serde_json::from_slice(&e.document).context("the evidence is not JSON")?;
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "uri": e.uri, "sha256": e.sha256, "consistent": e.consistent,
@@ -307,7 +307,7 @@ pub async fn evidence(a: EvidenceArgs) -> anyhow::Result<()> {
             })
         );
     } else if let Some(path) = &a.output {
-        println!("{} → {} (sha256 {})", e.uri, path.display(), e.sha256);
+        outln!("{} → {} (sha256 {})", e.uri, path.display(), e.sha256);
     } else {
         std::io::stdout().write_all(&e.document)?;
     }

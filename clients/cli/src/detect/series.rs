@@ -120,14 +120,17 @@ pub(super) async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     .into_inner();
     for s in response.series {
         if a.target.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({"ticker": s.ticker, "interval": s.interval, "rows": s.rows, "inserted": s.inserted})
             );
         } else {
-            println!(
+            outln!(
                 "{} {}: {} bars, {} new",
-                s.ticker, s.interval, s.rows, s.inserted
+                s.ticker,
+                s.interval,
+                s.rows,
+                s.inserted
             );
         }
     }
@@ -174,7 +177,7 @@ pub(super) async fn anomalies(a: AnomaliesArgs) -> anyhow::Result<()> {
         print_anomaly(an, a.target.json);
     }
     if !r.next_page_token.is_empty() && !a.target.json {
-        println!("next page: --page-token {}", r.next_page_token);
+        outln!("next page: --page-token {}", r.next_page_token);
     }
     Ok(())
 }

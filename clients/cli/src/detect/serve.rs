@@ -154,7 +154,7 @@ pub(super) async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding --metrics-listen {}", a.metrics_listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, metrics = %a.metrics_listen, "detection service listening");
-    println!("joust detect listening on {addr}");
+    announce!("joust detect listening on {addr}");
     let role = joust_runtime::RoleConfig {
         security,
         max_message_bytes: config.max_message_bytes,

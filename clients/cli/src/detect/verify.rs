@@ -49,7 +49,7 @@ pub(super) async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
         .into_inner();
     let original = v.original.unwrap_or_default();
     if a.target.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "anomaly_id": original.id,
@@ -62,7 +62,7 @@ pub(super) async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
             })
         );
     } else {
-        println!(
+        outln!(
             "anomaly #{}: original score {:.4} (v{}), current score {:.4} (v{}): {}",
             original.id,
             original.score,
@@ -95,7 +95,7 @@ pub(super) async fn stats(a: StatsArgs) -> anyhow::Result<()> {
             .collect::<std::collections::BTreeMap<_, _>>()
     };
     if a.target.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "total_anomalies": s.total_anomalies,
@@ -109,7 +109,7 @@ pub(super) async fn stats(a: StatsArgs) -> anyhow::Result<()> {
             })
         );
     } else {
-        println!("anomalies: {}", s.total_anomalies);
+        outln!("anomalies: {}", s.total_anomalies);
         let groups = [
             ("anomalies per ticker", &s.anomalies_by_ticker),
             ("anomalies per type", &s.anomalies_by_type),
@@ -120,13 +120,75 @@ pub(super) async fn stats(a: StatsArgs) -> anyhow::Result<()> {
             ("runs per day", &s.runs_by_day),
         ];
         for (title, counts) in groups {
-            println!("{title}:");
-            for c in counts.iter() {
-                println!("  {}: {}", c.key, c.count);
+            for line in group_lines(title, counts) {
+                outln!("{line}");
             }
         }
     }
     Ok(())
+}
+
+/// Most lines of one group in `stats`; a longer group is summarized.
+const GROUP_LINES: usize = 10;
+
+/// The text of one `stats` group: every count when there are few; else,
+/// per day, the span, total, busiest day and the last days, and for other
+/// groups the largest counts and how many more (hundreds of days or
+/// tickers must not flood the terminal; `--json` keeps every count).
+fn group_lines(title: &str, counts: &[pb::StatCount]) -> Vec<String> {
+    let total: u64 = counts.iter().map(|c| c.count).sum();
+    if counts.len() <= GROUP_LINES {
+        let mut lines = vec![format!("{title}:")];
+        lines.extend(counts.iter().map(|c| format!("  {}: {}", c.key, c.count)));
+        return lines;
+    }
+    if title.ends_with("per day") {
+        // Keys are days (YYYY-MM-DD): sorted, they are in time order.
+        let mut days: Vec<&pb::StatCount> = counts.iter().collect();
+        days.sort_by(|a, b| a.key.cmp(&b.key));
+        let (first, last) = (&days[0].key, &days[days.len() - 1].key);
+        let busiest = days
+            .iter()
+            .max_by_key(|c| (c.count, std::cmp::Reverse(&c.key)));
+        let mut lines = vec![format!(
+            "{title}: {total} over {} days from {first} to {last}{}",
+            days.len(),
+            busiest.map_or(String::new(), |c| format!(
+                ", busiest {} ({})",
+                c.key, c.count
+            ))
+        )];
+        let recent = &days[days.len().saturating_sub(7)..];
+        lines.push(format!(
+            "  last {} days: {}",
+            recent.len(),
+            recent
+                .iter()
+                .map(|c| format!("{} {}", c.key, c.count))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return lines;
+    }
+    let mut largest: Vec<&pb::StatCount> = counts.iter().collect();
+    largest.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    let mut lines = vec![format!(
+        "{title}: {total} over {} keys; largest:",
+        counts.len()
+    )];
+    lines.extend(
+        largest
+            .iter()
+            .take(GROUP_LINES)
+            .map(|c| format!("  {}: {}", c.key, c.count)),
+    );
+    let rest = &largest[GROUP_LINES..];
+    lines.push(format!(
+        "  … {} more ({} in all)",
+        rest.len(),
+        rest.iter().map(|c| c.count).sum::<u64>()
+    ));
+    lines
 }
 
 pub(super) async fn purge(a: PurgeArgs) -> anyhow::Result<()> {
@@ -137,6 +199,52 @@ pub(super) async fn purge(a: PurgeArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    println!("purged {} runs", r.purged);
+    outln!("purged {} runs", r.purged);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(n: usize, key: impl Fn(usize) -> String) -> Vec<pb::StatCount> {
+        (0..n)
+            .map(|i| pb::StatCount {
+                key: key(i),
+                count: (i % 5) as u64 + 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_short_group_is_listed_and_a_long_one_summarized() {
+        let few = counts(3, |i| format!("T{i}"));
+        assert_eq!(
+            group_lines("anomalies per ticker", &few),
+            ["anomalies per ticker:", "  T0: 1", "  T1: 2", "  T2: 3"]
+        );
+        let days = counts(400, |i| {
+            let d = chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap_or_default()
+                + chrono::Days::new(i as u64);
+            d.format("%Y-%m-%d").to_string()
+        });
+        let lines = group_lines("anomalies per day", &days);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("anomalies per day: 1200 over 400 days from 2023-01-01 to 2024-02-04, busiest 2023-01-05 (5)"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("  last 7 days: 2024-01-29 "),
+            "{lines:?}"
+        );
+        let tickers = counts(300, |i| format!("T{i:03}"));
+        let lines = group_lines("anomalies per ticker", &tickers);
+        assert_eq!(lines.len(), GROUP_LINES + 2, "{lines:?}");
+        assert_eq!(lines[1], "  T004: 5");
+        assert!(
+            lines[GROUP_LINES + 1].starts_with("  … 290 more ("),
+            "{lines:?}"
+        );
+    }
 }
