@@ -288,7 +288,7 @@ def detection_run(cli: Callable[..., str]) -> None:
     """Detection, through its Service, scores bars through the router
     Service (its rendered --router) and stores in its own database and S3."""
     cli("detect", "ingest", "--synthetic", "1", "--rows", "120", "--interval", "1d")
-    out = cli("detect", "run", "SYN000", "--interval", "1d", "--json")
+    out = cli("detect", "run", "SYN000", "--interval", "1d", "--json-lines")
     run = json.loads(out.splitlines()[0])
     if run.get("status") != "complete" or not run.get("rows_scored"):
         raise ClusterError(f"Deployment {FULL}-detection: `joust detect run` through Service {FULL}-detection: {run}")

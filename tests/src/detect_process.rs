@@ -77,12 +77,13 @@ impl DetectProcess {
         })
     }
 
-    /// Runs `joust detect ARGS… --detect URL` (plus `--json` if `json`).
+    /// Runs `joust detect ARGS… --detect URL` (plus `--json-lines`, one object
+    /// per line, if `json`).
     pub async fn run(&self, args: &[&str], json: bool) -> CommandOutput {
         let mut cmd = Command::new(crate::joust_bin());
         cmd.arg("detect").args(args).args(["--detect", &self.url]);
         if json {
-            cmd.arg("--json");
+            cmd.arg("--json-lines");
         }
         let out = cmd.output().await.expect("running joust");
         CommandOutput {
@@ -92,7 +93,7 @@ impl DetectProcess {
         }
     }
 
-    /// Runs a command with `--json` that must succeed; each stdout line as
+    /// Runs a command with `--json-lines` that must succeed; each stdout line as
     /// JSON.
     pub async fn ok(&self, args: &[&str]) -> Vec<serde_json::Value> {
         let out = self.run(args, true).await;

@@ -179,7 +179,14 @@ async fn demo_shadow_trial_on_joust_up_renders_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let up = joust_tests::up::UpProcess::start(dir.path());
     let out = tokio::process::Command::new(joust_tests::joust_bin())
-        .args(["demo", "--json", "--traffic-secs", "2", "--model", "mkt"])
+        .args([
+            "demo",
+            "--json-lines",
+            "--traffic-secs",
+            "2",
+            "--model",
+            "mkt",
+        ])
         .args(["--registry", &up.registry, "--router", &up.router])
         .args(["--dashboard", &up.dashboard])
         .env("JOUST_LOG", "warn")

@@ -17,7 +17,7 @@ pub fn demo(args: &[&str]) -> Vec<Value> {
         bin.display()
     );
     let out = Command::new(bin)
-        .args(["demo", "--json", "--traffic-secs", "2"])
+        .args(["demo", "--json-lines", "--traffic-secs", "2"])
         .args(args)
         .env("JOUST_LOG", "warn")
         .output()

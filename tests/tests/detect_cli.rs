@@ -53,7 +53,7 @@ impl DetectProcess {
     /// Runs `joust detect CMD --detect URL --json ARGS…`.
     fn run(&self, cmd: &str, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(joust_tests::joust_bin())
-            .args(["detect", cmd, "--detect", &self.url, "--json"])
+            .args(["detect", cmd, "--detect", &self.url, "--json-lines"])
             .args(args)
             .output()
             .unwrap();

@@ -216,7 +216,14 @@ async fn demo_against_up_leaves_state_that_survives_a_restart() {
     assert!(page.status().is_success(), "{}", page.status());
 
     let out = Command::new(joust_tests::joust_bin())
-        .args(["demo", "--json", "--traffic-secs", "1", "--model", "mkt"])
+        .args([
+            "demo",
+            "--json-lines",
+            "--traffic-secs",
+            "1",
+            "--model",
+            "mkt",
+        ])
         .args(["--registry", &up.registry, "--router", &up.router])
         .args(["--dashboard", &up.dashboard])
         .env("JOUST_LOG", "warn")
@@ -275,7 +282,7 @@ async fn demo_against_up_leaves_state_that_survives_a_restart() {
 /// `joust detect CMD --detect URL --json ARGS…`: success and stdout.
 fn detect_cli(url: &str, cmd: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(joust_tests::joust_bin())
-        .args(["detect", cmd, "--detect", url, "--json"])
+        .args(["detect", cmd, "--detect", url, "--json-lines"])
         .args(args)
         .output()
         .unwrap();

@@ -6,7 +6,8 @@
 //! router, prints the trial report, stops the trial with `promote` while
 //! traffic keeps flowing (the node hot-swaps; no request may fail) and rolls
 //! back. Each step prints one or two plain lines, or one JSON object with
-//! `--json`. Any failed step is an error (non-zero exit).
+//! `--json-lines`; `--json` prints one document of every step at the end.
+//! Any failed step is an error (non-zero exit).
 
 mod steps;
 mod story;
@@ -57,9 +58,13 @@ pub struct DemoArgs {
     /// Concurrent clients sending traffic.
     #[arg(long, env = "JOUST_DEMO_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub concurrency: u64,
-    /// Print one JSON object per step instead of text.
-    #[arg(long, env = "JOUST_JSON")]
+    /// Print JSON instead of text: one document `{"steps": [...]}` at
+    /// the end.
+    #[arg(long, env = "JOUST_JSON", conflicts_with = "json_lines")]
     pub json: bool,
+    /// Print one JSON object per step, as each step happens.
+    #[arg(long, env = "JOUST_JSON_LINES")]
+    pub json_lines: bool,
 }
 
 /// Rows per inference request.
@@ -70,9 +75,17 @@ pub(super) const ACTOR: &str = "joust-demo";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut story = Story {
-        json: args.json,
+        json: args.json || args.json_lines,
+        lines: args.json_lines,
         n: 0,
+        steps: Vec::new(),
     };
+    let told = tell_story(&args, &mut story).await;
+    story.finish()?;
+    told
+}
+
+async fn tell_story(args: &DemoArgs, story: &mut Story) -> anyhow::Result<()> {
     match (&args.registry, &args.router) {
         (Some(registry), Some(router)) => {
             story.step(
@@ -83,7 +96,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 json!({"embedded": false, "registry": registry, "router": router, "dashboard": args.dashboard}),
             )?;
             let dashboard = Some(args.dashboard.trim_end_matches('/').to_owned());
-            tell(&args, &mut story, registry, router, dashboard).await
+            tell(args, story, registry, router, dashboard).await
         }
         _ => {
             let dir = tempfile::tempdir().context("creating a temporary data folder")?;
@@ -123,7 +136,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 ],
                 json!({"embedded": true, "data_dir": up.data_dir, "registry": registry, "node": format!("http://{}", platform.node), "router": router, "dashboard": dashboard}),
             )?;
-            let told = tell(&args, &mut story, &registry, &router, dashboard).await;
+            let told = tell(args, story, &registry, &router, dashboard).await;
             if told.is_ok() && args.keep {
                 eprintln!("joust demo: the platform keeps running (Ctrl-C stops)");
                 crate::shutdown::signal().await;

@@ -188,10 +188,10 @@ pub async fn backfill(a: BackfillArgs) -> anyhow::Result<()> {
         .await?
         .into_inner();
     if !a.wait {
-        print_job(&job, a.target.json);
+        print_job(&job, a.target.any_json());
         return Ok(());
     }
-    let bar = WaitBar::new(a.target.json);
+    let bar = WaitBar::new(a.target.any_json());
     let mut job = job;
     loop {
         bar.show(&job);
@@ -207,7 +207,7 @@ pub async fn backfill(a: BackfillArgs) -> anyhow::Result<()> {
             .into_inner();
     }
     bar.finish();
-    print_job(&job, a.target.json);
+    print_job(&job, a.target.any_json());
     if job.status == pb::JobStatus::Failed as i32 {
         anyhow::bail!("backfill job {} failed: {}", job.id, job.error);
     }
@@ -281,7 +281,7 @@ pub async fn job(a: JobArgs) -> anyhow::Result<()> {
         .get_job(pb::GetJobRequest { id: a.id })
         .await?
         .into_inner();
-    print_job(&job, a.target.json);
+    print_job(&job, a.target.any_json());
     Ok(())
 }
 
@@ -305,8 +305,13 @@ pub async fn jobs(a: JobsArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
+    if a.target.json {
+        let jobs: Vec<_> = r.jobs.iter().map(job_json).collect();
+        outln!("{}", serde_json::json!({ "jobs": jobs }));
+        return Ok(());
+    }
     for job in &r.jobs {
-        print_job(job, a.target.json);
+        print_job(job, a.target.json_lines);
     }
     Ok(())
 }
@@ -339,7 +344,7 @@ pub async fn workers(a: WorkersArgs) -> anyhow::Result<()> {
         .iter()
         .map(|c| (c.key.clone(), c.count))
         .collect();
-    if target.json {
+    if target.any_json() {
         outln!(
             "{}",
             serde_json::json!({
@@ -390,11 +395,9 @@ fn job_priority(raw: i32) -> &'static str {
     }
 }
 
-fn print_job(j: &pb::BackfillJob, json: bool) {
-    if json {
-        outln!(
-            "{}",
-            serde_json::json!({
+/// A job as one JSON object.
+fn job_json(j: &pb::BackfillJob) -> serde_json::Value {
+    serde_json::json!({
                 "id": j.id, "ticker": j.ticker, "interval": j.interval, "period": j.period,
                 "force": j.force, "priority": job_priority(j.priority),
                 "status": job_status(j.status), "attempts": j.attempts,
@@ -405,8 +408,12 @@ fn print_job(j: &pb::BackfillJob, json: bool) {
                 "worker": j.worker, "lease_expires_at_ms": j.lease_expires_at_ms,
                 "created_at_ms": j.created_at_ms, "started_at_ms": j.started_at_ms,
                 "completed_at_ms": j.completed_at_ms, "updated_at_ms": j.updated_at_ms,
-            })
-        );
+    })
+}
+
+fn print_job(j: &pb::BackfillJob, json: bool) {
+    if json {
+        outln!("{}", job_json(j));
     } else {
         outln!(
             "job {} {} {} {}{} [{}]: {} (attempt {}/{}), scored {} of {} rows, {} anomalies{}{}",

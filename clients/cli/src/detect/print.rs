@@ -1,5 +1,6 @@
 //! How runs and anomalies print: one text line each, or one JSON object
-//! with `--json`.
+//! each (`--json-lines`; with `--json` the callers gather them into one
+//! document).
 
 use joust_proto::v1 as pb;
 
@@ -23,11 +24,9 @@ fn run_status(raw: i32) -> &'static str {
     }
 }
 
-pub(super) fn print_run(r: &pb::DetectionRun, json: bool) {
-    if json {
-        outln!(
-            "{}",
-            serde_json::json!({
+/// A run as one JSON object.
+pub(super) fn run_json(r: &pb::DetectionRun) -> serde_json::Value {
+    serde_json::json!({
                 "id": r.id, "ticker": r.ticker, "interval": r.interval,
                 "status": run_status(r.status), "model": r.model_name,
                 "model_version": r.model_version, "model_sha256": r.model_sha256,
@@ -43,8 +42,12 @@ pub(super) fn print_run(r: &pb::DetectionRun, json: bool) {
                 "anomalies_whitelisted": r.anomalies_whitelisted,
                 "evidence_uri": r.evidence_uri,
                 "verified_anomaly_id": r.verified_anomaly_id,
-            })
-        );
+    })
+}
+
+pub(super) fn print_run(r: &pb::DetectionRun, json: bool) {
+    if json {
+        outln!("{}", run_json(r));
     } else {
         outln!(
             "run {} {} {} {} ({}): scored {} of {} loaded, {} anomalies (model {} v{}){}",
@@ -67,11 +70,9 @@ pub(super) fn print_run(r: &pb::DetectionRun, json: bool) {
     }
 }
 
-pub(super) fn print_anomaly(a: &pb::Anomaly, json: bool) {
-    if json {
-        outln!(
-            "{}",
-            serde_json::json!({
+/// An anomaly as one JSON object.
+pub(super) fn anomaly_json(a: &pb::Anomaly) -> serde_json::Value {
+    serde_json::json!({
                 "id": a.id, "ticker": a.ticker, "interval": a.interval,
                 "timestamp": a.timestamp, "close": a.close, "volume": a.volume,
                 "features": a.features, "score": a.score, "label": a.label,
@@ -83,8 +84,12 @@ pub(super) fn print_anomaly(a: &pb::Anomaly, json: bool) {
                     "operator": m.operator, "threshold": m.threshold,
                 })).collect::<Vec<_>>(),
                 "whitelisted": a.whitelisted,
-            })
-        );
+    })
+}
+
+pub(super) fn print_anomaly(a: &pb::Anomaly, json: bool) {
+    if json {
+        outln!("{}", anomaly_json(a));
     } else {
         let when = chrono::DateTime::from_timestamp(a.timestamp, 0)
             .map(|d| d.to_rfc3339())

@@ -141,15 +141,17 @@ fn print_rule(r: &pb::Rule, json: bool) {
     }
 }
 
+/// A whitelist entry as one JSON object.
+fn entry_json(e: &pb::WhitelistEntry) -> serde_json::Value {
+    serde_json::json!({
+        "ticker": e.ticker, "interval": e.interval, "reason": e.reason,
+        "created_by": e.created_by, "created_at_ms": e.created_at_ms,
+    })
+}
+
 fn print_entry(e: &pb::WhitelistEntry, json: bool) {
     if json {
-        outln!(
-            "{}",
-            serde_json::json!({
-                "ticker": e.ticker, "interval": e.interval, "reason": e.reason,
-                "created_by": e.created_by, "created_at_ms": e.created_at_ms,
-            })
-        );
+        outln!("{}", entry_json(e));
     } else {
         let interval = if e.interval.is_empty() {
             "every interval"
@@ -178,7 +180,7 @@ pub async fn rules(args: RulesArgs) -> anyhow::Result<()> {
                 .list_rules(pb::ListRulesRequest {})
                 .await?
                 .into_inner();
-            if target.json {
+            if target.any_json() {
                 let types: Vec<_> = r
                     .types
                     .iter()
@@ -208,7 +210,7 @@ pub async fn rules(args: RulesArgs) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            print_rule(&rule, target.json);
+            print_rule(&rule, target.any_json());
         }
         RulesCommand::Delete(a) => {
             client(&target)
@@ -217,7 +219,7 @@ pub async fn rules(args: RulesArgs) -> anyhow::Result<()> {
                     anomaly_type: a.anomaly_type.clone(),
                 })
                 .await?;
-            if target.json {
+            if target.any_json() {
                 outln!("{}", serde_json::json!({"deleted": a.anomaly_type}));
             } else {
                 outln!("rule of {} deleted", a.anomaly_type);
@@ -238,8 +240,13 @@ pub async fn whitelist(args: WhitelistArgs) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            for e in &r.entries {
-                print_entry(e, target.json);
+            if target.json {
+                let entries: Vec<_> = r.entries.iter().map(entry_json).collect();
+                outln!("{}", serde_json::json!({ "entries": entries }));
+            } else {
+                for e in &r.entries {
+                    print_entry(e, target.json_lines);
+                }
             }
         }
         WhitelistCommand::Add(a) => {
@@ -253,7 +260,7 @@ pub async fn whitelist(args: WhitelistArgs) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            print_entry(&e, target.json);
+            print_entry(&e, target.any_json());
         }
         WhitelistCommand::Remove(a) => {
             client(&target)
@@ -263,7 +270,7 @@ pub async fn whitelist(args: WhitelistArgs) -> anyhow::Result<()> {
                     interval: a.interval.clone(),
                 })
                 .await?;
-            if target.json {
+            if target.any_json() {
                 outln!(
                     "{}",
                     serde_json::json!({"removed": {"ticker": a.ticker, "interval": a.interval}})
@@ -296,7 +303,7 @@ pub async fn evidence(a: EvidenceArgs) -> anyhow::Result<()> {
         std::fs::write(path, &e.document)
             .with_context(|| format!("--output {}", path.display()))?;
     }
-    if target.json {
+    if target.any_json() {
         let document: serde_json::Value =
             serde_json::from_slice(&e.document).context("the evidence is not JSON")?;
         outln!(

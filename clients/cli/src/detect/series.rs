@@ -4,7 +4,7 @@
 use anyhow::Context;
 use joust_proto::v1 as pb;
 
-use super::print::{print_anomaly, print_run};
+use super::print::{anomaly_json, print_anomaly, print_run, run_json};
 use super::target::{Target, client};
 
 #[derive(Debug, clap::Args)]
@@ -118,8 +118,17 @@ pub(super) async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("ingest: expected --csv FILE or --synthetic N"),
     }
     .into_inner();
+    if a.target.json {
+        let series: Vec<_> = response
+            .series
+            .iter()
+            .map(|s| serde_json::json!({"ticker": s.ticker, "interval": s.interval, "rows": s.rows, "inserted": s.inserted}))
+            .collect();
+        outln!("{}", serde_json::Value::Array(series));
+        return Ok(());
+    }
     for s in response.series {
-        if a.target.json {
+        if a.target.json_lines {
             outln!(
                 "{}",
                 serde_json::json!({"ticker": s.ticker, "interval": s.interval, "rows": s.rows, "inserted": s.inserted})
@@ -147,11 +156,19 @@ pub(super) async fn detect(a: RunArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
+    if a.target.json {
+        let anomalies: Vec<_> = d.anomalies.iter().map(anomaly_json).collect();
+        outln!(
+            "{}",
+            serde_json::json!({ "run": d.run.as_ref().map(run_json), "anomalies": anomalies })
+        );
+        return Ok(());
+    }
     if let Some(run) = &d.run {
-        print_run(run, a.target.json);
+        print_run(run, a.target.json_lines);
     }
     for an in &d.anomalies {
-        print_anomaly(an, a.target.json);
+        print_anomaly(an, a.target.json_lines);
     }
     Ok(())
 }
@@ -173,10 +190,18 @@ pub(super) async fn anomalies(a: AnomaliesArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    for an in &r.anomalies {
-        print_anomaly(an, a.target.json);
+    if a.target.json {
+        let anomalies: Vec<_> = r.anomalies.iter().map(anomaly_json).collect();
+        outln!(
+            "{}",
+            serde_json::json!({ "anomalies": anomalies, "next_page_token": r.next_page_token })
+        );
+        return Ok(());
     }
-    if !r.next_page_token.is_empty() && !a.target.json {
+    for an in &r.anomalies {
+        print_anomaly(an, a.target.json_lines);
+    }
+    if !r.next_page_token.is_empty() && !a.target.json_lines {
         outln!("next page: --page-token {}", r.next_page_token);
     }
     Ok(())
@@ -186,7 +211,7 @@ pub(super) async fn runs(a: RunsArgs) -> anyhow::Result<()> {
     let mut c = client(&a.target).await?;
     if let Some(id) = a.id {
         let run = c.get_run(pb::GetRunRequest { id }).await?.into_inner();
-        print_run(&run, a.target.json);
+        print_run(&run, a.target.any_json());
         return Ok(());
     }
     let r = c
@@ -198,8 +223,13 @@ pub(super) async fn runs(a: RunsArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
+    if a.target.json {
+        let runs: Vec<_> = r.runs.iter().map(run_json).collect();
+        outln!("{}", serde_json::json!({ "runs": runs }));
+        return Ok(());
+    }
     for run in &r.runs {
-        print_run(run, a.target.json);
+        print_run(run, a.target.json_lines);
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Where the client commands find the detection service: the `--detect`
-//! address and `--json` flags every command shares, and the connection.
+//! address and `--json` / `--json-lines` flags every command shares, and
+//! the connection.
 
 use anyhow::Context;
 use joust_proto::v1::detection_client::DetectionClient;
@@ -17,9 +18,22 @@ pub struct Target {
         global = true
     )]
     pub detect: String,
-    /// Print JSON instead of text.
-    #[arg(long, env = "JOUST_JSON", global = true)]
+    /// Print JSON instead of text: one document (a listing is one array
+    /// or object).
+    #[arg(long, env = "JOUST_JSON", global = true, conflicts_with = "json_lines")]
     pub json: bool,
+    /// Print JSON as one object per line (each run, anomaly, job, entry),
+    /// for line-oriented tools.
+    #[arg(long, env = "JOUST_JSON_LINES", global = true)]
+    pub json_lines: bool,
+}
+
+impl Target {
+    /// Any JSON (`--json` or `--json-lines`): a single object prints the
+    /// same either way.
+    pub(super) fn any_json(&self) -> bool {
+        self.json || self.json_lines
+    }
 }
 
 /// Connects to the detection service of `target` (64 MiB messages).

@@ -48,7 +48,7 @@ pub(super) async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
         .await?
         .into_inner();
     let original = v.original.unwrap_or_default();
-    if a.target.json {
+    if a.target.any_json() {
         outln!(
             "{}",
             serde_json::json!({
@@ -94,7 +94,7 @@ pub(super) async fn stats(a: StatsArgs) -> anyhow::Result<()> {
             .map(|c| (c.key.clone(), c.count))
             .collect::<std::collections::BTreeMap<_, _>>()
     };
-    if a.target.json {
+    if a.target.any_json() {
         outln!(
             "{}",
             serde_json::json!({
