@@ -256,6 +256,44 @@ async fn bench_json_durations_are_numbers_and_errors_are_sentences() {
     let detect = joust_tests::detect_process::DetectProcess::start(&node.url, &registry.url, &[])
         .await
         .unwrap();
+    // `--json` is one document, a listing included; `--json-lines` is one
+    // object per line.
+    let ingested = detect
+        .ok(&[
+            "ingest",
+            "--synthetic",
+            "2",
+            "--rows",
+            "60",
+            "--interval",
+            "1d",
+        ])
+        .await;
+    assert_eq!(ingested.len(), 2, "{ingested:?}");
+    let out = joust()
+        .args(["detect", "ingest", "--synthetic", "2", "--rows", "60"])
+        .args(["--interval", "1d", "--detect", &detect.url, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not one document ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(doc.as_array().map(Vec::len), Some(2), "{doc}");
+    let out = joust()
+        .args(["detect", "runs", "--detect", &detect.url, "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["runs"].is_array(), "{doc}");
+
     let failed = detect.run(&["runs", "424242"], false).await;
     assert!(!failed.success);
     for (stderr, code) in [
