@@ -2,7 +2,8 @@
 //! a role's gRPC server is assembled (security and trace layers, health,
 //! reflection of exactly its services, message limits, `/metrics`, the
 //! Open Inference Protocol's REST form for roles that serve it
-//! ([`oip_http`]), drain);
+//! ([`oip_http`]) and what to use instead of the OIP methods it does not
+//! serve ([`oip_unserved`]), drain);
 //! [`Listen`] is the one "ADDR or off" flag form; [`backoff`] is the one
 //! retry delay every reconnect and retry loop uses; [`WatchFollower`] is
 //! the one follower of the registry's change feed. It knows the wire
@@ -17,6 +18,7 @@ pub mod limits;
 pub mod listen;
 pub mod metrics_http;
 pub mod oip_http;
+pub mod oip_unserved;
 pub mod rpc_metrics;
 pub mod serve;
 

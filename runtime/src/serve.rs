@@ -3,7 +3,9 @@
 //! the trace layer, explicit message sizes), health with per-service
 //! status, reflection (v1 and v1alpha) listing exactly the services the
 //! role serves, the optional `/metrics` listener, the optional HTTP API
-//! listener (the OIP REST endpoints, [`crate::oip_http`]), and on
+//! listener (the OIP REST endpoints, [`crate::oip_http`]), UNIMPLEMENTED
+//! with what to use instead for the OIP methods it does not serve
+//! ([`crate::oip_unserved`]), and on
 //! shutdown a drain bounded by a timeout.
 
 use std::convert::Infallible;
@@ -25,6 +27,7 @@ use tracing::{info, warn};
 use crate::limits::MessageLimits;
 use crate::listen::Listeners;
 use crate::metrics_http;
+use crate::oip_unserved::{self, OipUnservedLayer};
 use crate::rpc_metrics::{RpcMetrics, RpcMetricsLayer};
 
 /// The gRPC health service's name (always served).
@@ -345,6 +348,9 @@ impl RoleServer {
             (None, _) => None,
         };
 
+        let oip_unserved = OipUnservedLayer {
+            on: services.contains(&oip_unserved::SERVICE),
+        };
         let addr = grpc.local_addr().ok();
         let security = config.security;
         security.warn_if_open(role, addr);
@@ -363,6 +369,7 @@ impl RoleServer {
             .layer(joust_telemetry::GrpcTraceLayer)
             .layer(RpcMetricsLayer(rpc_metrics))
             .layer(security.layer())
+            .layer(oip_unserved)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(joust_security::incoming(grpc), stopped(stop_rx));
         tokio::pin!(server);

@@ -21,6 +21,10 @@ pub enum RestError {
         "{method} {path}: no such endpoint; expected one of the KServe v2 paths (/v2, /v2/health/live, /v2/health/ready, /v2/models/NAME[/versions/V][/ready|/infer])"
     )]
     NoEndpoint { method: String, path: String },
+    /// A Triton endpoint joust does not serve: what to use instead
+    /// ([`crate::oip_unserved::rest_instead`]). 404.
+    #[error("{0}")]
+    Unserved(String),
     /// The service's answer (authentication, roles, rate limits, the
     /// node's or router's own refusals).
     #[error("{}", .0.message())]
@@ -40,7 +44,7 @@ impl RestError {
         match self {
             RestError::Field { .. } => StatusCode::BAD_REQUEST,
             RestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            RestError::NoEndpoint { .. } => StatusCode::NOT_FOUND,
+            RestError::NoEndpoint { .. } | RestError::Unserved(_) => StatusCode::NOT_FOUND,
             RestError::Status(s) => http_status(s.code()),
         }
     }

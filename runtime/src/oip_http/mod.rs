@@ -91,6 +91,9 @@ pub fn router<S: GrpcInferenceService>(
 }
 
 async fn no_endpoint(request: Request) -> Response {
+    if let Some(instead) = crate::oip_unserved::rest_instead(request.uri().path()) {
+        return RestError::Unserved(instead).into_response();
+    }
     RestError::NoEndpoint {
         method: request.method().to_string(),
         path: request.uri().path().to_owned(),
