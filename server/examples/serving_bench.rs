@@ -227,6 +227,7 @@ async fn main() {
         warmup: Duration::from_secs(1),
         connections: 4,
         client: Default::default(),
+        payload: Default::default(),
     };
     let closed = Mode::Closed { concurrency: 32 };
     let mut results = Vec::new();

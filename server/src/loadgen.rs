@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -61,6 +62,65 @@ pub struct LoadConfig {
     /// TLS and token of the calls.
     #[serde(skip)]
     pub client: ClientSecurity,
+    /// What the requests carry: one fixed payload (the default) or real
+    /// rows replayed in order.
+    pub payload: Payload,
+}
+
+/// The rows the requests carry.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Payload {
+    /// The same synthetic rows in every request.
+    #[default]
+    Fixed,
+    /// Real feature rows, sent in order and looping when exhausted.
+    Replay(Arc<Replay>),
+}
+
+/// Feature rows to replay: `rows × features` values, row-major, and a
+/// cursor shared by every caller so the rows go out in order (across
+/// callers, in the order the callers take them).
+#[derive(Debug, Serialize)]
+pub struct Replay {
+    /// Where the rows came from (`dataset market:1`, `csv rows.csv`).
+    pub source: String,
+    pub features: usize,
+    pub rows: usize,
+    #[serde(skip)]
+    values: Vec<f32>,
+    #[serde(skip)]
+    next: AtomicUsize,
+}
+
+impl Replay {
+    /// `values` holds whole rows of `features` columns; at least one.
+    pub fn new(source: String, features: usize, values: Vec<f32>) -> Result<Self, ServeError> {
+        if features == 0 || values.is_empty() || !values.len().is_multiple_of(features) {
+            return Err(ServeError::Config(format!(
+                "{source}: expected whole rows of {features} features, got {} values",
+                values.len()
+            )));
+        }
+        Ok(Self {
+            source,
+            features,
+            rows: values.len() / features,
+            values,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The next `n` rows (wrapping to the first row after the last).
+    pub fn take(&self, n: usize) -> Vec<f32> {
+        let start = self.next.fetch_add(n, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(n * self.features);
+        for i in 0..n {
+            let row = (start + i) % self.rows;
+            out.extend_from_slice(&self.values[row * self.features..(row + 1) * self.features]);
+        }
+        out
+    }
 }
 
 /// A duration as a number of milliseconds (fractional), the unit every
@@ -134,9 +194,17 @@ impl Tally {
     }
 }
 
-/// One reusable request and the client to send it with.
+/// A client and its request: one reusable request (the fixed payload),
+/// or one built from the next replayed rows on every call.
 #[derive(Debug, Clone)]
-enum Caller {
+struct Caller {
+    api: ApiCaller,
+    replay: Option<Arc<Replay>>,
+    rows: usize,
+}
+
+#[derive(Debug, Clone)]
+enum ApiCaller {
     Oip(GrpcInferenceServiceClient<Channel>, ModelInferRequest),
     Native(InferenceClient<Channel>, PredictRequest),
 }
@@ -146,30 +214,57 @@ impl Caller {
         let values: Vec<f32> = (0..config.rows * config.features)
             .map(|i| ((i * 37) % 101) as f32 / 50.0)
             .collect();
-        match api {
-            Api::Oip => Caller::Oip(
+        let api = match api {
+            Api::Oip => ApiCaller::Oip(
                 GrpcInferenceServiceClient::new(channel),
                 InferRequest::new(config.model.clone(), config.features, values).build(),
             ),
-            Api::Native => Caller::Native(
+            Api::Native => ApiCaller::Native(
                 InferenceClient::new(channel),
                 native_request(config.model.clone(), config.features, &values),
             ),
+        };
+        let replay = match &config.payload {
+            Payload::Fixed => None,
+            Payload::Replay(replay) => Some(replay.clone()),
+        };
+        Self {
+            api,
+            replay,
+            rows: config.rows,
         }
     }
 
     async fn call(&mut self) -> Result<String, tonic::Code> {
-        match self {
-            Caller::Oip(c, req) => c
-                .model_infer(req.clone())
-                .await
-                .map(|r| r.into_inner().model_version)
-                .map_err(|s| s.code()),
-            Caller::Native(c, req) => c
-                .predict(req.clone())
-                .await
-                .map(|r| r.into_inner().version.to_string())
-                .map_err(|s| s.code()),
+        let replayed = self
+            .replay
+            .as_ref()
+            .map(|r| (r.features, r.take(self.rows)));
+        match &mut self.api {
+            ApiCaller::Oip(c, fixed) => {
+                let req = match replayed {
+                    Some((features, values)) => {
+                        InferRequest::new(fixed.model_name.clone(), features, values).build()
+                    }
+                    None => fixed.clone(),
+                };
+                c.model_infer(req)
+                    .await
+                    .map(|r| r.into_inner().model_version)
+                    .map_err(|s| s.code())
+            }
+            ApiCaller::Native(c, fixed) => {
+                let req = match replayed {
+                    Some((features, values)) => {
+                        native_request(fixed.model.clone(), features, &values)
+                    }
+                    None => fixed.clone(),
+                };
+                c.predict(req)
+                    .await
+                    .map(|r| r.into_inner().version.to_string())
+                    .map_err(|s| s.code())
+            }
         }
     }
 }
@@ -296,8 +391,13 @@ pub struct BenchArgs {
     /// Features per row.
     #[arg(long, env = "JOUST_BENCH_FEATURES", default_value_t = 14)]
     pub features: usize,
-    /// Rows per request.
-    #[arg(long, env = "JOUST_BENCH_ROWS", default_value_t = 1)]
+    /// Rows per request (`--batch` is the same flag).
+    #[arg(
+        long,
+        visible_alias = "batch",
+        env = "JOUST_BENCH_ROWS",
+        default_value_t = 1
+    )]
     pub rows: usize,
     /// Closed loop with this many concurrent callers (ignored with --rate).
     #[arg(long, env = "JOUST_BENCH_CONCURRENCY", default_value_t = 32)]
@@ -338,16 +438,27 @@ impl BenchArgs {
             warmup: secs("warmup-seconds", self.warmup_seconds)?,
             connections: self.connections,
             client: ClientSecurity::default(),
+            payload: Payload::Fixed,
         })
     }
 }
 
 /// `joust bench`: runs the load (with `client`'s TLS and token) and
 /// prints the JSON report on stdout.
-pub async fn bench(args: BenchArgs, client: ClientSecurity) -> Result<LoadReport, ServeError> {
+/// `payload` replaces the fixed rows (`--dataset`, `--csv`).
+pub async fn bench(
+    args: BenchArgs,
+    client: ClientSecurity,
+    payload: Payload,
+) -> Result<LoadReport, ServeError> {
+    let mut config = args.into_config()?;
+    if let Payload::Replay(replay) = &payload {
+        config.features = replay.features;
+    }
     let report = run_load(LoadConfig {
         client,
-        ..args.into_config()?
+        payload,
+        ..config
     })
     .await?;
     let json = serde_json::to_string_pretty(&report)

@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{data_cmd, demo, detect, model_cmd, registry_cmd, status_cmd, trial_cmd, up_cmd};
+use crate::{
+    bench_cmd, data_cmd, demo, detect, model_cmd, registry_cmd, status_cmd, trial_cmd, up_cmd,
+};
 
 /// The help heading of the options every command takes (logging,
 /// tracing, TLS and token), after each command's own.
@@ -50,8 +52,9 @@ pub enum Command {
     /// (split, shadow), forward them to serving nodes, record comparisons.
     Route(joust_router::RouteArgs),
     /// Load generator: closed loop (concurrency) or open loop (rate)
-    /// against a node or router, OIP or native; prints a JSON report.
-    Bench(joust_server::loadgen::BenchArgs),
+    /// against a node or router, OIP or native; a fixed payload or real
+    /// feature rows replayed from a dataset or CSV; prints a JSON report.
+    Bench(bench_cmd::BenchCmd),
     /// The embedded platform in one process: a registry (SQLite + local
     /// blobs under --data-dir), a serving node following every model's
     /// champion and challenger, and the router in front of it.
@@ -101,10 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Route(args) => {
             Ok(joust_router::cli::route(args, credentials, crate::shutdown::signal()).await?)
         }
-        Command::Bench(args) => {
-            joust_server::loadgen::bench(args, crate::security::client()).await?;
-            Ok(())
-        }
+        Command::Bench(args) => bench_cmd::run(args).await,
         Command::Up(args) => up_cmd::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Detect(args) => detect::run(args).await,

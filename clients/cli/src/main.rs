@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod stdout;
+mod bench_cmd;
 mod cli;
 mod client_opts;
 mod data_cmd;
