@@ -11,8 +11,9 @@
 use std::process::Command;
 use std::time::Duration;
 
+use joust_models::ModelKind;
 use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
-use joust_tests::node::{eventually, infer_request};
+use joust_tests::node::{artifact, eventually, infer_request};
 use joust_tests::up::UpProcess;
 use serde_json::Value;
 
@@ -46,14 +47,21 @@ fn fails(up: &UpProcess, args: &[&str]) -> String {
     err
 }
 
-/// Waits until `url` answers `MODEL` with `version` (pinned when `pin`).
+/// Waits until `url` answers `MODEL` (14 features) with `version`
+/// (pinned when `pin`).
 async fn answers(url: &str, version: u64, pin: bool) {
+    answers_model(url, MODEL, 14, version, pin).await;
+}
+
+/// Waits until `url` answers `model` with `version` (pinned when `pin`)
+/// for a row of `width` features.
+async fn answers_model(url: &str, model: &str, width: usize, version: u64, pin: bool) {
     let oip = GrpcInferenceServiceClient::connect(url.to_owned())
         .await
         .unwrap();
     eventually(Duration::from_secs(30), || {
-        let mut request = infer_request(vec![1, 14], "FP32", vec![0.1; 14]);
-        request.model_name = MODEL.to_owned();
+        let mut request = infer_request(vec![1, width as i64], "FP32", vec![0.1; width]);
+        request.model_name = model.to_owned();
         if pin {
             request.model_version = version.to_string();
         }
@@ -64,7 +72,7 @@ async fn answers(url: &str, version: u64, pin: bool) {
         }
     })
     .await
-    .unwrap_or_else(|e| panic!("{url} never answered {MODEL} v{version}: {e}"));
+    .unwrap_or_else(|e| panic!("{url} never answered {model} v{version}: {e}"));
 }
 
 fn rate(report: &Value, arm: &str) -> f64 {
@@ -141,6 +149,57 @@ async fn a_trial_driven_by_replayed_rows_shows_real_anomaly_rates() {
         ],
     );
     assert!(err.contains("--dataset nope"), "{err}");
+    // A 3-feature model cannot take the dataset's 14-feature rows.
+    let narrow = dir.path().join("narrow.bin");
+    std::fs::write(&narrow, artifact(ModelKind::IsolationForest, 3, 1)).unwrap();
+    json(&up, &["model", "create", "narrow", "--json"]);
+    let narrow = narrow.to_str().unwrap();
+    json(
+        &up,
+        &[
+            "model",
+            "register",
+            "narrow",
+            narrow,
+            "--kind",
+            "isolation_forest",
+            "--json",
+        ],
+    );
+    json(
+        &up,
+        &[
+            "model",
+            "transition",
+            "narrow:1",
+            "evaluated",
+            "--force-evaluated",
+            "--reason",
+            "test version",
+            "--json",
+        ],
+    );
+    json(&up, &["model", "promote", "narrow:1", "--json"]);
+    answers_model(&up.node, "narrow", 3, 1, false).await;
+    let err = fails(
+        &up,
+        &[
+            "bench",
+            "--target",
+            &up.node,
+            "--model",
+            "narrow",
+            "--dataset",
+            DATASET,
+        ],
+    );
+    assert!(
+        err.contains(&format!(
+            "--dataset {DATASET}:1: its rows have 14 features (return_1,"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("model narrow expects 3 inputs ("), "{err}");
     let csv = dir.path().join("rows.csv");
     std::fs::write(
         &csv,
