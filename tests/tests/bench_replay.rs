@@ -149,6 +149,7 @@ async fn a_trial_driven_by_replayed_rows_shows_real_anomaly_rates() {
         ],
     );
     assert!(err.contains("--dataset nope"), "{err}");
+    assert!(err.contains("dataset \"nope\" not found"), "{err}");
     // A 3-feature model cannot take the dataset's 14-feature rows.
     let narrow = dir.path().join("narrow.bin");
     std::fs::write(&narrow, artifact(ModelKind::IsolationForest, 3, 1)).unwrap();
