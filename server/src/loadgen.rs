@@ -444,8 +444,8 @@ impl BenchArgs {
 }
 
 /// `joust bench`: runs the load (with `client`'s TLS and token) and
-/// prints the JSON report on stdout.
-/// `payload` replaces the fixed rows (`--dataset`, `--csv`).
+/// prints the JSON report on stdout. A `payload` other than
+/// [`Payload::Fixed`] replaces the fixed rows (`--dataset`, `--csv`).
 pub async fn bench(
     args: BenchArgs,
     client: ClientSecurity,
@@ -465,4 +465,30 @@ pub async fn bench(
         .map_err(|e| ServeError::Internal(format!("report: {e}")))?;
     println!("{json}");
     Ok(report)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::Replay;
+
+    #[test]
+    fn replayed_rows_go_out_in_order_and_loop() {
+        let r = Replay::new("t".into(), 2, vec![1.0, 1.5, 2.0, 2.5, 3.0, 3.5]).unwrap();
+        assert_eq!(r.take(1), [1.0, 1.5]);
+        assert_eq!(r.take(3), [2.0, 2.5, 3.0, 3.5, 1.0, 1.5]);
+        assert_eq!(r.take(1), [2.0, 2.5]);
+    }
+
+    #[test]
+    fn partial_or_empty_rows_are_refused() {
+        let e = Replay::new("csv x".into(), 2, vec![1.0, 2.0, 3.0]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("csv x: expected whole rows of 2 features, got 3 values"),
+            "{e}"
+        );
+        assert!(Replay::new("t".into(), 2, vec![]).is_err());
+        assert!(Replay::new("t".into(), 0, vec![1.0]).is_err());
+    }
 }
