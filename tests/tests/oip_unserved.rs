@@ -179,3 +179,60 @@ async fn node_and_router_say_what_to_use_instead_of_unserved_oip_methods() {
         status.message()
     );
 }
+
+fn tritonclient_installed() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import tritonclient.grpc, tritonclient.http"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// What Triton's own clients see: `tritonclient.grpc` and
+/// `tritonclient.http` (tests/python/oip_unserved_tritonclient.py) raise
+/// `InferenceServerException` with UNIMPLEMENTED / 404 and the advice.
+/// `scripts/test` installs `tritonclient[grpc,http]`; without it the test
+/// fails under `JOUST_TEST_REQUIRE_ALL=1` and is skipped otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tritonclient_sees_what_to_use_instead() {
+    if !tritonclient_installed() {
+        assert!(
+            !joust_tests::require_all(),
+            "tritonclient is missing: python3 -m pip install 'tritonclient[grpc,http]' (scripts/test does)"
+        );
+        eprintln!("skipped: tritonclient is not installed");
+        return;
+    }
+    let (registry, _ops, node) = champion_fixture(|c| c).await;
+    let router = TestRouter::start_ready(TestRouter::config(&registry.url, &[node.addr]))
+        .await
+        .unwrap();
+    let spec = serde_json::json!({
+        "targets": [
+            {"grpc": node.addr.to_string(), "http": node.http_addr.to_string(), "name": "node"},
+            {"grpc": router.addr.to_string(), "http": router.http_addr.to_string(), "name": "router"},
+        ],
+        "model": "m",
+    });
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python/oip_unserved_tritonclient.py");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(spec.to_string())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tritonclient test failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ok: node") && stdout.contains("ok: router"),
+        "{stdout}"
+    );
+}
