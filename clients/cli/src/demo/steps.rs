@@ -346,11 +346,20 @@ pub(super) async fn tell(
         }),
     )?;
 
-    let trial_url = dashboard.map(|d| format!("{d}/trials/{}", trial.id));
+    // An embedded platform without --keep stops with the demo: no link
+    // to a page that is about to go away.
+    let stops = args.registry.is_none() && !args.keep;
+    let trial_url = dashboard
+        .filter(|_| !stops)
+        .map(|d| format!("{d}/trials/{}", trial.id));
     story.step(
         "done",
         &[match &trial_url {
             Some(url) => format!("done: the trial's page is {url}"),
+            None if stops => {
+                "done: the platform stops with the demo (--keep keeps it up, with the trial's page on the dashboard)"
+                    .to_owned()
+            }
             None => "done (dashboard off)".to_owned(),
         }],
         json!({"dashboard": trial_url}),
