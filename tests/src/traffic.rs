@@ -12,7 +12,8 @@
 //! not be sent at all — the connection was refused (the router is down or
 //! restarting) or the HTTP/2 client dropped it from its queue unsent
 //! because the connection was closing (`Cancelled: operation was
-//! canceled`, which no drill client ever does itself) — it goes to the
+//! canceled`, which no drill client ever does itself), or a draining
+//! router's GOAWAY refused the stream unprocessed — it goes to the
 //! other router: gRPC's transparent retry, counted as `rerouted`. Every
 //! request a router received counts: an error status from it, or a
 //! connection that broke after the request was sent, is a **failed**
@@ -557,13 +558,23 @@ pub fn not_sent(status: &tonic::Status) -> bool {
     {
         return true;
     }
-    if status.code() != tonic::Code::Unavailable {
-        return false;
-    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(status);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>()
             && io.kind() == std::io::ErrorKind::ConnectionRefused
+            && status.code() == tonic::Code::Unavailable
+        {
+            return true;
+        }
+        // A draining router's GOAWAY (NO_ERROR) refuses the streams above
+        // its last accepted one: never processed (h2 fails exactly those;
+        // the ones it took are finished before the connection closes).
+        // tonic reports them as INTERNAL "h2 protocol error"; gRPC
+        // clients that retry transparently send them again.
+        if let Some(h2) = e.downcast_ref::<h2::Error>()
+            && h2.is_go_away()
+            && h2.is_remote()
+            && h2.reason() == Some(h2::Reason::NO_ERROR)
         {
             return true;
         }
