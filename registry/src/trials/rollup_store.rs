@@ -34,6 +34,41 @@ pub(crate) type PeriodsByTrial = BTreeMap<u64, Vec<crate::trials::domain::Period
 macro_rules! impl_rollup_store {
     ($store:ty, $conn:ty, $lock:expr) => {
         impl $store {
+            /// A trial's periods, oldest first.
+            pub(crate) async fn periods_of(
+                conn: &mut $conn,
+                trial: u64,
+            ) -> $crate::error::Result<Vec<$crate::trials::domain::Period>> {
+                sqlx::query_as::<_, $crate::trials::rows::PeriodRow>(
+                    "SELECT period, started_at, mode, weight, sampling FROM trial_periods
+                     WHERE trial_id = $1 ORDER BY period",
+                )
+                .bind($crate::store::rows::i(trial))
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect()
+            }
+
+            /// The (trial, period) totals row, created empty when missing.
+            async fn ensure_totals(
+                conn: &mut $conn,
+                trial: u64,
+                period: u32,
+            ) -> $crate::error::Result<()> {
+                sqlx::query(
+                    "INSERT INTO trial_rollup_totals (trial_id, period, through_minute, state)
+                     VALUES ($1, $2, 0, NULL)
+                     ON CONFLICT (trial_id, period) DO NOTHING",
+                )
+                .bind($crate::store::rows::i(trial))
+                .bind(i64::from(period))
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
             /// Folds `records` (just inserted in the open transaction)
             /// into their rollup rows.
             pub(crate) async fn fold_rollups(
@@ -50,17 +85,7 @@ macro_rules! impl_rollup_store {
                     if periods.contains_key(&r.trial_id) {
                         continue;
                     }
-                    let rows = sqlx::query_as::<_, $crate::trials::rows::PeriodRow>(
-                        "SELECT period, started_at, mode, weight, sampling FROM trial_periods
-                         WHERE trial_id = $1 ORDER BY period",
-                    )
-                    .bind(i(r.trial_id))
-                    .fetch_all(&mut *conn)
-                    .await?;
-                    let ps = rows
-                        .into_iter()
-                        .map(TryInto::try_into)
-                        .collect::<$crate::error::Result<Vec<_>>>()?;
+                    let ps = Self::periods_of(&mut *conn, r.trial_id).await?;
                     periods.insert(r.trial_id, ps);
                 }
                 // Grouped by (trial, period), in key order: that group's
@@ -74,15 +99,7 @@ macro_rules! impl_rollup_store {
                     }
                 }
                 for ((trial, period), minutes) in groups {
-                    sqlx::query(
-                        "INSERT INTO trial_rollup_totals (trial_id, period, through_minute, state)
-                         VALUES ($1, $2, 0, NULL)
-                         ON CONFLICT (trial_id, period) DO NOTHING",
-                    )
-                    .bind(i(trial))
-                    .bind(i64::from(period))
-                    .execute(&mut *conn)
-                    .await?;
+                    Self::ensure_totals(&mut *conn, trial, period).await?;
                     let sql = format!(
                         "SELECT through_minute FROM trial_rollup_totals
                          WHERE trial_id = $1 AND period = $2 {}",
@@ -362,16 +379,8 @@ macro_rules! impl_rollup_store {
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
-                let periods = sqlx::query_as::<_, $crate::trials::rows::PeriodRow>(
-                    "SELECT period, started_at, mode, weight, sampling FROM trial_periods
-                     WHERE trial_id = $1 ORDER BY period",
-                )
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(TryInto::try_into)
-                .collect::<$crate::error::Result<Vec<$crate::trials::domain::Period>>>()?;
+                let trial = $crate::store::rows::u(id);
+                let periods = Self::periods_of(&mut *tx, trial).await?;
                 let mut folded: std::collections::BTreeMap<(u32, i64), Rollup> =
                     std::collections::BTreeMap::new();
                 let mut records = 0u64;
@@ -401,29 +410,9 @@ macro_rules! impl_rollup_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                let mut last_period = None;
                 for ((period, m), rollup) in &folded {
-                    if last_period != Some(*period) {
-                        sqlx::query(
-                            "INSERT INTO trial_rollup_totals (trial_id, period, through_minute, state)
-                             VALUES ($1, $2, 0, NULL)",
-                        )
-                        .bind(id)
-                        .bind(i64::from(*period))
-                        .execute(&mut *tx)
-                        .await?;
-                        last_period = Some(*period);
-                    }
-                    sqlx::query(
-                        "INSERT INTO trial_rollups (trial_id, period, minute, state)
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(id)
-                    .bind(i64::from(*period))
-                    .bind(*m)
-                    .bind(rollup.encode()?)
-                    .execute(&mut *tx)
-                    .await?;
+                    Self::ensure_totals(&mut *tx, trial, *period).await?;
+                    Self::merge_minute(&mut *tx, trial, *period, *m, rollup).await?;
                 }
                 sqlx::query("INSERT INTO trial_rollups_backfilled (trial_id, records) VALUES ($1, $2)")
                     .bind(id)
@@ -431,7 +420,7 @@ macro_rules! impl_rollup_store {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(Some(($crate::store::rows::u(id), records)))
+                Ok(Some((trial, records)))
             }
 
             /// Deletes up to `batch` raw records older than `before` of

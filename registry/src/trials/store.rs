@@ -568,14 +568,8 @@ macro_rules! impl_trial_store {
                 &self,
                 trial_id: u64,
             ) -> $crate::error::Result<Vec<$crate::trials::domain::Period>> {
-                let rows = sqlx::query_as::<_, $crate::trials::rows::PeriodRow>(
-                    "SELECT period, started_at, mode, weight, sampling FROM trial_periods
-                     WHERE trial_id = $1 ORDER BY period",
-                )
-                .bind($crate::store::rows::i(trial_id))
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
+                let mut conn = self.pool.acquire().await?;
+                Self::periods_of(&mut conn, trial_id).await
             }
 
             async fn scan_rollups(
