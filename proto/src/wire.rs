@@ -23,16 +23,33 @@ pub mod event_kind {
     pub const TRIAL_STARTED: &str = "trial_started";
     pub const TRIAL_UPDATED: &str = "trial_updated";
     pub const TRIAL_STOPPED: &str = "trial_stopped";
+    /// A trial plan's controller (actor `controller`) moved to its next
+    /// step; the trial's mode/weight/sampling change comes with it.
+    pub const TRIAL_STEP_ADVANCED: &str = "trial_step_advanced";
+    /// A plan reached an `await_approval` step and waits for a person.
+    pub const APPROVAL_REQUESTED: &str = "approval_requested";
+    /// A person approved (`trial approve`) or denied (`trial deny`) a
+    /// pending step.
+    pub const APPROVAL_GRANTED: &str = "approval_granted";
+    pub const APPROVAL_DENIED: &str = "approval_denied";
+    /// The controller stopped a trial because a guardrail was violated
+    /// (the challenger goes back to `evaluated`).
+    pub const TRIAL_ABORTED: &str = "trial_aborted";
+    /// The controller promoted a trial's challenger at the plan's end.
+    pub const TRIAL_PROMOTED: &str = "trial_promoted";
 
     /// Kinds that never change which version serves a model (no champion,
     /// challenger or trial moves): a route follower need not re-read on
     /// them.
-    pub const ROUTE_NEUTRAL: [&str; 5] = [
+    pub const ROUTE_NEUTRAL: [&str; 8] = [
         VERSION_REGISTERED,
         ANNOTATED,
         DATASET_REGISTERED,
         EVALUATION_OVERRIDDEN,
         ROLLOUT_BLOCKED,
+        APPROVAL_REQUESTED,
+        APPROVAL_GRANTED,
+        APPROVAL_DENIED,
     ];
 
     /// True when an event of `kind` may change a model's routes.
