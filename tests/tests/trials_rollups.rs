@@ -14,6 +14,8 @@
 use joust_client::pb;
 use joust_models::ModelKind;
 use joust_proto::v1::trials_client::TrialsClient;
+use joust_registry::trials::RecordsPurged;
+use joust_registry::trials::partitions::{DEFAULT_PARTITION, partition_name};
 use joust_registry::trials::rollup_check::{differences, series_differences};
 use joust_tests::TestRegistry;
 use joust_tests::node::{RegistryOps, artifact};
@@ -62,7 +64,10 @@ fn fixture(trial: u64, range: std::ops::Range<usize>) -> Vec<pb::ComparisonRecor
     ))
     .unwrap();
     let all = raw.as_array().unwrap();
-    let now = chrono::Utc::now();
+    // One base time per test process: a record built twice (a resend) is
+    // the same record, time included, as a router's resends are.
+    static BASE: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
+    let now = *BASE.get_or_init(chrono::Utc::now);
     range
         .map(|i| {
             let r = &all[i];
@@ -216,11 +221,25 @@ async fn rollups_equal_records_and_survive_retention(reg: TestRegistry) {
     }
 
     // Retention: every raw record of the trial is older than tomorrow.
-    let deleted = t
+    // PostgreSQL drops the day partitions (today's among them); SQLite
+    // deletes the rows.
+    let purged = t
         .delete_records_before(chrono::Utc::now() + chrono::TimeDelta::days(1))
         .await
         .unwrap();
-    assert_eq!(deleted, 650);
+    if is_postgres(&reg) {
+        let today = partition_name(chrono::Utc::now().date_naive());
+        assert!(purged.partitions.contains(&today), "{purged:?}");
+        assert_eq!(purged.records, 0, "{purged:?}");
+    } else {
+        assert_eq!(
+            purged,
+            RecordsPurged {
+                partitions: vec![],
+                records: 650
+            }
+        );
+    }
     let (_, gone) = t.report_from_records(id, "").await.unwrap();
     assert_eq!(gone.records, 0);
     let (_, after) = t.report(id, "").await.unwrap();
@@ -327,6 +346,138 @@ async fn two_replicas_merge_into_one_report() {
 }
 
 /// Runs `statements` on the registry's database (either backend).
+fn is_postgres(reg: &TestRegistry) -> bool {
+    reg.config.database_url.starts_with("postgres")
+}
+
+/// Raw records stored in table `table` (PostgreSQL).
+async fn count_in(reg: &TestRegistry, table: &str) -> i64 {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&reg.config.database_url)
+        .await
+        .unwrap();
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+}
+
+/// The day partitions of `trial_records` (PostgreSQL).
+async fn partitions(reg: &TestRegistry) -> Vec<String> {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&reg.config.database_url)
+        .await
+        .unwrap();
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = 'trial_records'::regclass ORDER BY 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+}
+
+/// PostgreSQL keeps raw records in day partitions: the coming days exist,
+/// records land in their day (or the default partition when no day covers
+/// them, carved out into their day when it is created), a record resent
+/// is stored once, and retention drops whole days older than the cutoff
+/// and deletes the rest row by row; the report from rollups stays the same.
+#[tokio::test]
+async fn postgres_partitions_by_day_and_drops_whole_days() {
+    let reg = TestRegistry::postgres().await.unwrap();
+    let id = trial(&reg, "days").await;
+    let (_, registry) = reg.replica().await.unwrap();
+    let t = registry.trials().unwrap();
+    let now = chrono::Utc::now();
+    let day = |d: i64| (now + chrono::TimeDelta::days(d)).date_naive();
+    t.ensure_record_partitions(now).await.unwrap();
+    let have = partitions(&reg).await;
+    for d in -1..=2 {
+        assert!(have.contains(&partition_name(day(d))), "day {d}: {have:?}");
+    }
+    assert_eq!(
+        t.ensure_record_partitions(now).await.unwrap(),
+        0,
+        "idempotent"
+    );
+
+    // 100 records ten days old, 100 three days old, 100 of now.
+    let mut records = fixture(id, 0..300);
+    for (i, r) in records.iter_mut().enumerate() {
+        let back = match i / 100 {
+            0 => chrono::TimeDelta::days(10),
+            1 => chrono::TimeDelta::days(3),
+            _ => continue,
+        };
+        r.time = Some(ts(now - back + chrono::TimeDelta::seconds(i as i64 % 100)));
+    }
+    let fresh: Vec<_> = records[200..].to_vec();
+    send(&reg.url, records).await;
+    assert_eq!(
+        count_in(&reg, DEFAULT_PARTITION).await,
+        200,
+        "no day covers them"
+    );
+    // Creating the days around ten days ago carves their records out.
+    assert!(
+        t.ensure_record_partitions(now - chrono::TimeDelta::days(10))
+            .await
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(count_in(&reg, &partition_name(day(-10))).await, 100);
+    assert_eq!(count_in(&reg, DEFAULT_PARTITION).await, 100);
+    // Resent: stored once.
+    let r = trials(&reg.url)
+        .record_comparisons(futures::stream::iter(vec![pb::RecordComparisonsRequest {
+            records: fresh,
+            dropped: vec![],
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.accepted, r.duplicates), (0, 100), "{:?}", r.refusals);
+    let (_, raw) = t.report_from_records(id, "").await.unwrap();
+    assert_eq!(raw.records, 300);
+    let (_, rolled) = t.report(id, "").await.unwrap();
+    assert!(differences(&raw, &rolled).is_empty());
+
+    // Seven days' retention: the days ten days ago go whole.
+    let purged = t
+        .delete_records_before(now - chrono::TimeDelta::days(7))
+        .await
+        .unwrap();
+    assert!(
+        purged.partitions.contains(&partition_name(day(-10))),
+        "{purged:?}"
+    );
+    assert_eq!(purged.records, 0, "{purged:?}");
+    assert!(!partitions(&reg).await.contains(&partition_name(day(-10))));
+    let (_, left) = t.report_from_records(id, "").await.unwrap();
+    assert_eq!(left.records, 200);
+    // Two days': the three-day-old records, in the default partition, go
+    // row by row; today's stay.
+    let purged = t
+        .delete_records_before(now - chrono::TimeDelta::days(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        purged,
+        RecordsPurged {
+            partitions: vec![],
+            records: 100
+        }
+    );
+    let (_, left) = t.report_from_records(id, "").await.unwrap();
+    assert_eq!(left.records, 100);
+    let (_, after) = t.report(id, "").await.unwrap();
+    let diff = differences(&rolled, &after);
+    assert!(
+        diff.is_empty(),
+        "the report outlives its records: {diff:#?}"
+    );
+}
+
 async fn sql(reg: &TestRegistry, statements: &[String]) {
     use sqlx::Connection;
     let url = &reg.config.database_url;
@@ -376,7 +527,14 @@ async fn backfill_of_a_trial_from_before_rollups(reg: TestRegistry) {
     let (_, before) = t.report(id, "").await.unwrap();
     assert!(differences(&raw, &before).is_empty(), "read from records");
     let tomorrow = chrono::Utc::now() + chrono::TimeDelta::days(1);
-    assert_eq!(t.delete_records_before(tomorrow).await.unwrap(), 0);
+    // Retention keeps every record of a trial reported from its records:
+    // no row deleted, and no day partition holding them dropped.
+    let purged = t.delete_records_before(tomorrow).await.unwrap();
+    assert_eq!(purged.records, 0, "{purged:?}");
+    let today = partition_name(chrono::Utc::now().date_naive());
+    assert!(!purged.partitions.contains(&today), "{purged:?}");
+    let (_, kept) = t.report_from_records(id, "").await.unwrap();
+    assert_eq!(kept.records, 600);
     assert_eq!(t.backfill_rollups().await.unwrap(), None, "open: not due");
 
     trials(&reg.url)
@@ -393,7 +551,20 @@ async fn backfill_of_a_trial_from_before_rollups(reg: TestRegistry) {
     let diff = differences(&raw, &rolled);
     assert!(diff.is_empty(), "backfilled: {diff:#?}");
     t.compact_rollups(chrono::Utc::now()).await.unwrap();
-    assert_eq!(t.delete_records_before(tomorrow).await.unwrap(), 600);
+    let purged = t.delete_records_before(tomorrow).await.unwrap();
+    if is_postgres(&reg) {
+        assert!(purged.partitions.contains(&today), "{purged:?}");
+    } else {
+        assert_eq!(
+            purged,
+            RecordsPurged {
+                partitions: vec![],
+                records: 600
+            }
+        );
+    }
+    let (_, gone) = t.report_from_records(id, "").await.unwrap();
+    assert_eq!(gone.records, 0);
     let (_, after) = t.report(id, "").await.unwrap();
     let diff = differences(&raw, &after);
     assert!(

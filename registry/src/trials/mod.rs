@@ -11,6 +11,7 @@ pub mod domain;
 pub mod gates;
 pub mod grpc;
 pub mod ingest;
+pub mod partitions;
 pub mod periods;
 pub mod report;
 pub mod retention;
@@ -59,6 +60,15 @@ pub struct Recorded {
 }
 
 /// The trials domain API: validates, then delegates to the store.
+/// What a retention pass removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordsPurged {
+    /// Day partitions dropped whole (PostgreSQL), oldest first.
+    pub partitions: Vec<String>,
+    /// Records deleted row by row.
+    pub records: u64,
+}
+
 #[derive(Clone)]
 pub struct Trials {
     store: Arc<dyn TrialStore>,
@@ -372,14 +382,24 @@ impl Trials {
         Ok((trial, report))
     }
 
-    /// Deletes raw records older than `before` (in batches of
-    /// `RETENTION_BATCH` (10,000)) of the trials reported from
-    /// rollups; returns how many.
+    /// Retention of raw records older than `before`, for the trials
+    /// reported from rollups: on PostgreSQL first drops the day
+    /// partitions that end by then (whole days, whatever their size), then
+    /// deletes what remains older than `before` in batches of
+    /// `RETENTION_BATCH` (10,000): the rest of the cutoff's day, the
+    /// default partition, and SQLite's one table.
     pub async fn delete_records_before(
         &self,
         before: chrono::DateTime<chrono::Utc>,
-    ) -> Result<u64> {
-        let mut total = 0;
+    ) -> Result<RecordsPurged> {
+        let partitions = self
+            .metrics
+            .store_op(
+                "drop_record_partitions",
+                self.store.drop_record_partitions_before(before),
+            )
+            .await?;
+        let mut records = 0;
         loop {
             let n = self
                 .metrics
@@ -389,11 +409,29 @@ impl Trials {
                         .delete_records_before(before, rollup_store::RETENTION_BATCH),
                 )
                 .await?;
-            total += n;
+            records += n;
             if n < u64::from(rollup_store::RETENTION_BATCH) {
-                return Ok(total);
+                return Ok(RecordsPurged {
+                    partitions,
+                    records,
+                });
             }
         }
+    }
+
+    /// Creates the raw records' day partitions from yesterday to
+    /// [`partitions::AHEAD_DAYS`] after `now` that are missing
+    /// (PostgreSQL; nothing on SQLite); returns how many were created.
+    pub async fn ensure_record_partitions(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32> {
+        self.metrics
+            .store_op(
+                "ensure_record_partitions",
+                self.store.ensure_record_partitions(now),
+            )
+            .await
     }
 
     /// Compacts the minute rollups that ended at least

@@ -1,7 +1,11 @@
 //! Background upkeep of trial records. Retention: every [`INTERVAL`],
-//! delete the raw records older than the retention of the trials reported
-//! from rollups, in batches (`DELETE … WHERE record_id IN (SELECT … LIMIT
+//! remove the raw records older than the retention of the trials reported
+//! from rollups: on PostgreSQL the day partitions that ended before the
+//! cutoff are dropped whole (`partitions`), then what remains older is
+//! deleted in batches (`DELETE … WHERE (record_id, at) IN (SELECT … LIMIT
 //! 10000)`, index on `at`); reports stay complete: they read rollups.
+//! Partitions: the compaction task creates the coming days' partitions at
+//! start and every pass.
 //! Compaction: every [`COMPACT_INTERVAL`], merge the minute rollups that
 //! ended into each trial period's totals, so a report reads one row per
 //! period plus the last minutes. Every replica may run both; concurrent
@@ -12,7 +16,7 @@
 
 use std::time::Duration;
 
-use crate::trials::Trials;
+use crate::trials::{RecordsPurged, Trials};
 
 /// Time between retention passes.
 pub const INTERVAL: Duration = Duration::from_secs(300);
@@ -26,6 +30,9 @@ pub const COMPACT_INTERVAL: Duration = Duration::from_secs(60);
 /// Runs compaction passes until dropped. A failed pass is logged and
 /// retried at the next interval.
 pub async fn compact(trials: Trials) {
+    // The day partitions of raw records exist before the first records of
+    // the day (PostgreSQL): at start, then at every pass.
+    ensure_partitions(&trials).await;
     // The first pass one interval after start (nothing is due sooner).
     let mut tick = tokio::time::interval_at(
         tokio::time::Instant::now() + COMPACT_INTERVAL,
@@ -34,6 +41,7 @@ pub async fn compact(trials: Trials) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        ensure_partitions(&trials).await;
         match trials.compact_rollups(chrono::Utc::now()).await {
             Ok(0) => {}
             Ok(merged) => tracing::debug!(merged, "minute rollups compacted"),
@@ -55,6 +63,16 @@ pub async fn compact(trials: Trials) {
     }
 }
 
+/// Creates the missing day partitions of raw records; a failure is logged
+/// (records then land in the default partition and are still kept).
+async fn ensure_partitions(trials: &Trials) {
+    match trials.ensure_record_partitions(chrono::Utc::now()).await {
+        Ok(0) => {}
+        Ok(created) => tracing::info!(created, "trial record day partitions created"),
+        Err(error) => tracing::warn!(%error, "trial record partitions not created"),
+    }
+}
+
 /// Runs retention passes until dropped (the server aborts the task on
 /// shutdown). A failed pass is logged and retried at the next interval.
 pub async fn run(trials: Trials, keep: Duration) {
@@ -67,8 +85,16 @@ pub async fn run(trials: Trials, keep: Duration) {
         };
         let before = chrono::Utc::now() - keep;
         match trials.delete_records_before(before).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, %before, "raw trial records deleted"),
+            Ok(purged) if purged == RecordsPurged::default() => {}
+            Ok(RecordsPurged {
+                partitions,
+                records,
+            }) => tracing::info!(
+                ?partitions,
+                deleted = records,
+                %before,
+                "raw trial records removed (day partitions dropped, rows deleted)"
+            ),
             Err(error) => tracing::warn!(%error, "raw trial record retention failed"),
         }
     }

@@ -96,6 +96,17 @@ pub trait TrialStore: Send + Sync + 'static {
         before: chrono::DateTime<chrono::Utc>,
         batch: u32,
     ) -> Result<u64>;
+    /// Creates the missing day partitions of raw records from yesterday to
+    /// `partitions::AHEAD_DAYS` after `now` (PostgreSQL; SQLite has none);
+    /// returns how many were created.
+    async fn ensure_record_partitions(&self, now: chrono::DateTime<chrono::Utc>) -> Result<u32>;
+    /// Drops the day partitions of raw records that end by `before` and
+    /// hold no record of a trial reported from raw records (PostgreSQL);
+    /// returns their names.
+    async fn drop_record_partitions_before(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>>;
     /// Feeds every stored record of a trial to `builder`.
     async fn scan_records(&self, trial_id: u64, builder: &mut ReportBuilder) -> Result<()>;
     /// Feeds every stored record of a trial to `builder` with its time
@@ -177,11 +188,13 @@ impl PgStore {
             b.push(arm_columns(r.challenger.as_ref())?);
         }
         let sql = format!(
-            "INSERT INTO trial_records ({RECORD_COLUMNS}) SELECT * FROM UNNEST(
+            "INSERT INTO trial_records ({RECORD_COLUMNS}, day)
+             SELECT u.*, (u.at AT TIME ZONE 'UTC')::date FROM UNNEST(
                $1::text[], $2::int8[], $3::text[], $4::timestamptz[], $5::int8[], $6::text[],
                $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int4[],
                $12::int8[], $13::text[], $14::text[], $15::int8[], $16::int4[])
-             ON CONFLICT (record_id) DO NOTHING RETURNING record_id"
+               AS u({RECORD_COLUMNS})
+             ON CONFLICT (record_id, day) DO NOTHING RETURNING record_id"
         );
         let done = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(record_id)
@@ -602,6 +615,20 @@ macro_rules! impl_trial_store {
                 batch: u32,
             ) -> $crate::error::Result<u64> {
                 self.delete_records_before_impl(before, batch).await
+            }
+
+            async fn ensure_record_partitions(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::error::Result<u32> {
+                self.ensure_record_partitions_impl(now).await
+            }
+
+            async fn drop_record_partitions_before(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::error::Result<Vec<String>> {
+                self.drop_record_partitions_before_impl(before).await
             }
 
             async fn scan_records(
