@@ -24,9 +24,19 @@ COPY . .
 RUN cargo build --release --locked -p joust \
  && install -D -m 0755 target/release/joust /out/joust
 
-# Runtime: glibc + libgcc + CA certificates, no shell, uid/gid 65532.
+# ONNX Runtime for the `onnx` model kind: the shared library PyPI's
+# onnxruntime wheel ships (the 1.31 line that ort 2.0.0-rc.15 targets; see
+# docs/models.md, "ONNX models"). joust opens it at run time through
+# ORT_DYLIB_PATH; the other kinds never touch it.
+FROM python:3.11-slim-bookworm AS onnxruntime
+RUN pip install --no-cache-dir --target /ort onnxruntime==1.31.1 \
+ && install -D -m 0644 /ort/onnxruntime/capi/libonnxruntime.so.1.31.1 /out/libonnxruntime.so.1.31.1
+
+# Runtime: glibc + libgcc + libstdc++ + CA certificates, no shell, uid/gid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/joust /usr/local/bin/joust
+COPY --from=onnxruntime /out/libonnxruntime.so.1.31.1 /usr/local/lib/onnxruntime/libonnxruntime.so.1.31.1
+ENV ORT_DYLIB_PATH=/usr/local/lib/onnxruntime/libonnxruntime.so.1.31.1
 USER 65532:65532
 WORKDIR /home/nonroot
 EXPOSE 7070 7071 7072 9091 9092

@@ -83,4 +83,7 @@ pub enum ModelError {
         /// What went wrong.
         message: String,
     },
+    /// ONNX Runtime failed to load or run a model.
+    #[error("{0}")]
+    Onnx(String),
 }

@@ -17,10 +17,14 @@ pub enum ModelKind {
     GaussianMixture,
     /// Scores 0.0 and labels `false` for every row: a benchmark floor.
     Noop,
+    /// An ONNX model trained elsewhere (scikit-learn, XGBoost, LightGBM),
+    /// run by ONNX Runtime. Registered from its `.onnx` file, never
+    /// trained by joust (not in `ALL`).
+    Onnx,
 }
 
 impl ModelKind {
-    /// Every kind, in declaration order.
+    /// Every kind joust trains, in declaration order (`Onnx` is not one).
     pub const ALL: [ModelKind; 4] = [
         ModelKind::IsolationForest,
         ModelKind::OneClassSvm,
@@ -35,6 +39,7 @@ impl ModelKind {
             ModelKind::OneClassSvm => "one_class_svm",
             ModelKind::GaussianMixture => "gaussian_mixture",
             ModelKind::Noop => "noop",
+            ModelKind::Onnx => "onnx",
         }
     }
 }
@@ -48,7 +53,7 @@ impl fmt::Display for ModelKind {
 /// A string that names no model kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown model kind `{found}`: expected one of isolation_forest, one_class_svm, gaussian_mixture, noop"
+    "unknown model kind `{found}`: expected one of isolation_forest, one_class_svm, gaussian_mixture, noop, onnx"
 )]
 pub struct ParseModelKindError {
     /// The string that was given.
@@ -61,6 +66,7 @@ impl FromStr for ModelKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ModelKind::ALL
             .into_iter()
+            .chain([ModelKind::Onnx])
             .find(|k| k.as_str() == s)
             .ok_or_else(|| ParseModelKindError {
                 found: s.to_owned(),

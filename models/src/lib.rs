@@ -20,6 +20,7 @@ mod error;
 pub mod features;
 mod kind;
 mod kinds;
+pub use kinds::onnx;
 pub mod metrics;
 mod model;
 pub mod synthetic;

@@ -108,6 +108,36 @@ impl Model {
         Ok(model)
     }
 
+    /// Loads an ONNX model from its `.onnx` bytes (see `kinds::onnx` and
+    /// docs/models.md): parses the graph, builds an ONNX Runtime session
+    /// (every operator must be supported), reads the input schema, picks
+    /// the score/label mapping and runs a warm-up row.
+    pub fn from_onnx(bytes: &[u8]) -> Result<Model, ModelError> {
+        let m = crate::kinds::onnx::OnnxModel::load(bytes.to_vec()).map_err(ModelError::Onnx)?;
+        Ok(Model {
+            schema: m.feature_names().to_vec(),
+            params: BTreeMap::new(),
+            threshold: 0.0,
+            state: KindState::Onnx(m),
+            training: TrainingMetadata {
+                rows: 0,
+                duration_ms: 0,
+                anomaly_rate: 0.0,
+                seed: 0,
+                contamination: 0.0,
+                crate_version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+        })
+    }
+
+    /// The ONNX outputs (name, type) of an onnx model; empty otherwise.
+    pub fn onnx_outputs(&self) -> &[(String, String)] {
+        match &self.state {
+            KindState::Onnx(m) => m.outputs(),
+            _ => &[],
+        }
+    }
+
     /// The algorithm.
     pub fn kind(&self) -> ModelKind {
         self.state.kind()
@@ -162,6 +192,14 @@ impl Model {
         }
         check_finite(&self.schema, x)?;
         let d = x.ncols();
+        if let KindState::Onnx(m) = &self.state {
+            let owned = x.as_standard_layout();
+            let data = owned.as_slice().unwrap_or(&[]);
+            let mut labels = vec![false; out.len()];
+            return m
+                .predict_rows(data, out, &mut labels)
+                .map_err(ModelError::Onnx);
+        }
         match x.as_slice() {
             Some(data) => self.state.score_rows(data, d, out),
             None => {
@@ -175,6 +213,22 @@ impl Model {
 
     /// Scores and labels (`score > threshold`) per row.
     pub fn predict(&self, x: ArrayView2<'_, f32>) -> Result<Prediction, ModelError> {
+        if let KindState::Onnx(m) = &self.state {
+            if x.ncols() != self.schema.len() {
+                return Err(ModelError::ColumnCount {
+                    expected: self.schema.len(),
+                    found: x.ncols(),
+                });
+            }
+            check_finite(&self.schema, x)?;
+            let owned = x.as_standard_layout();
+            let data = owned.as_slice().unwrap_or(&[]);
+            let mut scores = vec![0.0; x.nrows()];
+            let mut labels = vec![false; x.nrows()];
+            m.predict_rows(data, &mut scores, &mut labels)
+                .map_err(ModelError::Onnx)?;
+            return Ok(Prediction { scores, labels });
+        }
         let scores = self.score(x)?;
         let labels = scores.iter().map(|s| *s > self.threshold).collect();
         Ok(Prediction { scores, labels })

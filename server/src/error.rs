@@ -110,7 +110,8 @@ impl ServeError {
                 | ModelError::SchemaMismatch { .. }
                 | ModelError::DuplicateFeature(_)
                 | ModelError::OutputLength { .. }
-                | ModelError::Training { .. } => Code::Internal,
+                | ModelError::Training { .. }
+                | ModelError::Onnx(_) => Code::Internal,
             },
             ServeError::ModelNotFound { .. }
             | ServeError::VersionNotFound { .. }

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use joust_client::{ArtifactRead, ClientError, RegistryClient};
-use joust_models::Model;
+use joust_models::{Model, ModelKind};
 use joust_proto::v1::ModelVersion;
 use joust_proto::v1::registry_client::RegistryClient as RawRegistryClient;
 use joust_security::{ClientSecurity, SecureChannel};
@@ -131,7 +131,7 @@ impl Loader {
         let (meta, bytes) = self.download(model, version).await?;
         let reference = format!("{model}:{version}");
         let decoded = tokio::task::spawn_blocking(move || {
-            verify_decode_warm(&reference, &meta.sha256, &bytes).map(|m| (m, meta))
+            verify_decode_warm(&reference, &meta.kind, &meta.sha256, &bytes).map(|m| (m, meta))
         })
         .await
         .map_err(|e| ServeError::Internal(format!("decode task: {e}")))?;
@@ -146,10 +146,12 @@ impl Loader {
     }
 }
 
-/// Checks `bytes` against the declared SHA-256, decodes them and scores
-/// one probe row of zeros.
+/// Checks `bytes` against the declared SHA-256, decodes them (a joust
+/// artifact, or an `.onnx` file for kind `onnx`) and scores one probe row
+/// of zeros.
 pub fn verify_decode_warm(
     reference: &str,
+    kind: &str,
     declared: &str,
     bytes: &[u8],
 ) -> Result<Model, ServeError> {
@@ -161,6 +163,13 @@ pub fn verify_decode_warm(
             actual,
         });
     }
+    if kind == ModelKind::Onnx.as_str() {
+        let model = Model::from_onnx(bytes).map_err(|source| ServeError::Warm {
+            reference: reference.to_owned(),
+            source,
+        })?;
+        return warm(reference, model);
+    }
     decode_warm(reference, bytes)
 }
 
@@ -170,6 +179,10 @@ fn decode_warm(reference: &str, bytes: &[u8]) -> Result<Model, ServeError> {
         reference: reference.to_owned(),
         source,
     })?;
+    warm(reference, model)
+}
+
+fn warm(reference: &str, model: Model) -> Result<Model, ServeError> {
     let probe = Array2::<f32>::zeros((1, model.n_features()));
     model
         .predict(probe.view())
@@ -183,7 +196,7 @@ fn decode_warm(reference: &str, bytes: &[u8]) -> Result<Model, ServeError> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use joust_models::{ModelKind, TrainConfig};
+    use joust_models::TrainConfig;
 
     use super::*;
 
@@ -202,14 +215,14 @@ mod tests {
     fn verifies_decodes_and_warms() {
         let bytes = artifact();
         let sha = hex::encode(Sha256::digest(&bytes));
-        let model = verify_decode_warm("m:1", &sha, &bytes).unwrap();
+        let model = verify_decode_warm("m:1", "noop", &sha, &bytes).unwrap();
         assert_eq!(model.schema(), ["a", "b"]);
     }
 
     #[test]
     fn refuses_a_checksum_mismatch_naming_both_hashes() {
         let bytes = artifact();
-        let err = verify_decode_warm("m:1", &"0".repeat(64), &bytes).unwrap_err();
+        let err = verify_decode_warm("m:1", "noop", &"0".repeat(64), &bytes).unwrap_err();
         assert_eq!(err.code(), tonic::Code::FailedPrecondition);
         assert!(err.to_string().contains("checksum mismatch"), "{err}");
     }
@@ -218,7 +231,7 @@ mod tests {
     fn refuses_corrupt_bytes() {
         let bytes = b"not a model".to_vec();
         let sha = hex::encode(Sha256::digest(&bytes));
-        let err = verify_decode_warm("m:1", &sha, &bytes).unwrap_err();
+        let err = verify_decode_warm("m:1", "noop", &sha, &bytes).unwrap_err();
         assert_eq!(err.code(), tonic::Code::FailedPrecondition);
         assert!(err.to_string().contains("corrupt artifact"), "{err}");
     }

@@ -243,7 +243,7 @@ fn refused_artifacts_record_nothing(reg: &RegistryProcess) {
     assert!(
         err.contains("INVALID_ARGUMENT")
             && err.contains(
-                "metadata.kind: expected one of isolation_forest, one_class_svm, gaussian_mixture, noop, opaque, got `no_such_kind`"
+                "metadata.kind: expected one of isolation_forest, one_class_svm, gaussian_mixture, noop, onnx, opaque, got `no_such_kind`"
             ),
         "{err}"
     );

@@ -82,7 +82,7 @@ async fn unknown_kinds_are_refused_listing_the_known_ones(r: Registry) {
         assert_eq!(
             msg,
             format!(
-                "metadata.kind: expected one of isolation_forest, one_class_svm, gaussian_mixture, noop, opaque, got `{kind}`"
+                "metadata.kind: expected one of isolation_forest, one_class_svm, gaussian_mixture, noop, onnx, opaque, got `{kind}`"
             )
         );
     }

@@ -41,7 +41,7 @@ pub enum ModelCommand {
     Register {
         name: String,
         file: PathBuf,
-        /// Artifact kind: isolation_forest, one_class_svm, gaussian_mixture,
+        /// Artifact kind: isolation_forest, one_class_svm, gaussian_mixture, onnx (an .onnx file),
         /// noop (checked: the bytes must be a joust artifact of that kind) or
         /// opaque (any bytes, stored but never served).
         #[arg(long)]

@@ -28,6 +28,7 @@ impl ArtifactKind {
     pub fn all() -> impl Iterator<Item = ArtifactKind> {
         ModelKind::ALL
             .into_iter()
+            .chain([ModelKind::Onnx])
             .map(ArtifactKind::Model)
             .chain([ArtifactKind::Opaque])
     }
@@ -57,6 +58,11 @@ impl ArtifactKind {
         let ArtifactKind::Model(declared) = self else {
             return Ok(());
         };
+        if declared == ModelKind::Onnx {
+            return Model::from_onnx(bytes)
+                .map(|_| ())
+                .map_err(|e| ArtifactCheckError::Onnx(e.to_string()));
+        }
         let model = Model::from_bytes(bytes)
             .map_err(|source| ArtifactCheckError::Artifact { declared, source })?;
         if model.kind() != declared {
@@ -106,6 +112,11 @@ pub enum ArtifactCheckError {
         /// What decoding found.
         source: ArtifactError,
     },
+    /// An `onnx` version whose bytes do not load in ONNX Runtime (not
+    /// ONNX, truncated, an unsupported operator, a wrong input type, no
+    /// usable output, or no runtime installed).
+    #[error("expected an ONNX model: {0}")]
+    Onnx(String),
     /// A valid artifact of another kind.
     #[error("declared {declared}, but the artifact holds a model of kind {found}")]
     KindMismatch {
@@ -143,7 +154,7 @@ mod tests {
         let err = "no_such_kind".parse::<ArtifactKind>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "expected one of isolation_forest, one_class_svm, gaussian_mixture, noop, opaque, got `no_such_kind`"
+            "expected one of isolation_forest, one_class_svm, gaussian_mixture, noop, onnx, opaque, got `no_such_kind`"
         );
         assert!(!ArtifactKind::Opaque.servable());
         assert!(ArtifactKind::Model(ModelKind::Noop).servable());

@@ -10,6 +10,7 @@ pub(crate) mod gaussian_mixture;
 pub(crate) mod isolation_forest;
 pub(crate) mod noop;
 pub(crate) mod one_class_svm;
+pub mod onnx;
 mod standardize;
 
 use ndarray::ArrayView2;
@@ -23,6 +24,7 @@ use gaussian_mixture::GaussianMixture;
 use isolation_forest::IsolationForest;
 use noop::Noop;
 use one_class_svm::OneClassSvm;
+use onnx::OnnxModel;
 
 /// The trained state of one model, whatever its kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +33,7 @@ pub(crate) enum KindState {
     OneClassSvm(OneClassSvm),
     GaussianMixture(GaussianMixture),
     Noop(Noop),
+    Onnx(OnnxModel),
 }
 
 impl KindState {
@@ -40,6 +43,7 @@ impl KindState {
             KindState::OneClassSvm(_) => ModelKind::OneClassSvm,
             KindState::GaussianMixture(_) => ModelKind::GaussianMixture,
             KindState::Noop(_) => ModelKind::Noop,
+            KindState::Onnx(_) => ModelKind::Onnx,
         }
     }
 
@@ -64,6 +68,14 @@ impl KindState {
                 gaussian_mixture::PARAMS,
             ),
             ModelKind::Noop => (KindState::Noop(Noop), noop::PARAMS),
+            ModelKind::Onnx => {
+                return Err(ModelError::Training {
+                    kind,
+                    message: "onnx models are trained outside joust: register the .onnx file \
+                              with `joust model register NAME model.onnx --kind onnx`"
+                        .into(),
+                });
+            }
         })
     }
 
@@ -74,12 +86,24 @@ impl KindState {
             KindState::OneClassSvm(m) => m.prepare(n_features),
             KindState::GaussianMixture(m) => m.prepare(n_features),
             KindState::Noop(_) => Ok(()),
+            KindState::Onnx(m) if m.n_features() == n_features => Ok(()),
+            KindState::Onnx(m) => Err(format!(
+                "the ONNX graph takes {} features but the schema has {n_features}",
+                m.n_features()
+            )),
         }
     }
 
     /// Scores row-major `data` (`out.len()` rows of `n_features`) into `out`.
+    /// ONNX models score through `Model`, which handles runtime errors.
     pub(crate) fn score_rows(&self, data: &[f32], n_features: usize, out: &mut [f32]) {
         match self {
+            KindState::Onnx(m) => {
+                let mut labels = vec![false; out.len()];
+                if m.predict_rows(data, out, &mut labels).is_err() {
+                    out.fill(f32::NAN);
+                }
+            }
             KindState::IsolationForest(m) => m.score_rows(data, n_features, out),
             KindState::OneClassSvm(m) => score_each(data, n_features, out, |r| m.score_row(r)),
             KindState::GaussianMixture(m) => score_each(data, n_features, out, |r| m.score_row(r)),

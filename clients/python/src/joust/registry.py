@@ -252,7 +252,7 @@ class RegistryClient(Client):
         (the registry refuses bytes that do not match it), as ``joust model
         register`` does.
 
-        ``kind``: isolation_forest, one_class_svm, gaussian_mixture, noop
+        ``kind``: isolation_forest, one_class_svm, gaussian_mixture, noop, onnx
         (the registry checks the bytes are a joust artifact of that kind) or
         opaque (any bytes, never served). ``metrics``: a mapping or a JSON
         object string. ``create``: create the model first if it does not
