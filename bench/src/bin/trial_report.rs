@@ -11,8 +11,18 @@
 //! Prints JSON: per size the medians and 95th percentiles in ms, the
 //! ingest rate with rollups on, and the compaction time.
 //!
-//! `cargo run --release -p joust-bench --bin trial_report [SIZES] [CALLS]`
-//! with SIZES a comma-separated list (default `1000000,10000000`).
+//! `cargo run --release -p joust-bench --bin trial_report [SIZES] [CALLS]
+//! [GENERATED]` with SIZES a comma-separated list (default
+//! `1000000,10000000`). Sizes from GENERATED (e.g. `100000000`) up are
+//! written directly in the database instead (ingesting 100M records through
+//! gRPC takes over an hour): `INSERT … SELECT … FROM generate_series` in
+//! chunks of 5M, the same shape and rate (1,000 per second of trial time,
+//! one row per arm), into the day partitions; then the trial is stopped and
+//! marked as started before rollups, and the registry's own backfill
+//! (`Trials::backfill_rollups`, what a replica runs for such trials) folds
+//! the records into rollups from the database, so the report reads rollups
+//! built by the registry's code. Both the generation and the backfill are
+//! timed and printed.
 
 use std::time::Instant;
 
@@ -20,6 +30,7 @@ use anyhow::Context;
 use futures::StreamExt;
 use joust_bench::median;
 use joust_bench::trials::{BenchRegistry, Database, admin_url, record};
+use joust_client::pb;
 
 const BATCH: usize = 1000;
 const STREAMS: usize = 4;
@@ -138,6 +149,128 @@ async fn size(admin: &str, n: usize, calls: usize) -> anyhow::Result<serde_json:
     }))
 }
 
+/// Records written per `INSERT … SELECT … FROM generate_series`.
+const GENERATE_CHUNK: usize = 5_000_000;
+
+/// Size `n` with the records generated in the database (see the module
+/// comment).
+async fn size_generated(admin: &str, n: usize, calls: usize) -> anyhow::Result<serde_json::Value> {
+    use sqlx::Connection;
+    let db = Database::create(admin).await?;
+    let registry = BenchRegistry::start(&db.url).await?;
+    let trial = registry.shadow_trial("report").await?;
+    let client = registry.trials_client().await?;
+    let now = chrono::Utc::now();
+    let start = now - chrono::TimeDelta::milliseconds((n / PER_SECOND * 1000) as i64);
+    // The day partitions the trial's time spans (yesterday .. +2 of each).
+    let mut day = start;
+    while day <= now {
+        registry.trials.ensure_record_partitions(day).await?;
+        day += chrono::TimeDelta::days(1);
+    }
+    let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+    let started = Instant::now();
+    for lo in (0..n).step_by(GENERATE_CHUNK) {
+        let hi = (lo + GENERATE_CHUNK).min(n);
+        sqlx::query(
+            "INSERT INTO trial_records (record_id, trial_id, request_id, at, routing_key_hash, served,
+                champion_version, champion_scores, champion_labels, champion_latency_us, champion_status,
+                challenger_version, challenger_scores, challenger_labels, challenger_latency_us, challenger_status,
+                day)
+             SELECT 'g-' || i, $1, 'req-' || i, t, (i * 2654435761) % 9223372036854775807, 'champion',
+                    1, '[' || x || ']', CASE WHEN x > 0.95 THEN '1' ELSE '0' END, 180 + i % 97, 0,
+                    2, '[' || y || ']', CASE WHEN y > 0.95 THEN '1' ELSE '0' END, 200 + i % 113, 0,
+                    (t AT TIME ZONE 'UTC')::date
+             FROM (SELECT i, $2::timestamptz + i * interval '1 millisecond' * (1000.0 / $5) AS t,
+                          x, LEAST(1.0, GREATEST(0.0, x + 0.01 * ((i % 7) - 3))) AS y
+                   FROM (SELECT i, ((i * 2654435761) % 1000003)::float8 / 1000003 AS x
+                         FROM generate_series($3::bigint, $4::bigint) AS i) g) r",
+        )
+        .bind(i64::try_from(trial)?)
+        .bind(start)
+        .bind(i64::try_from(lo)?)
+        .bind(i64::try_from(hi - 1)?)
+        .bind(PER_SECOND as f64)
+        .execute(&mut conn)
+        .await
+        .context("generating records")?;
+        eprintln!(
+            "  {hi} records generated ({:.0} records/s)",
+            hi as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+    let generate_s = started.elapsed().as_secs_f64();
+    client
+        .stop(
+            "report",
+            pb::TrialOutcome::Abort,
+            "bench: records generated in the database",
+        )
+        .await?;
+    // As a trial from before rollups: the registry's backfill folds its
+    // records.
+    sqlx::query("UPDATE trial_rollups_from SET first_trial_id = $1")
+        .bind(i64::try_from(trial)? + 1)
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("ANALYZE trial_records")
+        .execute(&mut conn)
+        .await?;
+    let t = Instant::now();
+    let backfilled = registry.trials.backfill_rollups().await?;
+    let backfill_s = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        backfilled == Some((trial, n as u64)),
+        "backfill folded {backfilled:?}, expected {n} records of trial {trial}"
+    );
+    eprintln!(
+        "{n} records: generated in {generate_s:.0} s, rollups backfilled in {backfill_s:.0} s ({:.0} records/s)",
+        n as f64 / backfill_s
+    );
+    let size: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(pg_total_relation_size(i.inhrelid)), 0)::bigint
+           FROM pg_inherits i WHERE i.inhparent = 'trial_records'::regclass",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    drop(conn);
+    let report = || async {
+        let r = client.report(trial, "").await?;
+        anyhow::ensure!(r.records == n as u64, "report counts {} of {n}", r.records);
+        Ok(r.records)
+    };
+    let before = time_calls(calls, report).await?;
+    eprintln!(
+        "  report before compaction: median {:.1} ms",
+        median(before.clone())
+    );
+    let t = Instant::now();
+    let merged = registry
+        .trials
+        .compact_rollups(chrono::Utc::now())
+        .await
+        .context("compaction")?;
+    let compact_ms = t.elapsed().as_secs_f64() * 1e3;
+    let after = time_calls(calls, report).await?;
+    eprintln!(
+        "  report after compaction ({merged} minute rows merged in {compact_ms:.0} ms): median {:.1} ms",
+        median(after.clone())
+    );
+    registry.stop().await;
+    db.drop_it().await?;
+    Ok(serde_json::json!({
+        "records": n,
+        "generated_in_database": true,
+        "trial_minutes": n.div_ceil(PER_SECOND * 60),
+        "records_bytes_on_disk": size,
+        "generate_s": generate_s,
+        "backfill_s": backfill_s,
+        "report_before_compaction": summary(&before),
+        "compaction": { "minute_rows_merged": merged, "ms": compact_ms },
+        "report": summary(&after),
+    }))
+}
+
 fn chrono_now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -160,10 +293,20 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("CALLS: expected a count, got {a:?}"))?,
         None => 20,
     };
+    let generated_from = match std::env::args().nth(3) {
+        Some(a) => a
+            .parse()
+            .with_context(|| format!("GENERATED: expected a count, got {a:?}"))?,
+        None => usize::MAX,
+    };
     let admin = admin_url();
     let mut rows = Vec::new();
     for n in sizes {
-        rows.push(size(&admin, n, calls).await?);
+        rows.push(if n >= generated_from {
+            size_generated(&admin, n, calls).await?
+        } else {
+            size(&admin, n, calls).await?
+        });
     }
     println!(
         "{}",
