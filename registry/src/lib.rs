@@ -7,7 +7,7 @@
 //! (one SQL implementation, two backends); `blob` stores bytes by SHA-256;
 //! `registry` is the transport-free domain API; `grpc` is the thin tonic
 //! edge and `dashboard` the read-only HTTP one; `health` follows the database;
-//! `server` runs the role; `metrics` holds its own Prometheus metrics. It knows model internals only through
+//! `server` runs the role; `webhooks` POSTs audit events to configured endpoints; `metrics` holds its own Prometheus metrics. It knows model internals only through
 //! joust-models' register-time artifact check, and nothing of serving or
 //! routing.
 
@@ -27,6 +27,7 @@ pub mod server;
 pub mod store;
 pub mod trials;
 pub mod watch;
+pub mod webhooks;
 
 pub use blob::BlobStore;
 pub use error::{RegistryError, Result};

@@ -29,6 +29,25 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    /// A configured webhook endpoint's name.
+    endpoint: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointOutcomeLabels {
+    endpoint: String,
+    /// Attempts: `delivered`, `refused` (non-2xx), `failed` (no answer);
+    /// deliveries: `delivered`, `failed`.
+    outcome: &'static str,
+}
+
+fn webhook_histogram() -> Histogram {
+    // 1 ms … ~33 s.
+    Histogram::new(exponential_buckets(1e-3, 2.0, 16))
+}
+
 type Latency<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn store_histogram() -> Histogram {
@@ -49,6 +68,10 @@ pub struct RegistryMetrics {
     watch_subscribers: Gauge,
     records: Family<OutcomeLabels, Counter>,
     report: Histogram,
+    webhook_deliveries: Family<EndpointOutcomeLabels, Counter>,
+    webhook_attempts: Family<EndpointOutcomeLabels, Counter>,
+    webhook_latency: Latency<EndpointLabels>,
+    webhook_queue: Family<EndpointLabels, Gauge>,
 }
 
 impl Default for RegistryMetrics {
@@ -84,12 +107,41 @@ impl RegistryMetrics {
             "Time to build one trial report (rollups or records read, gates evaluated)",
             report.clone(),
         );
+        let webhook_deliveries = Family::<EndpointOutcomeLabels, Counter>::default();
+        let webhook_attempts = Family::<EndpointOutcomeLabels, Counter>::default();
+        let webhook_latency: Latency<EndpointLabels> =
+            Family::new_with_constructor(webhook_histogram);
+        let webhook_queue = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries finished, by endpoint and outcome (delivered, failed after the last attempt)",
+            webhook_deliveries.clone(),
+        );
+        registry.register(
+            "webhook_attempts",
+            "Webhook POST attempts, by endpoint and outcome (delivered, refused: a non-2xx answer, failed: no answer)",
+            webhook_attempts.clone(),
+        );
+        registry.register(
+            "webhook_attempt_duration_seconds",
+            "Time of one webhook POST, by endpoint",
+            webhook_latency.clone(),
+        );
+        registry.register(
+            "webhook_queue_depth",
+            "Webhook deliveries pending (queued or waiting for a retry), by endpoint",
+            webhook_queue.clone(),
+        );
         Self {
             registry,
             store,
             watch_subscribers,
             records,
             report,
+            webhook_deliveries,
+            webhook_attempts,
+            webhook_latency,
+            webhook_queue,
         }
     }
 
@@ -125,6 +177,45 @@ impl RegistryMetrics {
     /// Times one trial report.
     pub fn report_took(&self, elapsed: std::time::Duration) {
         self.report.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one finished webhook delivery.
+    pub fn webhook_delivery(&self, endpoint: &str, outcome: &'static str) {
+        self.webhook_deliveries
+            .get_or_create(&EndpointOutcomeLabels {
+                endpoint: endpoint.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts and times one webhook POST.
+    pub fn webhook_attempt(
+        &self,
+        endpoint: &str,
+        outcome: &'static str,
+        took: std::time::Duration,
+    ) {
+        self.webhook_attempts
+            .get_or_create(&EndpointOutcomeLabels {
+                endpoint: endpoint.to_owned(),
+                outcome,
+            })
+            .inc();
+        self.webhook_latency
+            .get_or_create(&EndpointLabels {
+                endpoint: endpoint.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Sets an endpoint's pending deliveries.
+    pub fn webhook_queue(&self, endpoint: &str, pending: i64) {
+        self.webhook_queue
+            .get_or_create(&EndpointLabels {
+                endpoint: endpoint.to_owned(),
+            })
+            .set(pending);
     }
 
     /// The OpenMetrics text of every series.

@@ -95,6 +95,9 @@ pub struct Registry {
     /// The registry's own metrics (store latency, Watch subscribers,
     /// records, reports), shared with the trials API.
     metrics: Arc<crate::metrics::RegistryMetrics>,
+    /// The configured webhooks and their delivery log (`--webhooks`);
+    /// `run` starts their delivery tasks.
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -144,7 +147,19 @@ impl Registry {
             trials: None,
             auto_rollback: false,
             metrics: Arc::new(crate::metrics::RegistryMetrics::new()),
+            webhooks: None,
         }
+    }
+
+    /// Attaches webhooks (same database as `store`).
+    pub fn with_webhooks(mut self, webhooks: crate::webhooks::Webhooks) -> Self {
+        self.webhooks = Some(webhooks);
+        self
+    }
+
+    /// The configured webhooks, if any.
+    pub fn webhooks(&self) -> Option<&crate::webhooks::Webhooks> {
+        self.webhooks.as_ref()
     }
 
     /// Rolls a champion back by itself when its rollout is reported

@@ -37,6 +37,8 @@ pub struct RegistryConfig {
     /// How long raw comparison records are kept (reports read rollups);
     /// `None` keeps them forever (`--record-retention-secs`, default 7 days).
     pub record_retention: Option<std::time::Duration>,
+    /// Endpoints that receive audit events as signed JSON (`--webhooks`).
+    pub webhooks: Option<crate::webhooks::WebhookConfig>,
 }
 
 impl std::fmt::Debug for RegistryConfig {
@@ -52,6 +54,7 @@ impl std::fmt::Debug for RegistryConfig {
             .field("max_message_bytes", &self.max_message_bytes)
             .field("auto_rollback", &self.auto_rollback)
             .field("record_retention", &self.record_retention)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -66,6 +69,7 @@ impl Default for RegistryConfig {
             max_message_bytes: 8 << 20,
             auto_rollback: false,
             record_retention: Some(DEFAULT_RECORD_RETENTION),
+            webhooks: None,
         }
     }
 }
@@ -76,12 +80,32 @@ pub const DEFAULT_RECORD_RETENTION: std::time::Duration =
 
 /// Opens the metadata store (migrating it) and the blob store.
 pub async fn open(config: &RegistryConfig) -> Result<Registry> {
-    let (store, trial_store): (Arc<dyn MetadataStore>, _) =
-        trials::store::open(&config.database_url).await?;
+    let db = joust_storage::open(&config.database_url).await?;
+    let webhooks = config
+        .webhooks
+        .clone()
+        .map(|w| crate::webhooks::Webhooks::new(w, &db))
+        .transpose()?;
+    // One pool for the metadata store, the trial store and the webhooks.
+    let (store, trial_store): (Arc<dyn MetadataStore>, Arc<dyn trials::store::TrialStore>) =
+        match db {
+            joust_storage::Database::Postgres(pool) => {
+                let s = Arc::new(crate::store::PgStore::with_pool(pool).await?);
+                (s.clone(), s)
+            }
+            joust_storage::Database::Sqlite(pool) => {
+                let s = Arc::new(crate::store::SqliteStore::with_pool(pool).await?);
+                (s.clone(), s)
+            }
+        };
     let blobs = BlobStore::open(&config.blobs_url, &config.s3)?;
-    Ok(Registry::new(store, blobs, config.limits.clone())
+    let mut registry = Registry::new(store, blobs, config.limits.clone())
         .with_trials(Trials::new(trial_store).with_record_retention(config.record_retention))
-        .with_auto_rollback(config.auto_rollback))
+        .with_auto_rollback(config.auto_rollback);
+    if let Some(w) = webhooks {
+        registry = registry.with_webhooks(w);
+    }
+    Ok(registry)
 }
 
 /// The registry's gRPC service with the configured message limits.
@@ -119,6 +143,17 @@ pub async fn run(
     let compaction_task = registry
         .trials()
         .map(|t| AbortOnDrop(tokio::spawn(trials::retention::compact(t.clone()))));
+    // Webhook delivery tasks (cursors start before the port is served,
+    // so every event after start-up is delivered).
+    let webhook_tasks: Vec<AbortOnDrop> = match registry.webhooks() {
+        Some(w) => w
+            .start(registry.store().hub().clone(), registry.metrics().clone())
+            .await?
+            .into_iter()
+            .map(AbortOnDrop)
+            .collect(),
+        None => Vec::new(),
+    };
     let closer = registry.clone();
     let store = registry.store().clone();
     let metrics = registry.metrics().clone();
@@ -145,6 +180,7 @@ pub async fn run(
     drop(health_task);
     drop(retention_task);
     drop(compaction_task);
+    drop(webhook_tasks);
     served
 }
 

@@ -50,6 +50,11 @@ pub struct RegistryArgs {
     /// rollups, so they stay complete); 0 keeps raw records forever.
     #[arg(long, env = "JOUST_RECORD_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
     pub record_retention_secs: u64,
+    /// Webhooks: a JSON file of endpoints ({"endpoints": [{"name", "url",
+    /// "events": [...], "secret" or "secret_env"}], "max_attempts", ...})
+    /// that receive audit events as signed JSON (docs/webhooks.md).
+    #[arg(long, env = "JOUST_WEBHOOKS")]
+    pub webhooks: Option<std::path::PathBuf>,
     /// Prometheus `/metrics` listen address (OpenMetrics text: per-RPC
     /// request counts and latency); `off` (the default) disables it.
     #[arg(long, env = "JOUST_REGISTRY_METRICS_LISTEN", default_value = "off")]
@@ -128,6 +133,19 @@ impl RegistryArgs {
                 .to_owned(),
             None => self.database_url.clone(),
         };
+        let webhooks = match &self.webhooks {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("--webhooks {}", p.display()))?;
+                Some(
+                    joust_registry::webhooks::WebhookConfig::parse(&text, |v| {
+                        std::env::var(v).ok()
+                    })
+                    .with_context(|| format!("--webhooks {}", p.display()))?,
+                )
+            }
+            None => None,
+        };
         let limits = Limits {
             max_artifact_bytes: self.max_artifact_bytes,
             ..Limits::default()
@@ -143,6 +161,7 @@ impl RegistryArgs {
                 auto_rollback: self.auto_rollback,
                 record_retention: (self.record_retention_secs > 0)
                     .then(|| std::time::Duration::from_secs(self.record_retention_secs)),
+                webhooks,
             },
         ))
     }
@@ -171,6 +190,7 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
         max_message_bytes = config.max_message_bytes,
         max_artifact_bytes = config.limits.max_artifact_bytes,
         security = %security.describe(),
+        webhooks = ?config.webhooks.as_ref().map(|w| w.endpoints.iter().map(|e| e.name.as_str()).collect::<Vec<_>>()),
         "starting registry"
     );
     let registry = joust_registry::server::open(&config)

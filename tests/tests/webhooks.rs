@@ -1,0 +1,407 @@
+//! Webhooks end to end: real `joust registry` processes (two replicas on
+//! one PostgreSQL database, and one on SQLite) POST audit events to HTTP
+//! receivers on 127.0.0.1:0. Each event arrives once per endpoint (one
+//! receiver fails the first two attempts of every delivery), every
+//! signature verifies (checked here with the `hmac` crate, not the
+//! registry's own signer), a receiver that takes 5 s per request slows
+//! neither the registry's RPCs nor the other endpoint, and a bad webhooks
+//! file stops the registry with an error naming the field.
+//!
+//! The plan kinds (`trial_step_advanced`, `approval_requested`,
+//! `trial_aborted`, `trial_promoted`) are written by the rollout
+//! controller, which this test does not drive: their endpoint
+//! subscriptions are exercised through an audit kind subscribed by name
+//! (`version_registered`) and `*`, which go through the same mapping.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{KeyInit, Mac};
+use joust_proto::v1 as pb;
+use joust_tests::TestDatabase;
+use joust_tests::node::eventually;
+use joust_tests::process::JoustProcess;
+use joust_tests::router::two_versions;
+
+const SECRET: &str = "a-webhook-secret-of-some-length";
+
+/// A receiver: verifies signatures, fails the first `fail_first` attempts
+/// of each delivery with 500, then (after `delay`) answers 204.
+#[derive(Default)]
+struct Receiver {
+    fail_first: u32,
+    delay: Duration,
+    attempts: Mutex<BTreeMap<String, u32>>,
+    /// Delivery id → the accepted body (JSON).
+    delivered: Mutex<BTreeMap<String, serde_json::Value>>,
+    /// Accepted twice (must stay empty).
+    duplicates: Mutex<Vec<String>>,
+    bad_signatures: Mutex<u32>,
+    /// Attempt header of each accepted delivery.
+    accepted_attempt: Mutex<BTreeMap<String, u32>>,
+}
+
+fn verify(body: &[u8], header: &str) -> bool {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    header == format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    if !verify(&body, &h("x-joust-signature")) {
+        *r.bad_signatures.lock().unwrap() += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    let id = h("x-joust-delivery");
+    let n = {
+        let mut a = r.attempts.lock().unwrap();
+        let n = a.entry(id.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    if n <= r.fail_first {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    tokio::time::sleep(r.delay).await;
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["delivery_id"], id.as_str());
+    assert_eq!(json["kind"], h("x-joust-event").as_str());
+    r.accepted_attempt
+        .lock()
+        .unwrap()
+        .insert(id.clone(), h("x-joust-attempt").parse().unwrap_or(0));
+    if r.delivered
+        .lock()
+        .unwrap()
+        .insert(id.clone(), json)
+        .is_some()
+    {
+        r.duplicates.lock().unwrap().push(id);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn start_receiver(r: Receiver) -> (Arc<Receiver>, String) {
+    let r = Arc::new(r);
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(r.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (r, url)
+}
+
+fn write_config(dir: &std::path::Path, endpoints: serde_json::Value) -> String {
+    let path = dir.join("webhooks.json");
+    let doc = serde_json::json!({
+        "endpoints": endpoints,
+        "max_attempts": 5,
+        "backoff_initial_ms": 100,
+        "backoff_max_ms": 1000,
+        "timeout_ms": 10000,
+        "concurrency": 4,
+    });
+    std::fs::write(&path, doc.to_string()).unwrap();
+    path.display().to_string()
+}
+
+fn registry(
+    database_url: &str,
+    blobs: &str,
+    webhooks: &str,
+    log: &std::path::Path,
+) -> JoustProcess {
+    JoustProcess::spawn_logged(
+        &[
+            "registry",
+            "--database-url",
+            database_url,
+            "--blobs",
+            blobs,
+            "--listen",
+            "127.0.0.1:0",
+            "--ui-listen",
+            "off",
+            "--webhooks",
+            webhooks,
+        ],
+        "joust registry listening on",
+        Some(log),
+    )
+    .unwrap()
+}
+
+async fn events(ops: &joust_tests::node::RegistryOps) -> Vec<pb::Event> {
+    ops.client
+        .raw()
+        .list_events(pb::ListEventsRequest {
+            model: String::new(),
+            after_id: 0,
+            page_size: 1000,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+}
+
+fn ids(r: &Receiver) -> BTreeSet<String> {
+    r.delivered.lock().unwrap().keys().cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_deliver_every_kind_once_per_endpoint() {
+    let db = TestDatabase::create().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = format!("file://{}/blobs", dir.path().display());
+    let (flaky, flaky_url) = start_receiver(Receiver {
+        fail_first: 2,
+        ..Receiver::default()
+    })
+    .await;
+    let (slow, slow_url) = start_receiver(Receiver {
+        delay: Duration::from_secs(5),
+        ..Receiver::default()
+    })
+    .await;
+    let config = write_config(
+        dir.path(),
+        serde_json::json!([
+            {"name": "flaky", "url": flaky_url, "secret": SECRET, "events": [
+                "model_promoted", "model_rolled_back", "rollout_blocked", "approval_requested",
+                "trial_step_advanced", "trial_aborted", "trial_promoted", "version_registered"]},
+            {"name": "slow", "url": slow_url, "secret": SECRET, "events": ["*"]},
+        ]),
+    );
+    let log = dir.path().join("registry.log");
+    // Two replicas on one database: each event still goes out once.
+    let a = registry(&db.url, &blobs, &config, &log);
+    let b = registry(&db.url, &blobs, &config, &log);
+    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // model_created, version_registered x2, transition (m:1 evaluated),
+    // evaluation_overridden, transition m:1 → champion (model_promoted), …
+    let ops = two_versions(&a.url).await.unwrap();
+    let on_b = joust_tests::node::RegistryOps::new(&b.url);
+    // Promotions while the slow receiver is busy stay fast.
+    let started = Instant::now();
+    ops.transition("m:2", pb::VersionStatus::Champion)
+        .await
+        .unwrap();
+    let promote = started.elapsed();
+    let r = on_b
+        .client
+        .raw()
+        .report_rollout_blocked(pb::ReportRolloutBlockedRequest {
+            model: "m".into(),
+            version: 2,
+            reasons: vec![pb::RolloutNodeReason {
+                node: "10.0.0.1:7071".into(),
+                reason: "refused: checksum mismatch".into(),
+            }],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.recorded);
+    let started = Instant::now();
+    on_b.rollback("m").await.unwrap();
+    let rollback = started.elapsed();
+    let triggered = Instant::now();
+    assert!(
+        promote < Duration::from_secs(1) && rollback < Duration::from_secs(1),
+        "promote {promote:?}, rollback {rollback:?}"
+    );
+
+    let all = events(&ops).await;
+    let want_flaky: BTreeMap<String, &str> = all
+        .iter()
+        .filter_map(|e| {
+            let kind = match (e.kind.as_str(), e.to.as_str()) {
+                ("transition", "champion") => "model_promoted",
+                ("rollback", "champion") => "model_rolled_back",
+                ("rollout_blocked", _) => "rollout_blocked",
+                ("version_registered", _) => "version_registered",
+                _ => return None,
+            };
+            Some((format!("flaky:{}", e.id), kind))
+        })
+        .collect();
+    let kinds: BTreeSet<&str> = want_flaky.values().copied().collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "model_promoted",
+            "model_rolled_back",
+            "rollout_blocked",
+            "version_registered"
+        ])
+    );
+    assert_eq!(want_flaky.len(), 6, "{want_flaky:?}");
+
+    // Every flaky delivery arrives after two refused attempts, well
+    // before the slow endpoint is through.
+    eventually(Duration::from_secs(30), || async {
+        ids(&flaky).len() >= want_flaky.len()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", ids(&flaky), logs()));
+    let flaky_took = triggered.elapsed();
+    let slow_so_far = ids(&slow).len();
+    assert!(
+        slow_so_far < all.len(),
+        "the slow endpoint was already done ({slow_so_far} of {})",
+        all.len()
+    );
+    assert!(
+        flaky_took < Duration::from_secs(5),
+        "flaky took {flaky_took:?}"
+    );
+    assert_eq!(ids(&flaky), want_flaky.keys().cloned().collect());
+    for (id, body) in flaky.delivered.lock().unwrap().iter() {
+        assert_eq!(body["kind"], want_flaky[id], "{id}: {body}");
+        assert_eq!(body["model"], "m");
+        assert_eq!(body["endpoint"], "flaky");
+    }
+    assert!(flaky.attempts.lock().unwrap().values().all(|n| *n == 3));
+    assert!(
+        flaky
+            .accepted_attempt
+            .lock()
+            .unwrap()
+            .values()
+            .all(|n| *n == 3)
+    );
+
+    // The slow endpoint gets every event (`*`), once.
+    let want_slow: BTreeSet<String> = all.iter().map(|e| format!("slow:{}", e.id)).collect();
+    eventually(Duration::from_secs(60), || async {
+        ids(&slow).len() >= want_slow.len()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", ids(&slow), logs()));
+    assert_eq!(ids(&slow), want_slow);
+    let promoted = slow
+        .delivered
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|b| b["kind"] == "model_promoted")
+        .count();
+    assert_eq!(promoted, 2);
+
+    // Nothing more arrives (a replica sending a second copy would).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for r in [&flaky, &slow] {
+        assert!(
+            r.duplicates.lock().unwrap().is_empty(),
+            "{:?}",
+            r.duplicates.lock().unwrap()
+        );
+        assert_eq!(*r.bad_signatures.lock().unwrap(), 0);
+    }
+    assert!(slow.attempts.lock().unwrap().values().all(|n| *n == 1));
+    drop((a, b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_delivers_after_retries_and_logs_the_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}/registry.db", dir.path().display());
+    let blobs = format!("file://{}/blobs", dir.path().display());
+    let (hook, url) = start_receiver(Receiver {
+        fail_first: 2,
+        ..Receiver::default()
+    })
+    .await;
+    let config = write_config(
+        dir.path(),
+        serde_json::json!([{"name": "ops", "url": url, "secret": SECRET, "events": ["model_promoted"]}]),
+    );
+    let log = dir.path().join("registry.log");
+    let reg = registry(&database_url, &blobs, &config, &log);
+    let ops = two_versions(&reg.url).await.unwrap();
+    eventually(Duration::from_secs(30), || async { !ids(&hook).is_empty() })
+        .await
+        .unwrap();
+    let promoted = events(&ops)
+        .await
+        .into_iter()
+        .find(|e| e.kind == "transition" && e.to == "champion")
+        .unwrap();
+    let id = format!("ops:{}", promoted.id);
+    assert_eq!(ids(&hook), BTreeSet::from([id.clone()]));
+    let body = hook.delivered.lock().unwrap()[&id].clone();
+    assert_eq!(body["event_id"], promoted.id);
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["audit_kind"], "transition");
+    assert_eq!(body["to"], "champion");
+    assert!(body["time"].as_str().unwrap().ends_with('Z'));
+
+    // The delivery log (read from the database itself).
+    let db = joust_storage::open(&database_url).await.unwrap();
+    let store = joust_registry::webhooks::WebhookStore::new(&db);
+    let rows = store
+        .list(&joust_registry::webhooks::DeliveryFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0].status.as_str(),
+            rows[0].attempts,
+            rows[0].last_http_status
+        ),
+        ("delivered", 3, 204)
+    );
+    drop(reg);
+}
+
+#[test]
+fn a_bad_webhooks_file_stops_the_registry_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("webhooks.json");
+    std::fs::write(
+        &path,
+        r#"{"endpoints": [{"name": "ops", "url": "ftp://hooks.example/", "events": ["*"], "secret": "0123456789abcdef"}]}"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(joust_tests::joust_bin())
+        .args([
+            "registry",
+            "--database-url",
+            &format!("sqlite://{}/r.db", dir.path().display()),
+            "--listen",
+            "127.0.0.1:0",
+            "--ui-listen",
+            "off",
+            "--webhooks",
+            &path.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("endpoints[0].url: expected an http:// or https:// URL"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+}
