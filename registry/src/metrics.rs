@@ -272,5 +272,18 @@ mod tests {
         assert!(text.contains("joust_registry_trial_report_duration_seconds_count 1"));
         drop(b);
         assert!(m.encode().contains("joust_registry_watch_subscribers 0"));
+        m.webhook_attempt("ops", "refused", std::time::Duration::from_millis(3));
+        m.webhook_attempt("ops", "delivered", std::time::Duration::from_millis(3));
+        m.webhook_delivery("ops", "delivered");
+        m.webhook_queue("ops", 2);
+        let text = m.encode();
+        for line in [
+            "joust_registry_webhook_attempts_total{endpoint=\"ops\",outcome=\"refused\"} 1",
+            "joust_registry_webhook_deliveries_total{endpoint=\"ops\",outcome=\"delivered\"} 1",
+            "joust_registry_webhook_attempt_duration_seconds_count{endpoint=\"ops\"} 2",
+            "joust_registry_webhook_queue_depth{endpoint=\"ops\"} 2",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
     }
 }

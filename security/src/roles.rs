@@ -116,6 +116,7 @@ pub const METHODS: &[(&str, Access)] = &[
     ("/joust.v1.Registry/GetDataset", READER),
     ("/joust.v1.Registry/ListDatasets", READER),
     ("/joust.v1.Registry/DownloadDataset", READER),
+    ("/joust.v1.Registry/ListWebhookDeliveries", READER),
     // joust.v1.Trials (registry)
     ("/joust.v1.Trials/StartTrial", OPERATOR),
     ("/joust.v1.Trials/UpdateTrial", OPERATOR),

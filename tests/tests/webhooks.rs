@@ -315,6 +315,52 @@ async fn postgres_replicas_deliver_every_kind_once_per_endpoint() {
         assert_eq!(*r.bad_signatures.lock().unwrap(), 0);
     }
     assert!(slow.attempts.lock().unwrap().values().all(|n| *n == 1));
+
+    // The delivery log over gRPC (either replica): every flaky delivery
+    // delivered on its third attempt, newest first, paged.
+    let mut raw = on_b.client.raw();
+    let mut rows = Vec::new();
+    let mut before_id = 0;
+    loop {
+        let page = raw
+            .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+                endpoint: "flaky".into(),
+                status: "delivered".into(),
+                before_id,
+                page_size: 4,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        rows.extend(page.deliveries);
+        if page.next_before_id == 0 {
+            break;
+        }
+        before_id = page.next_before_id;
+    }
+    assert_eq!(rows.len(), want_flaky.len(), "{rows:?}");
+    assert!(rows.windows(2).all(|w| w[0].id > w[1].id));
+    for d in &rows {
+        assert_eq!(want_flaky[&d.delivery_id], d.kind.as_str());
+        assert_eq!(
+            (d.attempts, d.last_http_status, d.status.as_str()),
+            (3, 204, "delivered")
+        );
+        assert!(d.finished.is_some() && d.next_attempt.is_none());
+    }
+    let e = raw
+        .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+            status: "lost".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(
+        e.message()
+            .contains("status: expected pending, delivered or failed"),
+        "{e:?}"
+    );
     drop((a, b));
 }
 
@@ -371,7 +417,56 @@ async fn sqlite_delivers_after_retries_and_logs_the_attempts() {
         ),
         ("delivered", 3, 204)
     );
+
+    // `joust webhooks deliveries` shows the same.
+    let out = std::process::Command::new(joust_tests::joust_bin())
+        .args(["webhooks", "deliveries", "--registry", &reg.url, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &doc["deliveries"][0];
+    assert_eq!(d["delivery_id"], id.as_str());
+    assert_eq!(d["kind"], "model_promoted");
+    assert_eq!(d["status"], "delivered");
+    assert_eq!(d["attempts"], 3);
+    let text = std::process::Command::new(joust_tests::joust_bin())
+        .args([
+            "webhooks",
+            "deliveries",
+            "--registry",
+            &reg.url,
+            "--status",
+            "delivered",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.starts_with(&format!(
+            "{id}  model_promoted  delivered  3 attempt(s)  HTTP 204"
+        )),
+        "{text}"
+    );
     drop(reg);
+}
+
+#[tokio::test]
+async fn without_webhooks_the_delivery_log_is_refused() {
+    let registry = joust_tests::TestRegistry::sqlite().await.unwrap();
+    let ops = joust_tests::node::RegistryOps::new(&registry.url);
+    let e = ops
+        .client
+        .raw()
+        .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("without --webhooks"), "{e:?}");
 }
 
 #[test]

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     bench_cmd, data_cmd, demo, detect, model_cmd, registry_cmd, status_cmd, trial_cmd, up_cmd,
+    webhooks_cmd,
 };
 
 /// The help heading of the options every command takes (logging,
@@ -66,6 +67,8 @@ pub enum Command {
     /// answers with, which node holds which version in which phase
     /// (refusals with reasons), blocked rollouts.
     Status(status_cmd::StatusArgs),
+    /// The registry's webhooks: the delivery log (`deliveries`).
+    Webhooks(webhooks_cmd::WebhooksArgs),
     /// The whole story in a minute: an embedded platform (or a running
     /// one), a champion and a challenger trained and evaluated, a shadow
     /// trial under traffic, a promotion that hot-swaps with no failed
@@ -100,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => data_cmd::run(args).await,
         Command::Trial(args) => trial_cmd::run(args).await,
         Command::Status(args) => status_cmd::run(args).await,
+        Command::Webhooks(args) => webhooks_cmd::run(args).await,
         Command::Serve(args) => Ok(joust_server::cli::serve(args, credentials).await?),
         Command::Route(args) => {
             Ok(joust_router::cli::route(args, credentials, crate::shutdown::signal()).await?)

@@ -22,6 +22,7 @@ mod status_cmd;
 mod trial_cmd;
 mod trial_output;
 mod up_cmd;
+mod webhooks_cmd;
 
 use clap::Parser;
 

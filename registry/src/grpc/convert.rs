@@ -182,3 +182,45 @@ pub fn dataset_token(token: &str) -> Result<Option<(String, u64)>, Status> {
     let (name, v) = token.rsplit_once(':').ok_or_else(bad)?;
     Ok(Some((name.to_owned(), v.parse().map_err(|_| bad())?)))
 }
+
+/// A webhook delivery-log row on the wire (times in ms since the epoch;
+/// 0 is "none").
+pub fn webhook_delivery(r: crate::webhooks::DeliveryRow) -> pb::WebhookDelivery {
+    let crate::webhooks::DeliveryRow {
+        id,
+        endpoint,
+        event_id,
+        kind,
+        status,
+        attempts,
+        last_error,
+        last_http_status,
+        created_ms,
+        next_attempt_ms,
+        finished_ms,
+    } = r;
+    let at = |ms: i64| {
+        (ms > 0)
+            .then(|| DateTime::from_timestamp_millis(ms).map(timestamp))
+            .flatten()
+    };
+    let event_id = u64::try_from(event_id).unwrap_or(0);
+    pb::WebhookDelivery {
+        id: u64::try_from(id).unwrap_or(0),
+        delivery_id: crate::webhooks::kinds::delivery_id(&endpoint, event_id),
+        endpoint,
+        event_id,
+        kind,
+        next_attempt: if status == "pending" {
+            at(next_attempt_ms)
+        } else {
+            None
+        },
+        status,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        last_error,
+        last_http_status: u32::try_from(last_http_status).unwrap_or(0),
+        created: at(created_ms),
+        finished: at(finished_ms),
+    }
+}

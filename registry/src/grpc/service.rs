@@ -359,6 +359,52 @@ impl RegistryApi for RegistryService {
         }))
     }
 
+    async fn list_webhook_deliveries(
+        &self,
+        request: Request<pb::ListWebhookDeliveriesRequest>,
+    ) -> Result<Response<pb::ListWebhookDeliveriesResponse>, Status> {
+        let pb::ListWebhookDeliveriesRequest {
+            endpoint,
+            status,
+            before_id,
+            page_size,
+        } = request.into_inner();
+        let webhooks = self.registry.webhooks().ok_or_else(|| {
+            RegistryError::FailedPrecondition(
+                "webhooks: this registry runs without --webhooks, so it keeps no delivery log"
+                    .to_owned(),
+            )
+        })?;
+        let status = match status.as_str() {
+            "" => None,
+            s => Some(crate::webhooks::DeliveryStatus::parse(s).ok_or_else(|| {
+                RegistryError::InvalidArgument(format!(
+                    "status: expected pending, delivered or failed (or empty), got {s:?}"
+                ))
+            })?),
+        };
+        let page = self.registry.page(page_size);
+        let filter = crate::webhooks::DeliveryFilter {
+            endpoint: (!endpoint.is_empty()).then_some(endpoint),
+            status,
+            before_id: i64::try_from(before_id).unwrap_or(i64::MAX),
+            limit: page,
+        };
+        let rows = webhooks.store().list(&filter).await?;
+        let next_before_id = if rows.len() == page as usize {
+            rows.last().map_or(0, |r| u64::try_from(r.id).unwrap_or(0))
+        } else {
+            0
+        };
+        Ok(Response::new(pb::ListWebhookDeliveriesResponse {
+            deliveries: rows
+                .into_iter()
+                .map(super::convert::webhook_delivery)
+                .collect(),
+            next_before_id,
+        }))
+    }
+
     type WatchStream = BoxStream<pb::Event>;
 
     async fn watch(

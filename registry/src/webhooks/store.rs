@@ -143,15 +143,19 @@ macro_rules! ops {
                 batch: u32,
                 now_ms: i64,
             ) -> Result<(u64, bool)> {
-                init_cursor(pool, &endpoint.name).await?;
                 let mut tx = $begin(pool).await?;
-                let cursor: i64 = sqlx::query_scalar(concat!(
+                let cursor: Option<i64> = sqlx::query_scalar(concat!(
                     "SELECT last_event_id FROM webhook_cursors WHERE endpoint = $1",
                     $lock
                 ))
                 .bind(&endpoint.name)
-                .fetch_one(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+                let Some(cursor) = cursor else {
+                    drop(tx);
+                    init_cursor(pool, &endpoint.name).await?;
+                    return Ok((0, true));
+                };
                 let sql = format!(
                     "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2"
                 );

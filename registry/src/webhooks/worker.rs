@@ -21,6 +21,9 @@ use super::store::{Claimed, DeliveryStatus, Finish, WebhookStore};
 
 /// Re-read the log and the due retries at least this often.
 const IDLE_POLL: Duration = Duration::from_millis(250);
+/// Re-read the log this often even without an announcement (a safety
+/// net, as Watch's).
+const POLL_FALLBACK: Duration = crate::watch::POLL_FALLBACK;
 /// Events read per enqueue pass.
 const BATCH: u32 = 200;
 
@@ -47,11 +50,22 @@ pub(crate) async fn run(shared: Shared, endpoint: Endpoint) {
     let retry = joust_runtime::Retry::jittered(Duration::from_millis(200), Duration::from_secs(10));
     let mut failures = 0u32;
     let lease = shared.config.timeout + Duration::from_secs(5);
+    // The newest event id announced when the log was last read; the log is
+    // re-read when a newer one is announced, and every POLL_FALLBACK.
+    let mut read_up_to = 0u64;
+    let mut last_read = tokio::time::Instant::now();
     loop {
-        wake.borrow_and_update();
-        let more = match step(&shared, &endpoint, &signer, &mut in_flight, lease).await {
+        let announced = *wake.borrow_and_update();
+        let read_log = announced > read_up_to || last_read.elapsed() >= POLL_FALLBACK;
+        if read_log {
+            last_read = tokio::time::Instant::now();
+        }
+        let more = match step(&shared, &endpoint, &signer, &mut in_flight, lease, read_log).await {
             Ok(more) => {
                 failures = 0;
+                if read_log && !more {
+                    read_up_to = announced;
+                }
                 more
             }
             Err(error) => {
@@ -84,8 +98,13 @@ async fn step(
     signer: &Signer,
     in_flight: &mut JoinSet<()>,
     lease: Duration,
+    read_log: bool,
 ) -> crate::error::Result<bool> {
-    let (_, more_events) = shared.store.enqueue(endpoint, BATCH, now_ms()).await?;
+    let more_events = if read_log {
+        shared.store.enqueue(endpoint, BATCH, now_ms()).await?.1
+    } else {
+        false
+    };
     while in_flight.try_join_next().is_some() {}
     let free = (shared.config.concurrency as usize).saturating_sub(in_flight.len());
     let mut claimed = Vec::new();
