@@ -500,3 +500,120 @@ fn a_bad_webhooks_file_stops_the_registry_naming_the_field() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
+
+/// A receiver that always answers 500: the delivery is `failed` after
+/// `max_attempts`, logged with the last answer, and counted in
+/// `joust_registry_webhook_*` (an in-process registry on PostgreSQL with
+/// its `/metrics` listener).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_always_fails_is_logged_and_counted() {
+    let db = TestDatabase::create().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (down, url) = start_receiver(Receiver {
+        fail_first: u32::MAX,
+        ..Receiver::default()
+    })
+    .await;
+    let webhooks = joust_registry::webhooks::WebhookConfig::parse(
+        &serde_json::json!({
+            "endpoints": [{"name": "down", "url": url, "secret": SECRET, "events": ["model_created"]}],
+            "max_attempts": 2,
+            "backoff_initial_ms": 50,
+        })
+        .to_string(),
+        |_| None,
+    )
+    .unwrap();
+    let config = joust_registry::RegistryConfig {
+        database_url: db.url.clone(),
+        blobs_url: format!("file://{}/blobs", dir.path().display()),
+        webhooks: Some(webhooks),
+        ..joust_registry::RegistryConfig::default()
+    };
+    let registry = joust_registry::server::open(&config).await.unwrap();
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (url, metrics_addr) = (
+        format!("http://{}", grpc.local_addr().unwrap()),
+        metrics.local_addr().unwrap(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(joust_registry::run(
+        joust_runtime::Listeners::new(grpc).with_metrics(Some(metrics)),
+        registry,
+        joust_runtime::RoleConfig::plain(8 << 20),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let ops = joust_tests::node::RegistryOps::new(&url);
+    ops.client.create_model("m", "").await.unwrap();
+    let mut raw = ops.client.raw();
+    let failed = || {
+        let mut raw = raw.clone();
+        async move {
+            raw.list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+                status: "failed".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .deliveries
+        }
+    };
+    eventually(Duration::from_secs(30), || async {
+        !failed().await.is_empty()
+    })
+    .await
+    .unwrap();
+    let d = &failed().await[0];
+    assert_eq!(
+        (
+            d.endpoint.as_str(),
+            d.kind.as_str(),
+            d.attempts,
+            d.last_http_status
+        ),
+        ("down", "model_created", 2, 500)
+    );
+    assert_eq!(d.last_error, "the receiver answered HTTP 500");
+    assert!(ids(&down).is_empty());
+    assert_eq!(down.attempts.lock().unwrap().values().sum::<u32>(), 2);
+    let pending = raw
+        .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+            status: "pending".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(pending.deliveries.is_empty());
+
+    let text = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"joust_registry_webhook_attempts_total{endpoint="down",outcome="refused"} 2"#,
+        r#"joust_registry_webhook_deliveries_total{endpoint="down",outcome="failed"} 1"#,
+        r#"joust_registry_webhook_attempt_duration_seconds_count{endpoint="down"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    eventually(Duration::from_secs(5), || async {
+        reqwest::get(format!("http://{metrics_addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"joust_registry_webhook_queue_depth{endpoint="down"} 0"#)
+    })
+    .await
+    .unwrap();
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
