@@ -617,3 +617,59 @@ async fn a_receiver_that_always_fails_is_logged_and_counted() {
     let _ = stop.send(());
     task.await.unwrap().unwrap();
 }
+
+/// A registry killed (SIGKILL) between attempts: the next one on the same
+/// database resumes the pending delivery from the delivery log, and the
+/// receiver gets it once, with the same delivery id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_registry_resumes_its_pending_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}/registry.db", dir.path().display());
+    let blobs = format!("file://{}/blobs", dir.path().display());
+    let (hook, url) = start_receiver(Receiver {
+        fail_first: 3,
+        ..Receiver::default()
+    })
+    .await;
+    let path = dir.path().join("webhooks.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({
+            "endpoints": [{"name": "ops", "url": url, "secret": SECRET, "events": ["model_created"]}],
+            "max_attempts": 10,
+            "backoff_initial_ms": 400,
+            "backoff_max_ms": 400,
+            "timeout_ms": 2000,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let config = path.display().to_string();
+    let log = dir.path().join("registry.log");
+    let mut first = registry(&database_url, &blobs, &config, &log);
+    let ops = joust_tests::node::RegistryOps::new(&first.url);
+    ops.client.create_model("m", "").await.unwrap();
+    let attempts = || hook.attempts.lock().unwrap().values().sum::<u32>();
+    eventually(Duration::from_secs(30), || async { attempts() >= 1 })
+        .await
+        .unwrap();
+    first.kill().unwrap();
+    let seen = attempts();
+    assert!(
+        seen < 4 && ids(&hook).is_empty(),
+        "{seen} attempts before the kill"
+    );
+    let second = registry(&database_url, &blobs, &config, &log);
+    eventually(Duration::from_secs(30), || async { !ids(&hook).is_empty() })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
+    let events = events(&joust_tests::node::RegistryOps::new(&second.url)).await;
+    assert_eq!(
+        ids(&hook),
+        BTreeSet::from([format!("ops:{}", events[0].id)])
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(hook.duplicates.lock().unwrap().is_empty());
+    assert_eq!(attempts(), 4);
+    drop(second);
+}
