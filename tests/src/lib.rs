@@ -10,6 +10,7 @@ pub mod detect;
 pub mod detect_process;
 pub mod drill;
 pub mod node;
+pub mod onnx;
 pub mod pg;
 pub mod pg_cluster;
 pub mod process;

@@ -14,65 +14,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use joust_proto::inference as oip;
+use joust_tests::TestRegistry;
 use joust_tests::node::{RegistryOps, TestNode};
 use joust_tests::router::TestRouter;
-use joust_tests::{TestRegistry, require_all};
 use tonic::Code;
 
-const FEATURES: usize = 12;
-const ROWS: usize = 10_000;
-
-struct Generated {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    rows: Vec<f32>,
-}
-
-/// Runs the generator, or `None` (a skip, outside CI) when the runtime or
-/// the Python packages are missing.
-fn generate() -> Option<Generated> {
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        assert!(
-            !require_all(),
-            "ORT_DYLIB_PATH is not set: scripts/test installs onnxruntime and sets it"
-        );
-        eprintln!("skipped: ORT_DYLIB_PATH is not set (see docs/models.md, ONNX models)");
-        return None;
-    }
-    let python = std::env::var("JOUST_ONNX_PYTHON").unwrap_or_else(|_| "python3".into());
-    let dir = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("onnx/make_models.py");
-    let out = std::process::Command::new(&python)
-        .arg(&script)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !require_all(),
-            "{python} {} failed: {err}",
-            script.display()
-        );
-        eprintln!("skipped: {python} cannot run the generator: {err}");
-        return None;
-    }
-    let bytes = std::fs::read(dir.path().join("rows.f32")).unwrap();
-    let rows: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    assert_eq!(rows.len(), ROWS * FEATURES);
-    Some(Generated {
-        path: dir.path().to_owned(),
-        _dir: dir,
-        rows,
-    })
-}
+use joust_tests::onnx::{FEATURES, Generated, ROWS, generate};
 
 fn expected(g: &Generated, name: &str) -> (Vec<f64>, Vec<bool>) {
     let v: serde_json::Value = serde_json::from_slice(
