@@ -271,6 +271,11 @@ async fn postgres_replicas_deliver_every_kind_once_per_endpoint() {
         flaky_took < Duration::from_secs(5),
         "flaky took {flaky_took:?}"
     );
+    eprintln!(
+        "promote {promote:?}, rollback {rollback:?} (slow receiver busy); flaky endpoint: {} deliveries, 3 attempts each, done {flaky_took:?} after the last event; slow endpoint {slow_so_far} of {} by then",
+        want_flaky.len(),
+        all.len()
+    );
     assert_eq!(ids(&flaky), want_flaky.keys().cloned().collect());
     for (id, body) in flaky.delivered.lock().unwrap().iter() {
         assert_eq!(body["kind"], want_flaky[id], "{id}: {body}");
