@@ -1,0 +1,69 @@
+//! Scoring speed of one IsolationForest three ways (issue 20): joust's own
+//! isolation forest trained on the same rows, scikit-learn's forest as ONNX
+//! in joust (ONNX Runtime through `ort`), each at batch 1 and 1,000, one
+//! thread. scikit-learn's `score_samples` is timed by `bench/rows.d/onnx`
+//! in the same run. Usage: onnx_scoring DIR SECONDS, where DIR holds
+//! `tests/onnx/make_models.py`'s output; prints one JSON object.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use joust_models::{Model, ModelKind, TrainConfig};
+use ndarray::ArrayView2;
+
+const FEATURES: usize = 12;
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .expect("read")
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Rows per second scoring `batch`-row slices of `rows` for `budget`.
+fn rate(model: &Model, rows: &[f32], batch: usize, budget: Duration) -> f64 {
+    let n = rows.len() / FEATURES;
+    let started = Instant::now();
+    let mut scored = 0usize;
+    let mut i = 0usize;
+    while started.elapsed() < budget {
+        let start = (i * batch) % (n - batch + 1);
+        let x = ArrayView2::from_shape(
+            (batch, FEATURES),
+            &rows[start * FEATURES..(start + batch) * FEATURES],
+        )
+        .unwrap();
+        std::hint::black_box(model.predict(x).unwrap());
+        scored += batch;
+        i += 1;
+    }
+    scored as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = std::path::PathBuf::from(args.next().expect("DIR"));
+    let seconds: f64 = args.next().map_or(2.0, |s| s.parse().expect("SECONDS"));
+    let budget = Duration::from_secs_f64(seconds);
+    let train = read_f32(&dir.join("iforest_train.f32"));
+    let rows = read_f32(&dir.join("rows.f32"));
+    let x = ndarray::Array2::from_shape_vec((train.len() / FEATURES, FEATURES), train).unwrap();
+    let native = Model::train(
+        &TrainConfig::new(ModelKind::IsolationForest).with_param("n_trees", 100),
+        (0..FEATURES).map(|i| format!("x{i}")).collect(),
+        x.view(),
+    )
+    .unwrap();
+    let onnx = Model::from_onnx(&std::fs::read(dir.join("iforest.onnx")).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for (name, model) in [("joust_native", &native), ("joust_onnx", &onnx)] {
+        for batch in [1usize, 1000] {
+            let r = rate(model, &rows, batch, budget);
+            out.push(format!("\"{name}_batch{batch}_rows_per_s\": {r:.1}"));
+        }
+    }
+    println!("{{{}}}", out.join(", "));
+}
