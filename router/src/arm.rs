@@ -8,8 +8,7 @@
 //! moves keys from champion to challenger (the threshold only grows).
 //! Without a key (or in a non-sticky trial) a seeded RNG decides.
 
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Which side of a trial answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,23 +66,56 @@ pub fn in_share(h: u64, weight: f64) -> bool {
     h < threshold
 }
 
-/// Chooses arms; owns the RNG for unkeyed requests (one per worker).
-#[derive(Debug, Clone)]
+/// A lock-free seeded RNG shared by every request thread: SplitMix64 over
+/// an atomic counter (one `fetch_add` per draw, no lock, no allocation).
+/// Seeded, a single-threaded sequence is reproducible; across threads
+/// each draw still takes a distinct counter value.
+#[derive(Debug)]
+pub struct SharedRng {
+    state: AtomicU64,
+}
+
+impl SharedRng {
+    const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    pub fn seeded(seed: u64) -> Self {
+        Self {
+            state: AtomicU64::new(splitmix64(seed)),
+        }
+    }
+
+    pub fn next_u64(&self) -> u64 {
+        let s = self
+            .state
+            .fetch_add(Self::GAMMA, Ordering::Relaxed)
+            .wrapping_add(Self::GAMMA);
+        splitmix64(s)
+    }
+
+    /// Uniform in `0..n` (`n` > 0; multiply-shift, bias below 2⁻³²
+    /// for the pool sizes used here).
+    pub fn below(&self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+}
+
+/// Chooses arms; owns the RNG for unkeyed requests (lock-free, shared).
+#[derive(Debug)]
 pub struct Chooser {
-    rng: Xoshiro256PlusPlus,
+    rng: SharedRng,
 }
 
 impl Chooser {
     pub fn seeded(seed: u64) -> Self {
         Self {
-            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            rng: SharedRng::seeded(seed),
         }
     }
 
     /// The arm for a split-mode request: the pin if any, else the key hash
     /// (sticky trials), else the RNG.
     pub fn split(
-        &mut self,
+        &self,
         trial_id: u64,
         weight: f64,
         sticky: bool,
@@ -95,7 +127,7 @@ impl Chooser {
         }
         let h = match key {
             Some(k) if sticky => key_hash(trial_id, k),
-            _ => self.rng.r#gen::<u64>(),
+            _ => self.rng.next_u64(),
         };
         if in_share(h, weight) {
             Arm::Challenger
@@ -105,8 +137,8 @@ impl Chooser {
     }
 
     /// Whether a shadow-mode request is copied to the challenger.
-    pub fn shadow(&mut self, sampling: f64) -> bool {
-        in_share(self.rng.r#gen::<u64>(), sampling)
+    pub fn shadow(&self, sampling: f64) -> bool {
+        in_share(self.rng.next_u64(), sampling)
     }
 }
 
@@ -121,7 +153,7 @@ mod tests {
 
     #[test]
     fn ten_thousand_keys_at_a_fifth_split_within_binomial_tolerance() {
-        let mut c = Chooser::seeded(1);
+        let c = Chooser::seeded(1);
         let n = keys()
             .filter(|k| c.split(7, 0.2, true, Some(k.as_bytes()), None) == Arm::Challenger)
             .count() as f64;
@@ -131,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_key_always_gets_the_same_arm() {
-        let mut c = Chooser::seeded(2);
+        let c = Chooser::seeded(2);
         for k in keys().take(500) {
             let first = c.split(7, 0.2, true, Some(k.as_bytes()), None);
             for _ in 0..5 {
@@ -142,7 +174,7 @@ mod tests {
 
     #[test]
     fn raising_the_weight_moves_no_key_back_to_the_champion() {
-        let mut c = Chooser::seeded(3);
+        let c = Chooser::seeded(3);
         let (mut moved, mut stayed) = (0, 0);
         for k in keys() {
             let a = c.split(7, 0.2, true, Some(k.as_bytes()), None);
@@ -165,7 +197,7 @@ mod tests {
 
     #[test]
     fn pins_and_edges() {
-        let mut c = Chooser::seeded(4);
+        let c = Chooser::seeded(4);
         assert_eq!(
             c.split(1, 0.0, true, None, Some(Arm::Challenger)),
             Arm::Challenger
@@ -180,13 +212,13 @@ mod tests {
 
     #[test]
     fn unkeyed_requests_split_by_the_seeded_rng() {
-        let mut c = Chooser::seeded(5);
+        let c = Chooser::seeded(5);
         let n = (0..10_000)
             .filter(|_| c.split(1, 0.2, true, None, None) == Arm::Challenger)
             .count() as f64;
         assert!((n - 2000.0).abs() < 160.0, "{n}");
-        let mut a = Chooser::seeded(9);
-        let mut b = Chooser::seeded(9);
+        let a = Chooser::seeded(9);
+        let b = Chooser::seeded(9);
         for _ in 0..100 {
             assert_eq!(
                 a.split(1, 0.5, false, Some(b"k"), None),

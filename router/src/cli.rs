@@ -52,6 +52,14 @@ pub struct RouteArgs {
     /// open connections are closed and buffered records are shipped.
     #[arg(long, env = "JOUST_DRAIN_TIMEOUT_SECS", default_value_t = 20)]
     pub drain_timeout_secs: u64,
+    /// Threads of the router's async runtime (1..=1024; default: one per
+    /// CPU). A router sharing a machine with nodes can be kept to a few.
+    #[arg(
+        long,
+        env = "JOUST_ROUTER_WORKER_THREADS",
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    pub worker_threads: Option<u16>,
     /// Seconds between full re-reads of routes from the registry (besides
     /// Watch).
     #[arg(long, env = "JOUST_RECONCILE_SECS", default_value_t = 30)]

@@ -2,8 +2,6 @@
 //! challenger, and whether the request is recorded: a pure function of the
 //! route, the client's pins and the routing key (no transport).
 
-use std::sync::Mutex;
-
 use crate::arm::{Arm, Chooser, key_hash};
 use crate::error::RouterError;
 use crate::table::{Route, TrialMode};
@@ -47,7 +45,7 @@ pub fn decide(
     route: Option<&Route>,
     known: impl FnOnce() -> String,
     asked: &Asked<'_>,
-    chooser: &Mutex<Chooser>,
+    chooser: &Chooser,
 ) -> Result<Decision, RouterError> {
     if let Some(version) = asked.version {
         return Ok(Decision {
@@ -98,9 +96,6 @@ pub fn decide(
             compared: None,
         });
     }
-    let mut chooser = chooser
-        .lock()
-        .map_err(|_| RouterError::Internal("arm chooser lock poisoned".into()))?;
     Ok(match trial.mode {
         TrialMode::Off => champion(Arm::Champion),
         TrialMode::Split => {
@@ -150,8 +145,8 @@ mod tests {
         }
     }
 
-    fn chooser() -> Mutex<Chooser> {
-        Mutex::new(Chooser::seeded(1))
+    fn chooser() -> Chooser {
+        Chooser::seeded(1)
     }
 
     #[test]

@@ -7,19 +7,19 @@
 //! goes along: each node call gets what remains of it as `grpc-timeout`,
 //! and once it has passed the node is not called (DEADLINE_EXCEEDED).
 
-use std::future::Future;
-use std::pin::Pin;
-
+use bytes::{BufMut, Bytes};
 use joust_proto::inference as oip;
-use joust_proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use joust_proto::v1 as pb;
-use joust_proto::v1::inference_client::InferenceClient;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use joust_security::Deadline;
 use joust_security::SecureChannel as Channel;
+use tonic::codec::{Codec, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::{Code, Request, Status};
+use tonic::{Code, GrpcMethod, Request, Status};
+use tonic_prost::ProstDecoder;
 
 use crate::error::RouterError;
 use crate::pool::Pool;
@@ -28,49 +28,29 @@ use crate::pool::Pool;
 /// set per call from what remains of it.
 pub const PASS_THROUGH: [&str; 2] = ["traceparent", "tracestate"];
 
-type CallFuture<R> = Pin<Box<dyn Future<Output = Result<R, Status>> + Send>>;
-
 /// A request the router can forward: OIP `ModelInferRequest` and native
-/// `PredictRequest`.
-pub trait Forwardable: Clone + Send + Sync + 'static {
-    type Response: Send + 'static;
+/// `PredictRequest`. It is encoded once (after its version is pinned)
+/// and the same bytes go to the first node and, on a retry, the second.
+pub trait Forwardable: prost::Message + Default + Clone + Send + Sync + 'static {
+    type Response: prost::Message + Default + Send + 'static;
+    /// The node's method: (service, method, path).
+    const METHOD: (&'static str, &'static str, &'static str);
     /// Pins the version the node must answer with.
     fn pin_version(&mut self, version: u64);
-    fn call(
-        self,
-        channel: Channel,
-        metadata: MetadataMap,
-        max: usize,
-    ) -> CallFuture<Self::Response>;
     /// The per-row scores and labels of an answer (for records).
     fn outcome(response: &Self::Response) -> (Vec<f64>, Vec<bool>);
 }
 
-fn request<T>(message: T, metadata: MetadataMap) -> Request<T> {
-    let mut r = Request::new(message);
-    *r.metadata_mut() = metadata;
-    r
-}
-
 impl Forwardable for oip::ModelInferRequest {
     type Response = oip::ModelInferResponse;
+    const METHOD: (&'static str, &'static str, &'static str) = (
+        "inference.GRPCInferenceService",
+        "ModelInfer",
+        "/inference.GRPCInferenceService/ModelInfer",
+    );
 
     fn pin_version(&mut self, version: u64) {
         self.model_version = version.to_string();
-    }
-
-    fn call(
-        self,
-        channel: Channel,
-        metadata: MetadataMap,
-        max: usize,
-    ) -> CallFuture<Self::Response> {
-        Box::pin(async move {
-            let mut c = GrpcInferenceServiceClient::new(channel)
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max);
-            Ok(c.model_infer(request(self, metadata)).await?.into_inner())
-        })
     }
 
     /// Through the inference codec; an output that is absent or
@@ -91,23 +71,11 @@ impl Forwardable for oip::ModelInferRequest {
 
 impl Forwardable for pb::PredictRequest {
     type Response = pb::PredictResponse;
+    const METHOD: (&'static str, &'static str, &'static str) =
+        ("joust.v1.Inference", "Predict", "/joust.v1.Inference/Predict");
 
     fn pin_version(&mut self, version: u64) {
         self.version = version;
-    }
-
-    fn call(
-        self,
-        channel: Channel,
-        metadata: MetadataMap,
-        max: usize,
-    ) -> CallFuture<Self::Response> {
-        Box::pin(async move {
-            let mut c = InferenceClient::new(channel)
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max);
-            Ok(c.predict(request(self, metadata)).await?.into_inner())
-        })
     }
 
     fn outcome(r: &Self::Response) -> (Vec<f64>, Vec<bool>) {
@@ -116,6 +84,65 @@ impl Forwardable for pb::PredictRequest {
             r.labels.clone(),
         )
     }
+}
+
+/// Sends an already encoded request message; decodes the answer with
+/// prost (as the generated clients do).
+struct EncodedCodec<U>(PhantomData<U>);
+
+struct BytesEncoder;
+
+impl Encoder for BytesEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl<U: prost::Message + Default + Send + 'static> Codec for EncodedCodec<U> {
+    type Encode = Bytes;
+    type Decode = U;
+    type Encoder = BytesEncoder;
+    type Decoder = ProstDecoder<U>;
+
+    fn encoder(&mut self) -> BytesEncoder {
+        BytesEncoder
+    }
+
+    fn decoder(&mut self) -> ProstDecoder<U> {
+        ProstDecoder::default()
+    }
+}
+
+/// One unary call of `R::METHOD` with the encoded `body`: what the
+/// generated client does (readiness, method extension, limits), minus
+/// the encoding.
+async fn call<R: Forwardable>(
+    body: Bytes,
+    channel: Channel,
+    metadata: MetadataMap,
+    max: usize,
+) -> Result<R::Response, Status> {
+    let (service, method, path) = R::METHOD;
+    let mut grpc = tonic::client::Grpc::new(channel)
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    grpc.ready().await.map_err(|e| {
+        let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+        Status::unknown(format!("Service was not ready: {e}"))
+    })?;
+    let mut req = Request::new(body);
+    *req.metadata_mut() = metadata;
+    req.extensions_mut()
+        .insert(GrpcMethod::new(service, method));
+    let codec = EncodedCodec::<R::Response>(PhantomData);
+    Ok(grpc
+        .unary(req, PathAndQuery::from_static(path), codec)
+        .await?
+        .into_inner())
 }
 
 /// True for failures of the node or the connection to it (not answers of
@@ -172,20 +199,19 @@ pub fn set_timeout(metadata: &mut MetadataMap, left: Duration) {
 /// One node call bounded by what remains of `deadline`, which the node
 /// gets as `grpc-timeout`. Not made when the deadline has passed.
 async fn call_within<R: Forwardable>(
-    req: R,
+    body: Bytes,
     channel: Channel,
     mut metadata: MetadataMap,
     max: usize,
     deadline: Option<Deadline>,
 ) -> Result<R::Response, RouterError> {
     let Some(left) = remaining(deadline)? else {
-        return req
-            .call(channel, metadata, max)
+        return call::<R>(body, channel, metadata, max)
             .await
             .map_err(RouterError::Node);
     };
     set_timeout(&mut metadata, left);
-    match tokio::time::timeout(left, req.call(channel, metadata, max)).await {
+    match tokio::time::timeout(left, call::<R>(body, channel, metadata, max)).await {
         Ok(Ok(r)) => Ok(r),
         // tonic's channel enforces the grpc-timeout it sends and answers
         // CANCELLED when it passes: that is the client's deadline, not a
@@ -237,10 +263,13 @@ pub async fn forward<R: Forwardable>(
     let first = pool
         .pick_for(target.model, target.version, None)
         .ok_or_else(|| no_node(pool, target))?;
+    // Encoded once: a retry sends the same bytes.
+    let body = Bytes::from(req.encode_to_vec());
+    drop(req);
     let result = {
         let _g = first.start();
-        call_within(
-            req.clone(),
+        call_within::<R>(
+            body.clone(),
             first.channel.clone(),
             metadata.clone(),
             max,
@@ -267,7 +296,7 @@ pub async fn forward<R: Forwardable>(
                 return Err(RouterError::Node(status));
             };
             let _g = second.start();
-            match call_within(req, second.channel.clone(), metadata, max, deadline).await {
+            match call_within::<R>(body, second.channel.clone(), metadata, max, deadline).await {
                 Ok(r) => {
                     pool.success(&second);
                     Ok(r)

@@ -44,7 +44,7 @@ pub mod table;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use joust_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
 use joust_proto::v1::inference_server::InferenceServer;
@@ -93,7 +93,7 @@ pub async fn run(
         table: RouteTable::default(),
         served: RouteTable::default(),
         rollouts: served::Rollouts::default(),
-        chooser: Mutex::new(Chooser::seeded(config.seed)),
+        chooser: Chooser::seeded(config.seed),
         pool,
         recorder: recorder.clone(),
         metrics: metrics.clone(),

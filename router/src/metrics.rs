@@ -6,8 +6,11 @@
 //! the series without bound.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -35,7 +38,20 @@ pub struct ErrorLabels {
 /// The `model` label of a request for a model without a route.
 pub const UNKNOWN_MODEL: &str = "unknown";
 
-type ArmCounts = BTreeMap<(String, &'static str), (u64, u64)>;
+/// The metrics of one (model, arm), resolved once: the request path
+/// touches them without building labels, allocating or locking.
+#[derive(Debug, Clone)]
+struct ArmHandles {
+    arm: &'static str,
+    requests: Counter,
+    latency: Histogram,
+    /// (requests, errors), for GetStats.
+    counts: Arc<(AtomicU64, AtomicU64)>,
+}
+
+/// model → its arms' handles (a few arms each). Read lock-free; a miss
+/// (a model's first request on an arm) copies the map under `arms_grow`.
+type ArmMap = BTreeMap<String, Vec<ArmHandles>>;
 
 fn latency_histogram() -> Histogram {
     // 50 µs .. ~3.3 s.
@@ -56,8 +72,9 @@ pub struct Metrics {
     pub watch_cursor: Gauge,
     pub routes_held: Gauge,
     pub rollouts_blocked: Gauge,
-    /// (model, arm) → (requests, errors), for GetStats.
-    arms: Mutex<ArmCounts>,
+    /// (model, arm) → metric handles and counts for GetStats.
+    arms: ArcSwap<ArmMap>,
+    arms_grow: Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -156,21 +173,63 @@ impl Metrics {
             watch_cursor,
             routes_held,
             rollouts_blocked,
-            arms: Mutex::new(BTreeMap::new()),
+            arms: ArcSwap::from_pointee(BTreeMap::new()),
+            arms_grow: Mutex::new(()),
         }
     }
 
-    /// Records one answered request (or shadow copy).
-    pub fn observe(&self, model: &str, arm: &'static str, code: tonic::Code, elapsed: Duration) {
+    /// The handles of (`model`, `arm`), created on first use.
+    fn arm(&self, model: &str, arm: &'static str) -> ArmHandles {
+        let find = |map: &ArmMap| {
+            map.get(model)
+                .and_then(|arms| arms.iter().find(|h| h.arm == arm).cloned())
+        };
+        if let Some(h) = find(&self.arms.load()) {
+            return h;
+        }
+        // Slow path, once per (model, arm): resolve the families' series.
+        let _grow = self.arms_grow.lock();
+        let current = self.arms.load_full();
+        if let Some(h) = find(&current) {
+            return h;
+        }
         let labels = ArmLabels {
             model: model.to_owned(),
             arm,
         };
-        self.requests.get_or_create(&labels).inc();
-        self.latency
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+        let h = ArmHandles {
+            arm,
+            requests: self.requests.get_or_create(&labels).clone(),
+            latency: self.latency.get_or_create(&labels).clone(),
+            counts: Arc::new((AtomicU64::new(0), AtomicU64::new(0))),
+        };
+        let mut next = (*current).clone();
+        next.entry(model.to_owned()).or_default().push(h.clone());
+        self.arms.store(Arc::new(next));
+        h
+    }
+
+    /// Records one answered request (or shadow copy).
+    pub fn observe(&self, model: &str, arm: &'static str, code: tonic::Code, elapsed: Duration) {
         let failed = code != tonic::Code::Ok;
+        let count = |h: &ArmHandles| {
+            h.requests.inc();
+            h.latency.observe(elapsed.as_secs_f64());
+            h.counts.0.fetch_add(1, Ordering::Relaxed);
+            if failed {
+                h.counts.1.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        // The common case borrows the handles from the snapshot (no
+        // clone of the Arc-held series).
+        let found = self.arms.load().get(model).and_then(|arms| {
+            arms.iter().find(|h| h.arm == arm).map(|h| {
+                count(h);
+            })
+        });
+        if found.is_none() {
+            count(&self.arm(model, arm));
+        }
         if failed {
             self.errors
                 .get_or_create(&ErrorLabels {
@@ -180,23 +239,26 @@ impl Metrics {
                 })
                 .inc();
         }
-        if let Ok(mut arms) = self.arms.lock() {
-            let e = arms.entry((model.to_owned(), arm)).or_default();
-            e.0 += 1;
-            e.1 += u64::from(failed);
-        }
     }
 
-    /// ((model, arm), requests, errors) for GetStats.
+    /// ((model, arm), requests, errors) for GetStats, by model then arm.
     pub fn arm_counts(&self) -> Vec<(String, &'static str, u64, u64)> {
-        self.arms
-            .lock()
-            .map(|a| {
-                a.iter()
-                    .map(|((m, a), (r, e))| (m.clone(), *a, *r, *e))
-                    .collect()
+        let arms = self.arms.load();
+        let mut out: Vec<_> = arms
+            .iter()
+            .flat_map(|(m, hs)| {
+                hs.iter().map(|h| {
+                    (
+                        m.clone(),
+                        h.arm,
+                        h.counts.0.load(Ordering::Relaxed),
+                        h.counts.1.load(Ordering::Relaxed),
+                    )
+                })
             })
-            .unwrap_or_default()
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out
     }
 
     /// The Prometheus text exposition.

@@ -17,11 +17,10 @@ use arc_swap::ArcSwap;
 use joust_runtime::backoff;
 use joust_security::{ClientSecurity, SecureChannel};
 use prometheus_client::metrics::counter::Counter;
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::arm::SharedRng;
 use crate::error::RouterError;
 use crate::readiness::{Fit, NodeServing};
 
@@ -157,7 +156,7 @@ impl Drop for InFlight {
 #[derive(Debug)]
 pub struct Pool {
     members: ArcSwap<Vec<Arc<NodeHandle>>>,
-    rng: Mutex<Xoshiro256PlusPlus>,
+    rng: SharedRng,
     eject_initial: Duration,
     eject_max: Duration,
     /// Incremented on every ejection (shared with the metrics).
@@ -175,7 +174,7 @@ impl Pool {
     ) -> Self {
         Self {
             members: ArcSwap::from_pointee(Vec::new()),
-            rng: Mutex::new(Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x706f_6f6c)),
+            rng: SharedRng::seeded(seed ^ 0x706f_6f6c),
             eject_initial,
             eject_max,
             ejections,
@@ -299,15 +298,11 @@ impl Pool {
                 0 => {}
                 1 => return members.iter().find(healthy).cloned(),
                 _ => {
-                    let (a, b) = {
-                        let mut rng = self.rng.lock().ok()?;
-                        let a = rng.gen_range(0..count);
-                        let mut b = rng.gen_range(0..count - 1);
-                        if b >= a {
-                            b += 1;
-                        }
-                        (a, b)
-                    };
+                    let a = self.rng.below(count);
+                    let mut b = self.rng.below(count - 1);
+                    if b >= a {
+                        b += 1;
+                    }
                     let x = members.iter().filter(healthy).nth(a)?;
                     let y = members.iter().filter(healthy).nth(b)?;
                     return Some(if y.in_flight() < x.in_flight() { y } else { x }.clone());

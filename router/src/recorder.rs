@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use joust_proto::v1 as pb;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Why records were dropped (the `reason` label of
 /// `joust_router_records_dropped_total`, and `RecordDrops.reason`).
@@ -83,6 +83,11 @@ pub struct Recorder {
     next_id: AtomicU64,
     pub counters: RecordCounters,
     pending: Mutex<Pending>,
+    /// Buffered records at which the shipper is woken (its batch size;
+    /// `usize::MAX` until a shipper runs). Below it the shipper sleeps
+    /// until its flush time: one wake-up per batch, not per record.
+    wake_at: AtomicUsize,
+    batch_ready: Notify,
 }
 
 impl Recorder {
@@ -101,6 +106,8 @@ impl Recorder {
                 next_id: AtomicU64::new(0),
                 counters,
                 pending: Mutex::new(Pending::new()),
+                wake_at: AtomicUsize::new(usize::MAX),
+                batch_ready: Notify::new(),
             }),
             rx,
         )
@@ -117,7 +124,12 @@ impl Recorder {
     pub fn record(&self, mut record: pb::ComparisonRecord) -> bool {
         record.record_id = self.next_id();
         match self.tx.try_send(record) {
-            Ok(()) => true,
+            Ok(()) => {
+                if self.buffered() >= self.wake_at.load(Ordering::Relaxed) {
+                    self.batch_ready.notify_one();
+                }
+                true
+            }
             Err(e) => {
                 let r = e.into_inner();
                 self.dropped(std::slice::from_ref(&r), drop_reason::BUFFER_FULL);
@@ -181,6 +193,16 @@ impl Recorder {
     /// Whether dropped counts wait to be reported.
     pub fn has_drops(&self) -> bool {
         self.pending.lock().map(|p| !p.is_empty()).unwrap_or(false)
+    }
+
+    /// Wake the shipper once `batch` records are buffered.
+    pub(crate) fn wake_at(&self, batch: usize) {
+        self.wake_at.store(batch.max(1), Ordering::Relaxed);
+    }
+
+    /// Resolves once a batch is buffered (or was since the last wait).
+    pub(crate) async fn batch_ready(&self) {
+        self.batch_ready.notified().await;
     }
 
     pub fn capacity(&self) -> usize {

@@ -5,7 +5,7 @@
 //! copy, write the comparison record.
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use joust_proto::v1 as pb;
@@ -36,7 +36,7 @@ pub struct Router {
     pub served: RouteTable,
     /// Champions held back and rollouts blocked (the last plan).
     pub rollouts: Rollouts,
-    pub chooser: Mutex<Chooser>,
+    pub chooser: Chooser,
     pub pool: Pool,
     pub recorder: Arc<Recorder>,
     pub metrics: Arc<Metrics>,

@@ -146,6 +146,7 @@ pub async fn ship<S: BatchSink>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut batch: Vec<pb::ComparisonRecord> = Vec::with_capacity(settings.batch);
+    recorder.wake_at(settings.batch);
     loop {
         // Wait for a first record (or, with dropped counts to report, at
         // most one flush interval), then fill until full or the flush time.
@@ -160,15 +161,23 @@ pub async fn ship<S: BatchSink>(
                 _ = shutdown.changed() => break,
             }
         }
+        // Then sleep until the batch is full (the recorder wakes this
+        // task once, not per record) or the flush time, and take what
+        // is buffered.
         let deadline = Instant::now() + settings.flush;
         while !batch.is_empty() && batch.len() < settings.batch {
-            tokio::select! {
-                r = rx.recv() => match r {
-                    Some(r) => batch.push(r),
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => break,
-                _ = shutdown.changed() => break,
+            let open = drain(&mut rx, &mut batch, settings.batch);
+            if !open || batch.len() >= settings.batch {
+                break;
+            }
+            let stop = tokio::select! {
+                _ = recorder.batch_ready() => false,
+                _ = tokio::time::sleep_until(deadline) => true,
+                _ = shutdown.changed() => true,
+            };
+            if stop {
+                drain(&mut rx, &mut batch, settings.batch);
+                break;
             }
         }
         deliver(&mut sink, &recorder, &mut batch, &settings, &mut shutdown).await;
@@ -184,6 +193,23 @@ pub async fn ship<S: BatchSink>(
         }
     }
     flush_once(&mut sink, &recorder, &mut batch).await;
+}
+
+/// Moves buffered records into `batch` up to `max`, without waiting;
+/// false once the channel is closed and empty.
+fn drain(
+    rx: &mut mpsc::Receiver<pb::ComparisonRecord>,
+    batch: &mut Vec<pb::ComparisonRecord>,
+    max: usize,
+) -> bool {
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(r) => batch.push(r),
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
+    true
 }
 
 /// Sends `batch` (and the dropped counts) with bounded retries; empties

@@ -82,6 +82,15 @@ pub enum Command {
 
 impl Cli {
     /// The OpenTelemetry `service.name` of this process.
+    /// Threads of the process's async runtime when the command asks for
+    /// a number (`route --worker-threads`); `None`: one per CPU.
+    pub fn worker_threads(&self) -> Option<usize> {
+        match &self.command {
+            Command::Route(a) => a.worker_threads.map(usize::from),
+            _ => None,
+        }
+    }
+
     pub fn service_name(&self) -> &'static str {
         match self.command {
             Command::Registry(_) => "joust-registry",

@@ -26,10 +26,24 @@ mod webhooks_cmd;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     stdout::install_broken_pipe_exit();
     let args = cli::Cli::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = args.worker_threads() {
+        runtime.worker_threads(n);
+    }
+    match runtime.build() {
+        Ok(rt) => rt.block_on(run(args)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: cli::Cli) -> std::process::ExitCode {
     // The demo's story is its output: the embedded roles only log errors
     // unless JOUST_LOG says otherwise.
     let level = if matches!(args.command, cli::Command::Demo(_)) {
