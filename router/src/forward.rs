@@ -71,8 +71,11 @@ impl Forwardable for oip::ModelInferRequest {
 
 impl Forwardable for pb::PredictRequest {
     type Response = pb::PredictResponse;
-    const METHOD: (&'static str, &'static str, &'static str) =
-        ("joust.v1.Inference", "Predict", "/joust.v1.Inference/Predict");
+    const METHOD: (&'static str, &'static str, &'static str) = (
+        "joust.v1.Inference",
+        "Predict",
+        "/joust.v1.Inference/Predict",
+    );
 
     fn pin_version(&mut self, version: u64) {
         self.version = version;

@@ -43,8 +43,8 @@ pub mod shipper;
 pub mod table;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use joust_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
 use joust_proto::v1::inference_server::InferenceServer;

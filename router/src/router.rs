@@ -4,8 +4,8 @@
 //! with the version pinned to a node where it is ready, spawn the shadow
 //! copy, write the comparison record.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant, SystemTime};
 
 use joust_proto::v1 as pb;
