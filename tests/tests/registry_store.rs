@@ -797,6 +797,7 @@ async fn lifecycle_moves_touching_an_open_trial_are_refused(r: Registry, _url: S
                 sticky: false,
                 gates: Default::default(),
                 reason: "try v2".into(),
+                plan: None,
             },
             "t",
         )

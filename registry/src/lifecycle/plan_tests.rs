@@ -565,6 +565,7 @@ fn new_trial(challenger: u64) -> NewTrial {
         sticky: false,
         gates: Gates::default(),
         reason: "try v2".into(),
+        plan: None,
     }
 }
 

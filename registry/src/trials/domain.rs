@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// How a trial's traffic reaches the challenger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Champion only (the trial is paused).
     Off,
@@ -176,6 +177,9 @@ pub struct NewTrial {
     pub sticky: bool,
     pub gates: Gates,
     pub reason: String,
+    /// A progressive rollout the controller runs (its first step's
+    /// settings are the trial's).
+    pub plan: Option<crate::trials::rollout::Plan>,
 }
 
 /// A change to an open trial; `None` fields are kept.

@@ -57,6 +57,7 @@ impl TrialsApi for TrialsService {
             sticky,
             gates: gates.map(Into::into).unwrap_or_default(),
             reason,
+            plan: None,
         };
         Ok(Response::new(self.trials.start(new, &actor).await?.into()))
     }

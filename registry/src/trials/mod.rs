@@ -17,6 +17,9 @@ pub mod report;
 pub mod retention;
 pub mod rollup;
 pub mod rollup_check;
+mod rollout_store;
+pub mod rollout;
+pub mod controller;
 mod rollup_store;
 mod rows;
 pub mod sample;
@@ -187,6 +190,9 @@ impl Trials {
         check_share("sampling", new.sampling)?;
         check_gates(&new.gates)?;
         check_text("reason", &new.reason, MAX_TEXT)?;
+        if let Some(plan) = &new.plan {
+            plan.validate().map_err(invalid)?;
+        }
         self.metrics
             .store_op("start_trial", self.store.start_trial(new, actor))
             .await
@@ -226,6 +232,29 @@ impl Trials {
                 "stop_trial",
                 self.store.stop_trial(model, outcome, reason, actor),
             )
+            .await
+    }
+
+    /// Grants (`grant`) or denies the model's pending approval.
+    pub async fn decide_approval(
+        &self,
+        model: &str,
+        grant: bool,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Trial> {
+        validate_name("model", model)?;
+        check_text("reason", reason, MAX_TEXT)?;
+        let op = if grant { "approve_trial" } else { "deny_trial" };
+        self.metrics
+            .store_op(op, self.store.decide_approval(model, grant, reason, actor))
+            .await
+    }
+
+    /// The trial's plan and where it is, if it has one.
+    pub async fn plan(&self, trial_id: u64) -> Result<Option<rollout::PlanState>> {
+        self.metrics
+            .store_op("trial_plan", self.store.trial_plan(trial_id))
             .await
     }
 

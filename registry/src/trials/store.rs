@@ -31,7 +31,7 @@ pub use joust_proto::wire::event_kind;
 /// formats) is the domain API's job; the store enforces the rules that
 /// need the database (statuses, one open trial per model).
 #[async_trait]
-pub trait TrialStore: Send + Sync + 'static {
+pub trait TrialStore: crate::trials::rollout_store::RolloutStore + Send + Sync + 'static {
     /// Starts a trial: the challenger version must be `evaluated` and
     /// becomes `challenger`; the model must have a champion and no open
     /// trial.
@@ -292,7 +292,7 @@ macro_rules! impl_trial_store {
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
-            async fn open_trial(
+            pub(crate) async fn open_trial(
                 conn: &mut $conn,
                 model: &str,
             ) -> $crate::error::Result<$crate::trials::domain::Trial> {
@@ -315,46 +315,16 @@ macro_rules! impl_trial_store {
                     $crate::error::RegistryError::NotFound(format!("trial {id} not found"))
                 })
             }
-        }
 
-        #[async_trait::async_trait]
-        impl $crate::trials::store::TrialStore for $store {
-            async fn start_trial(
-                &self,
-                new: $crate::trials::domain::NewTrial,
-                actor: &str,
-            ) -> $crate::error::Result<$crate::trials::domain::Trial> {
-                let model = new.model.clone();
-                let mut tx = self.begin_write().await?;
-                let command = $crate::lifecycle::Command::StartTrial(new);
-                let applied = Self::run_command(&mut tx, &model, &command, actor).await?;
-                let id = applied.opened_trial.ok_or_else(|| {
-                    $crate::error::RegistryError::Corrupt(format!(
-                        "trial start of {model:?} planned without opening a trial"
-                    ))
-                })?;
-                // Period 0: the trial's settings from its start.
-                sqlx::query(
-                    "INSERT INTO trial_periods (trial_id, period, started_at, mode, weight, sampling)
-                     SELECT id, 0, started_at, mode, weight, sampling FROM trials WHERE id = $1",
-                )
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                let trial = Self::one_trial(&mut tx, id).await?;
-                tx.commit().await?;
-                self.hub.publish(applied.last_event);
-                Ok(trial)
-            }
-
-            async fn update_trial(
-                &self,
+            /// Changes the model's open trial inside `conn`'s transaction;
+            /// the trial and the audit event's id.
+            pub(crate) async fn update_in(
+                conn: &mut $conn,
                 model: &str,
                 update: $crate::trials::domain::TrialUpdate,
                 actor: &str,
-            ) -> $crate::error::Result<$crate::trials::domain::Trial> {
-                let mut tx = self.begin_write().await?;
-                let old = Self::open_trial(&mut tx, model).await?;
+            ) -> $crate::error::Result<($crate::trials::domain::Trial, i64)> {
+                let old = Self::open_trial(&mut *conn, model).await?;
                 let mode = update.mode.unwrap_or(old.mode);
                 let weight = update.weight.unwrap_or(old.weight);
                 let sampling = update.sampling.unwrap_or(old.sampling);
@@ -385,7 +355,7 @@ macro_rules! impl_trial_store {
                     .bind(mode.as_str())
                     .bind(weight)
                     .bind(sampling)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
                 }
                 sqlx::query(
@@ -398,14 +368,86 @@ macro_rules! impl_trial_store {
                 .bind($crate::store::rows::to_json(&gates)?)
                 .bind(now)
                 .bind($crate::store::rows::i(old.id))
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
                 let ev = Self::insert_event(
-                    &mut tx, actor, model, Some(old.challenger_version),
+                    &mut *conn, actor, model, Some(old.challenger_version),
                     $crate::trials::store::event_kind::TRIAL_UPDATED, old.mode.as_str(), mode.as_str(),
                     &format!("trial {}: {}; {}", old.id, changes.join(", "), update.reason),
                 ).await?;
-                let trial = Self::one_trial(&mut tx, $crate::store::rows::i(old.id)).await?;
+                let trial = Self::one_trial(&mut *conn, $crate::store::rows::i(old.id)).await?;
+                Ok((trial, ev))
+            }
+
+            /// Stops the model's open trial inside `conn`'s transaction; the
+            /// trial and the last audit event's id.
+            pub(crate) async fn stop_in(
+                conn: &mut $conn,
+                model: &str,
+                outcome: $crate::trials::domain::Outcome,
+                reason: &str,
+                actor: &str,
+            ) -> $crate::error::Result<($crate::trials::domain::Trial, i64)> {
+                let command = $crate::lifecycle::Command::StopTrial {
+                    outcome,
+                    reason: reason.to_owned(),
+                };
+                let (row, state) = Self::load_lifecycle(&mut *conn, model, &command).await?;
+                let id = state.trial.map(|t| t.id);
+                let changes = $crate::lifecycle::plan(&state, &command)?;
+                let applied = Self::apply_plan(&mut *conn, &row, &changes, actor).await?;
+                let id = id.ok_or_else(|| {
+                    $crate::error::RegistryError::Corrupt(format!("trial stop of {model:?} planned without a trial"))
+                })?;
+                let trial = Self::one_trial(&mut *conn, $crate::store::rows::i(id)).await?;
+                Ok((trial, applied.last_event))
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::trials::store::TrialStore for $store {
+            async fn start_trial(
+                &self,
+                new: $crate::trials::domain::NewTrial,
+                actor: &str,
+            ) -> $crate::error::Result<$crate::trials::domain::Trial> {
+                let model = new.model.clone();
+                let plan = new.plan.clone();
+                let mut tx = self.begin_write().await?;
+                let command = $crate::lifecycle::Command::StartTrial(new);
+                let applied = Self::run_command(&mut tx, &model, &command, actor).await?;
+                let id = applied.opened_trial.ok_or_else(|| {
+                    $crate::error::RegistryError::Corrupt(format!(
+                        "trial start of {model:?} planned without opening a trial"
+                    ))
+                })?;
+                // Period 0: the trial's settings from its start.
+                sqlx::query(
+                    "INSERT INTO trial_periods (trial_id, period, started_at, mode, weight, sampling)
+                     SELECT id, 0, started_at, mode, weight, sampling FROM trials WHERE id = $1",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                let trial = Self::one_trial(&mut tx, id).await?;
+                if let Some(plan) = &plan {
+                    Self::insert_plan(&mut tx, id, plan, trial.started_at).await?;
+                }
+                tx.commit().await?;
+                self.hub.publish(applied.last_event);
+                Ok(trial)
+            }
+
+            async fn update_trial(
+                &self,
+                model: &str,
+                update: $crate::trials::domain::TrialUpdate,
+                actor: &str,
+            ) -> $crate::error::Result<$crate::trials::domain::Trial> {
+                let mut tx = self.begin_write().await?;
+                let (trial, ev) = Self::update_in(&mut tx, model, update, actor).await?;
+                // A manual change pauses the trial's plan.
+                Self::pause_plan(&mut tx, trial.id).await?;
                 tx.commit().await?;
                 self.hub.publish(ev);
                 Ok(trial)
@@ -419,20 +461,9 @@ macro_rules! impl_trial_store {
                 actor: &str,
             ) -> $crate::error::Result<$crate::trials::domain::Trial> {
                 let mut tx = self.begin_write().await?;
-                let command = $crate::lifecycle::Command::StopTrial {
-                    outcome,
-                    reason: reason.to_owned(),
-                };
-                let (row, state) = Self::load_lifecycle(&mut tx, model, &command).await?;
-                let id = state.trial.map(|t| t.id);
-                let changes = $crate::lifecycle::plan(&state, &command)?;
-                let applied = Self::apply_plan(&mut tx, &row, &changes, actor).await?;
-                let id = id.ok_or_else(|| {
-                    $crate::error::RegistryError::Corrupt(format!("trial stop of {model:?} planned without a trial"))
-                })?;
-                let trial = Self::one_trial(&mut tx, $crate::store::rows::i(id)).await?;
+                let (trial, ev) = Self::stop_in(&mut tx, model, outcome, reason, actor).await?;
                 tx.commit().await?;
-                self.hub.publish(applied.last_event);
+                self.hub.publish(ev);
                 Ok(trial)
             }
 
