@@ -6,6 +6,7 @@
 //! events in the registry's `events` table so Watch subscribers see every
 //! change); `grpc` is the thin `joust.v1.Trials` edge.
 
+pub mod controller;
 pub mod convert;
 pub mod domain;
 pub mod gates;
@@ -15,11 +16,10 @@ pub mod partitions;
 pub mod periods;
 pub mod report;
 pub mod retention;
+pub mod rollout;
+mod rollout_store;
 pub mod rollup;
 pub mod rollup_check;
-mod rollout_store;
-pub mod rollout;
-pub mod controller;
 mod rollup_store;
 mod rows;
 pub mod sample;

@@ -107,7 +107,9 @@ impl Plan {
                 if v.is_finite() && v > 0.0 && v <= 1.0 {
                     Ok(())
                 } else {
-                    Err(format!("steps[{i}].{name}: expected 0 < {name} ≤ 1, got {v}"))
+                    Err(format!(
+                        "steps[{i}].{name}: expected 0 < {name} ≤ 1, got {v}"
+                    ))
                 }
             };
             match s.mode {

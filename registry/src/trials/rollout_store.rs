@@ -20,12 +20,21 @@ pub trait RolloutStore: Send + Sync + 'static {
     async fn trial_plan(&self, trial_id: u64) -> Result<Option<PlanState>>;
     /// Takes or renews the trial's controller lease for `holder` until
     /// `now_ms + ttl_ms`; `false` when another holder's lease runs.
-    async fn take_lease(&self, trial_id: u64, holder: &str, now_ms: i64, ttl_ms: i64)
-    -> Result<bool>;
+    async fn take_lease(
+        &self,
+        trial_id: u64,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool>;
     /// Applies `action` if the plan is still at `expected` (step and
     /// approval, not paused); `false` when it moved (nothing applied).
-    async fn apply_action(&self, trial: &Trial, expected: &PlanState, action: &Action)
-    -> Result<bool>;
+    async fn apply_action(
+        &self,
+        trial: &Trial,
+        expected: &PlanState,
+        action: &Action,
+    ) -> Result<bool>;
     /// Keeps the controller's explanation of why it waits.
     async fn set_plan_note(&self, trial_id: u64, note: &str) -> Result<()>;
     /// Grants (the plan continues) or denies (the challenger is rejected)
@@ -54,7 +63,8 @@ impl TryFrom<PlanRow> for PlanState {
     fn try_from(r: PlanRow) -> Result<Self> {
         let corrupt = |what: &str, e: String| RegistryError::Corrupt(format!("stored {what}: {e}"));
         Ok(PlanState {
-            plan: serde_json::from_str::<Plan>(&r.plan).map_err(|e| corrupt("plan", e.to_string()))?,
+            plan: serde_json::from_str::<Plan>(&r.plan)
+                .map_err(|e| corrupt("plan", e.to_string()))?,
             step: usize::try_from(r.step).map_err(|e| corrupt("plan step", e.to_string()))?,
             step_started_at: r.step_started_at,
             paused: r.paused,

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use chrono::{Duration, Utc};
 
 use super::*;
@@ -36,7 +38,12 @@ fn the_default_plan_is_valid_and_bad_plans_name_the_field() {
     let mut p = Plan::default_shaped(1, 1, 1);
     p.steps[1].action = StepAction::Promote;
     assert!(p.validate().unwrap_err().starts_with("steps[1].action:"));
-    assert!(Plan { steps: vec![] }.validate().unwrap_err().starts_with("plan.steps:"));
+    assert!(
+        Plan { steps: vec![] }
+            .validate()
+            .unwrap_err()
+            .starts_with("plan.steps:")
+    );
 }
 
 #[test]
