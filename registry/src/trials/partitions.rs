@@ -63,6 +63,14 @@ fn date(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
 
+/// PostgreSQL's `lock_not_available` (SQLSTATE 55P03): `lock_timeout` hit.
+fn is_lock_timeout(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "55P03")
+}
+
 impl PgStore {
     /// The names of the partitions of `trial_records`.
     async fn record_partitions(&self) -> Result<Vec<String>> {
@@ -131,8 +139,9 @@ impl PgStore {
 
     /// Drops the day partitions that end at or before `before` and hold
     /// no record of a trial reported from raw records; returns their
-    /// names. A partition another statement holds longer than the lock
-    /// timeout is left for the next pass.
+    /// names. A partition (or `trial_records`, which the drop locks for a
+    /// moment) another statement holds longer than the 1 s lock timeout
+    /// is left for the next pass.
     pub(crate) async fn drop_record_partitions_before_impl(
         &self,
         before: DateTime<Utc>,
@@ -152,17 +161,23 @@ impl PgStore {
         let mut dropped = Vec::new();
         for (_, name) in due {
             let mut tx = self.pool.begin().await?;
-            sqlx::query("SET LOCAL lock_timeout = '5s'")
+            // The drop locks `trial_records` itself for a moment; ingest
+            // waits behind it at most this long (then next pass).
+            sqlx::query("SET LOCAL lock_timeout = '1s'")
                 .execute(&mut *tx)
                 .await?;
-            if let Err(error) = sqlx::query(sqlx::AssertSqlSafe(format!(
+            match sqlx::query(sqlx::AssertSqlSafe(format!(
                 "LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"
             )))
             .execute(&mut *tx)
             .await
             {
-                tracing::debug!(%error, partition = %name, "partition busy; dropped at a later pass");
-                continue;
+                Ok(_) => {}
+                Err(error) if is_lock_timeout(&error) => {
+                    tracing::debug!(%error, partition = %name, "partition busy; dropped at a later pass");
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
             }
             let raw_reader: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT EXISTS (SELECT 1 FROM {name}
@@ -174,9 +189,17 @@ impl PgStore {
             if raw_reader {
                 continue;
             }
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {name}")))
+            match sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {name}")))
                 .execute(&mut *tx)
-                .await?;
+                .await
+            {
+                Ok(_) => {}
+                Err(error) if is_lock_timeout(&error) => {
+                    tracing::debug!(%error, partition = %name, "trial_records busy; dropped at a later pass");
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            }
             tx.commit().await?;
             dropped.push(name);
         }
