@@ -135,6 +135,11 @@ class RegistryStub:
                 request_serializer=joust_dot_v1_dot_registry__pb2.DownloadDatasetRequest.SerializeToString,
                 response_deserializer=joust_dot_v1_dot_registry__pb2.DownloadDatasetResponse.FromString,
                 _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/joust.v1.Registry/ListWebhookDeliveries',
+                request_serializer=joust_dot_v1_dot_registry__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=joust_dot_v1_dot_registry__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -280,6 +285,14 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWebhookDeliveries(self, request, context):
+        """The webhook delivery log (docs/webhooks.md), newest first.
+        FAILED_PRECONDITION when the registry runs without --webhooks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -377,6 +390,11 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.DownloadDataset,
                     request_deserializer=joust_dot_v1_dot_registry__pb2.DownloadDatasetRequest.FromString,
                     response_serializer=joust_dot_v1_dot_registry__pb2.DownloadDatasetResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=joust_dot_v1_dot_registry__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=joust_dot_v1_dot_registry__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -898,6 +916,33 @@ class Registry:
             '/joust.v1.Registry/DownloadDataset',
             joust_dot_v1_dot_registry__pb2.DownloadDatasetRequest.SerializeToString,
             joust_dot_v1_dot_registry__pb2.DownloadDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/joust.v1.Registry/ListWebhookDeliveries',
+            joust_dot_v1_dot_registry__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            joust_dot_v1_dot_registry__pb2.ListWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
