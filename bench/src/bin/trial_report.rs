@@ -67,6 +67,41 @@ fn summary(ms: &[f64]) -> serde_json::Value {
     })
 }
 
+/// `calls` reports of `trial` (each checked to count `n` records) before
+/// and after one compaction pass: (before ms, minute rows merged,
+/// compaction ms, after ms).
+async fn report_timings(
+    registry: &BenchRegistry,
+    client: &joust_client::TrialsClient,
+    trial: u64,
+    n: usize,
+    calls: usize,
+) -> anyhow::Result<(Vec<f64>, u64, f64, Vec<f64>)> {
+    let report = || async {
+        let r = client.report(trial, "").await?;
+        anyhow::ensure!(r.records == n as u64, "report counts {} of {n}", r.records);
+        Ok(r.records)
+    };
+    let before = time_calls(calls, report).await?;
+    eprintln!(
+        "  report before compaction: median {:.1} ms",
+        median(before.clone())
+    );
+    let t = Instant::now();
+    let merged = registry
+        .trials
+        .compact_rollups(chrono::Utc::now())
+        .await
+        .context("compaction")?;
+    let compact_ms = t.elapsed().as_secs_f64() * 1e3;
+    let after = time_calls(calls, report).await?;
+    eprintln!(
+        "  report after compaction ({merged} minute rows merged in {compact_ms:.0} ms): median {:.1} ms",
+        median(after.clone())
+    );
+    Ok((before, merged, compact_ms, after))
+}
+
 async fn size(admin: &str, n: usize, calls: usize) -> anyhow::Result<serde_json::Value> {
     let db = Database::create(admin).await?;
     let registry = BenchRegistry::start(&db.url).await?;
@@ -96,28 +131,8 @@ async fn size(admin: &str, n: usize, calls: usize) -> anyhow::Result<serde_json:
     anyhow::ensure!(accepted == n as u64, "accepted {accepted} of {n} records");
     eprintln!("{n} records: ingested at {ingest_rate:.0} records/s (rollups on)");
 
-    let report = || async {
-        let r = client.report(trial, "").await?;
-        anyhow::ensure!(r.records == n as u64, "report counts {} of {n}", r.records);
-        Ok(r.records)
-    };
-    let before = time_calls(calls, report).await?;
-    eprintln!(
-        "  report before compaction: median {:.1} ms",
-        median(before.clone())
-    );
-    let t = Instant::now();
-    let merged = registry
-        .trials
-        .compact_rollups(chrono::Utc::now())
-        .await
-        .context("compaction")?;
-    let compact_ms = t.elapsed().as_secs_f64() * 1e3;
-    let after = time_calls(calls, report).await?;
-    eprintln!(
-        "  report after compaction ({merged} minute rows merged in {compact_ms:.0} ms): median {:.1} ms",
-        median(after.clone())
-    );
+    let (before, merged, compact_ms, after) =
+        report_timings(&registry, &client, trial, n, calls).await?;
     let raw = if n <= RAW_UP_TO {
         let trials = registry.trials.clone();
         let ms = time_calls(calls.min(3), || {
@@ -234,28 +249,8 @@ async fn size_generated(admin: &str, n: usize, calls: usize) -> anyhow::Result<s
     .fetch_one(&mut conn)
     .await?;
     drop(conn);
-    let report = || async {
-        let r = client.report(trial, "").await?;
-        anyhow::ensure!(r.records == n as u64, "report counts {} of {n}", r.records);
-        Ok(r.records)
-    };
-    let before = time_calls(calls, report).await?;
-    eprintln!(
-        "  report before compaction: median {:.1} ms",
-        median(before.clone())
-    );
-    let t = Instant::now();
-    let merged = registry
-        .trials
-        .compact_rollups(chrono::Utc::now())
-        .await
-        .context("compaction")?;
-    let compact_ms = t.elapsed().as_secs_f64() * 1e3;
-    let after = time_calls(calls, report).await?;
-    eprintln!(
-        "  report after compaction ({merged} minute rows merged in {compact_ms:.0} ms): median {:.1} ms",
-        median(after.clone())
-    );
+    let (before, merged, compact_ms, after) =
+        report_timings(&registry, &client, trial, n, calls).await?;
     registry.stop().await;
     db.drop_it().await?;
     Ok(serde_json::json!({
