@@ -9,9 +9,10 @@ them:
   scripts/test exports them; run alone, a moto_server of our own), through
   Secrets the test stands in for, as `kubectl create secret` would;
 * every liveness probe succeeds before the kubelet would restart the pod,
-  registry and detection turn ready, the nodes (`--follow-all`) and the
-  router turn ready once a model is trained, evaluated and promoted with
-  the joust CLI against the rendered registry Service;
+  the registry turns ready, the nodes (`--follow-all`), the router and
+  detection (its readiness follows its scoring model) once a model is
+  trained, evaluated and promoted with the joust CLI against the rendered
+  registry Service;
 * one OIP ModelInfer through the rendered router Service answers with the
   promoted version; the dashboard Service answers;
 * the registry's database goes away: its readiness probe fails, its
@@ -220,8 +221,10 @@ def scenario(c: LocalCluster, joust_bin: str, workdir: Path, admin_url: str, reg
         t = c.wait_probe(name, "livenessProbe", c.liveness_window(name), since=c.pods[name].started)
         step(f"{name}: livenessProbe passed {t:.1f}s after the start")
     # No champion yet: a node following every champion has none to wait
-    # for, and the router no route.
-    for name in (reg, det, node, router):
+    # for, and the router no route. Detection's readiness follows its
+    # scoring model (docs/detection.md, "Health"): it turns ready once the
+    # router serves a champion, below.
+    for name in (reg, node, router):
         t = c.wait_probe(name, "readinessProbe", READY_WITHIN)
         step(f"{name}: readinessProbe passed after {t:.1f}s")
 
@@ -239,6 +242,8 @@ def scenario(c: LocalCluster, joust_bin: str, workdir: Path, admin_url: str, reg
     # turn (or stay) ready and the router answers with it.
     for name in (node, router):
         c.wait_probe(name, "readinessProbe", READY_WITHIN)
+    t = c.wait_probe(det, "readinessProbe", READY_WITHIN)
+    step(f"{det}: readinessProbe passed {t:.1f}s after the router served a champion")
     answered(c, "1", within=READY_WITHIN, keep_ready=())
     detection_run(cli)
 

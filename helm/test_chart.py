@@ -126,7 +126,7 @@ PROBE_SERVICES = {
     "registry": ("grpc.health.v1.Health", "joust.v1.Registry"),
     "node": ("joust.v1.ServingAdmin", ""),
     "router": ("joust.v1.RouterAdmin", ""),
-    "detection": ("joust.v1.Detection", "joust.v1.Detection"),
+    "detection": ("grpc.health.v1.Health", "joust.v1.Detection"),
 }
 SECRET_ENV = {"JOUST_DATABASE_URL", "JOUST_DETECT_DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY_FILE"}
 

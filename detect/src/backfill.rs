@@ -52,7 +52,8 @@ impl AttemptProgress {
 impl Detector {
     /// Queues a backfill and returns the pending job. Bad fields are
     /// `InvalidArgument` naming the field; an unknown series `NotFound`; a
-    /// series with a job in flight `FailedPrecondition` naming that job.
+    /// series with a job in flight `FailedPrecondition` naming that job; a
+    /// full queue `ResourceExhausted` naming the limit.
     #[instrument(skip_all, fields(ticker = %request.ticker, interval = %request.interval, period = %request.period))]
     pub async fn backfill(&self, request: BackfillRequest) -> Result<Job> {
         let BackfillRequest {
@@ -66,6 +67,7 @@ impl Detector {
         let interval = Interval::parse("interval", &interval)?;
         Period::parse("period", &period)?;
         self.store().series(&ticker, interval.as_str()).await?;
+        self.admit_job().await?;
         let job = self
             .store()
             .enqueue_job(
@@ -86,6 +88,10 @@ impl Detector {
             priority = priority.as_str(),
             "backfill queued"
         );
+        match self.queue_length().await {
+            Ok(n) => self.observe_queue(n).await,
+            Err(error) => tracing::warn!(%error, "reading the queue length after the enqueue"),
+        }
         Ok(job)
     }
 

@@ -41,11 +41,19 @@ pub struct Ingested {
     pub inserted: u64,
 }
 
-/// How long finished runs without anomalies are kept, and how often the
-/// purge runs.
+/// How long runs and anomalies are kept, when a run still in progress
+/// counts as stale, and how often the purge runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
+    /// Finished runs, whatever they found, are deleted this long after
+    /// they completed (default 30 days).
     pub keep: std::time::Duration,
+    /// Anomalies are deleted this long after they were created (`None`,
+    /// the default: kept).
+    pub keep_anomalies: Option<std::time::Duration>,
+    /// A run still `in_progress` this long after it started (outside a
+    /// backfill job) is closed as failed (default 1 hour).
+    pub stale_after: std::time::Duration,
     pub purge_every: std::time::Duration,
 }
 
@@ -53,9 +61,19 @@ impl Default for Retention {
     fn default() -> Self {
         Self {
             keep: std::time::Duration::from_secs(30 * 86_400),
+            keep_anomalies: None,
+            stale_after: std::time::Duration::from_secs(3600),
             purge_every: std::time::Duration::from_secs(3600),
         }
     }
+}
+
+/// What one retention purge did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub runs: u64,
+    pub anomalies: u64,
+    pub stale_runs_failed: u64,
 }
 
 /// Result of one detection.
@@ -74,6 +92,11 @@ pub struct Detector {
     jobs: JobsConfig,
     pub(crate) clock: Clock,
     pub(crate) evidence: Option<EvidenceStore>,
+    health: crate::health::HealthConfig,
+    /// The queue alert fires when this is set (armed) and the queue
+    /// reaches the alert length.
+    pub(crate) queue_alert_armed: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) last_queue_alert: Arc<std::sync::Mutex<Option<crate::queue::QueueAlert>>>,
     metrics: Arc<crate::metrics::DetectMetrics>,
 }
 
@@ -94,6 +117,9 @@ impl Detector {
             jobs: JobsConfig::default(),
             clock: Clock::System,
             evidence: None,
+            health: crate::health::HealthConfig::default(),
+            queue_alert_armed: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            last_queue_alert: Arc::default(),
             metrics: Arc::new(crate::metrics::DetectMetrics::new()),
         }
     }
@@ -106,7 +132,10 @@ impl Detector {
     /// Sets the job gauges from the store (before each `/metrics` answer).
     pub async fn refresh_metrics(&self) {
         match self.store.job_counts().await {
-            Ok(counts) => self.metrics.set_jobs(&counts),
+            Ok(counts) => {
+                self.metrics.set_jobs(&counts);
+                self.observe_queue(crate::queue::waiting(&counts)).await;
+            }
             Err(error) => tracing::warn!(%error, "metrics: reading the job counts failed"),
         }
     }
@@ -125,8 +154,20 @@ impl Detector {
 
     /// Settings of the backfill job queue and workers.
     pub fn with_jobs(mut self, jobs: JobsConfig) -> Self {
+        self.metrics
+            .set_queue_limits(jobs.max_queue_length, jobs.queue_alert_length);
         self.jobs = jobs;
         self
+    }
+
+    /// How often and how patiently health probes the dependencies.
+    pub fn with_health(mut self, health: crate::health::HealthConfig) -> Self {
+        self.health = health;
+        self
+    }
+
+    pub fn health(&self) -> crate::health::HealthConfig {
+        self.health
     }
 
     pub fn jobs(&self) -> &JobsConfig {
@@ -251,6 +292,9 @@ impl Detector {
             Ok(mut d) if d.run.rows_loaded > 0 => {
                 self.metrics.anomalies_found(d.anomalies.len());
                 d.run = self.write_evidence(d.run, &d.anomalies, None).await;
+                for a in &mut d.anomalies {
+                    a.evidence_uri.clone_from(&d.run.evidence_uri);
+                }
                 Ok(d)
             }
             Ok(nothing_new) => Ok(nothing_new),
@@ -571,14 +615,53 @@ impl Detector {
         self.store.stats(&filter).await
     }
 
-    /// Purges finished runs without anomalies completed before
-    /// `before_ms` (`None`: now minus the retention).
-    pub async fn purge_runs(&self, before_ms: Option<i64>) -> Result<u64> {
-        let keep = i64::try_from(self.retention.keep.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = before_ms.unwrap_or_else(|| self.clock.now_ms().saturating_sub(keep));
-        let purged = self.store.purge_runs(cutoff).await?;
-        tracing::info!(purged, cutoff, "purged detection runs");
-        Ok(purged)
+    /// One retention pass: closes stale `in_progress` runs as failed,
+    /// deletes finished runs completed before `runs_before_ms` (`None`:
+    /// now minus the run retention) whatever they found, and anomalies
+    /// created before `anomalies_before_ms` (`None`: now minus the anomaly
+    /// retention; none when anomalies are kept).
+    pub async fn purge(
+        &self,
+        runs_before_ms: Option<i64>,
+        anomalies_before_ms: Option<i64>,
+    ) -> Result<Purged> {
+        let now = self.clock.now_ms();
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let stale = self.retention.stale_after;
+        let stale_runs_failed = self
+            .store
+            .fail_stale_runs(
+                now.saturating_sub(ms(stale)),
+                &format!(
+                    "stale: still in progress {} s after it started (the process running it stopped); closed by the retention purge",
+                    stale.as_secs()
+                ),
+                now,
+            )
+            .await?;
+        let cutoff = runs_before_ms.unwrap_or_else(|| now.saturating_sub(ms(self.retention.keep)));
+        let runs = self.store.purge_runs(cutoff).await?;
+        let anomaly_cutoff = anomalies_before_ms.or_else(|| {
+            self.retention
+                .keep_anomalies
+                .map(|keep| now.saturating_sub(ms(keep)))
+        });
+        let anomalies = match anomaly_cutoff {
+            Some(c) => self.store.purge_anomalies(c).await?,
+            None => 0,
+        };
+        tracing::info!(
+            runs,
+            anomalies,
+            stale_runs_failed,
+            cutoff,
+            "retention purge"
+        );
+        Ok(Purged {
+            runs,
+            anomalies,
+            stale_runs_failed,
+        })
     }
 }
 

@@ -183,6 +183,8 @@ pub struct Run {
     pub evidence_uri: String,
     /// What a verification run found (`None` for other triggers).
     pub verification: Option<VerifiedResult>,
+    /// The anomalies the run stored, by id.
+    pub anomaly_ids: Vec<i64>,
 }
 
 /// What a `verification` run recorded: the anomaly it re-scored and the
@@ -249,6 +251,11 @@ pub struct Anomaly {
     pub matches: Vec<RuleMatch>,
     /// The series was whitelisted when the anomaly was found.
     pub whitelisted: bool,
+    /// Copied from the run (which may expire first): its trigger, start
+    /// and evidence artifact ("" = none).
+    pub run_trigger: Trigger,
+    pub run_started_at_ms: i64,
+    pub evidence_uri: String,
 }
 
 /// Which anomalies to list, ordered by id; `after_id` pages.
@@ -263,6 +270,8 @@ pub struct AnomalyFilter {
     /// Only anomalies one of whose matched rules has this type.
     pub anomaly_type: Option<AnomalyType>,
     pub whitelisted: Option<bool>,
+    /// Only the anomalies of this run.
+    pub run_id: Option<i64>,
     pub after_id: i64,
     pub limit: u32,
 }

@@ -36,6 +36,10 @@ pub enum DetectError {
     /// series that already has one in flight); the message names it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A limit is reached (the backfill queue is full); the message names
+    /// the limit and how to raise it.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// A bug or a failed runtime facility.
     #[error("internal: {0}")]
     Internal(String),
@@ -58,6 +62,7 @@ impl DetectError {
             DetectError::Corrupt(_) => tonic::Code::DataLoss,
             DetectError::Config(_) => tonic::Code::FailedPrecondition,
             DetectError::FailedPrecondition(_) => tonic::Code::FailedPrecondition,
+            DetectError::ResourceExhausted(_) => tonic::Code::ResourceExhausted,
             DetectError::Internal(_) => tonic::Code::Internal,
         }
     }
@@ -78,6 +83,7 @@ impl DetectError {
             | DetectError::Corrupt(_)
             | DetectError::Config(_)
             | DetectError::FailedPrecondition(_)
+            | DetectError::ResourceExhausted(_)
             | DetectError::Internal(_) => false,
         }
     }
@@ -132,6 +138,7 @@ mod tests {
                 DetectError::FailedPrecondition(s()),
                 Code::FailedPrecondition,
             ),
+            (DetectError::ResourceExhausted(s()), Code::ResourceExhausted),
             (DetectError::Internal(s()), Code::Internal),
         ];
         for (e, code) in cases {

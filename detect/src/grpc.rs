@@ -110,6 +110,7 @@ pub fn run_to_pb(r: Run) -> pb::DetectionRun {
         anomalies_whitelisted,
         evidence_uri,
         verification,
+        anomaly_ids,
     } = r;
     pb::DetectionRun {
         id: id.max(0) as u64,
@@ -133,6 +134,7 @@ pub fn run_to_pb(r: Run) -> pb::DetectionRun {
         anomalies_whitelisted,
         evidence_uri,
         verified_anomaly_id: verification.map_or(0, |v| v.anomaly_id.max(0) as u64),
+        anomaly_ids: anomaly_ids.into_iter().map(|id| id.max(0) as u64).collect(),
     }
 }
 
@@ -154,6 +156,9 @@ pub fn anomaly_to_pb(a: Anomaly) -> pb::Anomaly {
         created_at_ms,
         matches,
         whitelisted,
+        run_trigger,
+        run_started_at_ms,
+        evidence_uri,
     } = a;
     pb::Anomaly {
         id: id.max(0) as u64,
@@ -172,6 +177,9 @@ pub fn anomaly_to_pb(a: Anomaly) -> pb::Anomaly {
         created_at_ms,
         types: matches.into_iter().map(match_to_pb).collect(),
         whitelisted,
+        run_trigger: trigger_to_pb(run_trigger) as i32,
+        run_started_at_ms,
+        evidence_uri,
     }
 }
 
@@ -261,6 +269,7 @@ impl Detection for DetectionService {
             page_token: token,
             anomaly_type,
             whitelisted,
+            run_id,
         } = request.into_inner();
         if min_score.is_some_and(|m| !m.is_finite()) {
             return Err(Status::invalid_argument(
@@ -279,6 +288,15 @@ impl Detection for DetectionService {
                 None => None,
             },
             whitelisted,
+            run_id: match run_id {
+                0 => None,
+                id => Some(i64::try_from(id).map_err(|_| {
+                    Status::invalid_argument(format!(
+                        "run_id: expected at most {}, got {id}",
+                        i64::MAX
+                    ))
+                })?),
+            },
             after_id: page_token("page_token", &token)?,
             limit,
         };
@@ -452,15 +470,30 @@ impl Detection for DetectionService {
     ) -> Result<Response<pb::PurgeRunsResponse>, Status> {
         let pb::PurgeRunsRequest {
             completed_before_ms,
+            anomalies_created_before_ms,
         } = request.into_inner();
-        if completed_before_ms < 0 {
-            return Err(Status::invalid_argument(format!(
-                "completed_before_ms: expected unix milliseconds ≥ 0, got {completed_before_ms}"
-            )));
+        for (field, v) in [
+            ("completed_before_ms", completed_before_ms),
+            ("anomalies_created_before_ms", anomalies_created_before_ms),
+        ] {
+            if v < 0 {
+                return Err(Status::invalid_argument(format!(
+                    "{field}: expected unix milliseconds ≥ 0, got {v}"
+                )));
+            }
         }
-        let before = (completed_before_ms > 0).then_some(completed_before_ms);
-        let purged = self.detector.purge_runs(before).await?;
-        Ok(Response::new(pb::PurgeRunsResponse { purged }))
+        let p = self
+            .detector
+            .purge(
+                (completed_before_ms > 0).then_some(completed_before_ms),
+                (anomalies_created_before_ms > 0).then_some(anomalies_created_before_ms),
+            )
+            .await?;
+        Ok(Response::new(pb::PurgeRunsResponse {
+            purged: p.runs,
+            anomalies_purged: p.anomalies,
+            stale_runs_failed: p.stale_runs_failed,
+        }))
     }
 
     async fn backfill(

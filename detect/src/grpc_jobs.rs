@@ -130,6 +130,10 @@ fn worker_status_to_pb(s: WorkerStatus) -> pb::WorkerStatusResponse {
         attempts_completed,
         attempts_failed,
         jobs_by_status,
+        queue_length,
+        max_queue_length,
+        queue_alert_length,
+        last_queue_alert,
     } = s;
     let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
     pb::WorkerStatusResponse {
@@ -145,6 +149,15 @@ fn worker_status_to_pb(s: WorkerStatus) -> pb::WorkerStatusResponse {
             .into_iter()
             .map(|(key, count)| pb::StatCount { key, count })
             .collect(),
+        queue_length,
+        max_queue_length,
+        queue_alert_length,
+        last_queue_alert: last_queue_alert.map(|a| pb::QueueAlert {
+            waiting: a.waiting,
+            alert_length: a.alert_length,
+            max_queue_length: a.max_queue_length,
+            at_ms: a.at_ms,
+        }),
     }
 }
 

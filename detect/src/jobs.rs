@@ -239,6 +239,14 @@ pub struct JobsConfig {
     pub poll_every: Duration,
     /// Lease owner name ("" = generated: `detect-PID-RANDOM`).
     pub worker_id: String,
+    /// Most jobs waiting (pending + retrying) in the queue: a `Backfill`
+    /// beyond it is refused `RESOURCE_EXHAUSTED` (0 = no limit).
+    pub max_queue_length: u64,
+    /// Queue length at which the queue alert fires (once per crossing;
+    /// 0 = no alert).
+    pub queue_alert_length: u64,
+    /// How often the queue monitor reads the queue length (metrics, alert).
+    pub monitor_every: Duration,
 }
 
 impl Default for JobsConfig {
@@ -253,6 +261,9 @@ impl Default for JobsConfig {
             lease: Duration::from_secs(60),
             poll_every: Duration::from_secs(1),
             worker_id: String::new(),
+            max_queue_length: 1000,
+            queue_alert_length: 800,
+            monitor_every: Duration::from_secs(5),
         }
     }
 }
@@ -287,6 +298,15 @@ impl JobsConfig {
         }
         if self.poll_every.is_zero() {
             return bad("poll period: expected more than 0");
+        }
+        if self.monitor_every.is_zero() {
+            return bad("queue monitor period: expected more than 0");
+        }
+        if self.max_queue_length > 0 && self.queue_alert_length > self.max_queue_length {
+            return bad(&format!(
+                "queue alert length: expected at most the max queue length ({}), got {}",
+                self.max_queue_length, self.queue_alert_length
+            ));
         }
         Ok(())
     }

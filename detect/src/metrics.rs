@@ -25,8 +25,29 @@ struct RunLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    /// How a backfill attempt ended: `completed`, `retrying`, `failed`,
+    /// `released` (workers stopped), `lease_lost`.
+    outcome: &'static str,
+}
+
+/// The outcomes of a backfill attempt.
+pub const JOB_OUTCOMES: [&str; 5] = ["completed", "retrying", "failed", "released", "lease_lost"];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DependencyLabels {
+    /// A health entry of `crate::health` (`joust.detect.database`, …).
+    service: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: &'static str,
+}
+
+fn job_histogram() -> Histogram {
+    // 10 ms … ~5.8 h.
+    Histogram::new(exponential_buckets(0.01, 2.0, 21))
 }
 
 fn scoring_histogram() -> Histogram {
@@ -43,6 +64,13 @@ pub struct DetectMetrics {
     jobs: Family<StateLabels, Gauge>,
     queue: Gauge,
     scoring: Histogram,
+    dependencies: Family<DependencyLabels, Gauge>,
+    job_attempts: Family<OutcomeLabels, Counter>,
+    job_durations: Family<OutcomeLabels, Histogram>,
+    queue_limit: Gauge,
+    queue_alert_length: Gauge,
+    queue_alerts: Counter,
+    refused: Counter,
 }
 
 impl Default for DetectMetrics {
@@ -59,6 +87,53 @@ impl DetectMetrics {
         let jobs = Family::<StateLabels, Gauge>::default();
         let queue = Gauge::default();
         let scoring = scoring_histogram();
+        let dependencies = Family::<DependencyLabels, Gauge>::default();
+        let job_attempts = Family::<OutcomeLabels, Counter>::default();
+        let job_durations = Family::<OutcomeLabels, Histogram>::new_with_constructor(
+            job_histogram as fn() -> Histogram,
+        );
+        let queue_limit = Gauge::default();
+        let queue_alert_length = Gauge::default();
+        let queue_alerts = Counter::default();
+        let refused = Counter::default();
+        registry.register(
+            "job_attempts",
+            "Backfill attempts ended, by outcome (completed, retrying, failed, released, lease_lost)",
+            job_attempts.clone(),
+        );
+        registry.register(
+            "job_duration_seconds",
+            "Time from claim to end of one backfill attempt, by outcome",
+            job_durations.clone(),
+        );
+        registry.register(
+            "queue_limit",
+            "Most backfill jobs waiting before Backfill is refused (0 = no limit)",
+            queue_limit.clone(),
+        );
+        registry.register(
+            "queue_alert_length",
+            "Queue length at which the queue alert fires (0 = no alert)",
+            queue_alert_length.clone(),
+        );
+        registry.register(
+            "queue_alerts",
+            "Times the queue length reached the alert length",
+            queue_alerts.clone(),
+        );
+        registry.register(
+            "backfills_refused",
+            "Backfill requests refused because the queue was full",
+            refused.clone(),
+        );
+        for outcome in JOB_OUTCOMES {
+            drop(job_attempts.get_or_create(&OutcomeLabels { outcome }));
+        }
+        registry.register(
+            "dependency_up",
+            "1 while the dependency's health probe passes, 0 while it fails",
+            dependencies.clone(),
+        );
         registry.register(
             "runs",
             "Detection runs finished, by trigger and outcome (completed, failed)",
@@ -97,6 +172,52 @@ impl DetectMetrics {
             jobs,
             queue,
             scoring,
+            dependencies,
+            job_attempts,
+            job_durations,
+            queue_limit,
+            queue_alert_length,
+            queue_alerts,
+            refused,
+        }
+    }
+
+    /// Counts and times one backfill attempt that ended with `outcome` (one
+    /// of [`JOB_OUTCOMES`]).
+    pub fn job_attempt(&self, outcome: &'static str, elapsed: std::time::Duration) {
+        let labels = OutcomeLabels { outcome };
+        self.job_attempts.get_or_create(&labels).inc();
+        self.job_durations
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The configured queue limits, as gauges.
+    pub fn set_queue_limits(&self, max: u64, alert: u64) {
+        self.queue_limit.set(i64::try_from(max).unwrap_or(i64::MAX));
+        self.queue_alert_length
+            .set(i64::try_from(alert).unwrap_or(i64::MAX));
+    }
+
+    pub fn queue_alert(&self) {
+        self.queue_alerts.inc();
+    }
+
+    pub fn backfill_refused(&self) {
+        self.refused.inc();
+    }
+
+    /// The queue length gauge alone (the monitor's reading).
+    pub fn set_queue_length(&self, waiting: u64) {
+        self.queue.set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the dependency gauges from the last health probe.
+    pub fn set_dependencies(&self, probed: &[(&'static str, bool)]) {
+        for (service, up) in probed {
+            self.dependencies
+                .get_or_create(&DependencyLabels { service })
+                .set(i64::from(*up));
         }
     }
 

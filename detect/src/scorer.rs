@@ -117,6 +117,35 @@ impl Scorer {
         &self.config.model
     }
 
+    /// The scoring endpoint's address.
+    pub fn endpoint(&self) -> &str {
+        &self.config.router_url
+    }
+
+    /// Whether the endpoint answers OIP `ModelReady` with `ready: true`
+    /// for the model (and the pinned version, if any): the router says so
+    /// only while a node has it loaded. `Err` carries why not, for the log.
+    pub async fn ready(&self) -> std::result::Result<(), String> {
+        let request = joust_proto::inference::ModelReadyRequest {
+            name: self.config.model.clone(),
+            version: self.config.model_version.clone(),
+        };
+        match self.client.clone().model_ready(request).await {
+            Ok(r) if r.get_ref().ready => Ok(()),
+            Ok(_) => Err(format!(
+                "{} answers that model {} is not ready",
+                self.config.router_url, self.config.model
+            )),
+            Err(s) => Err(format!(
+                "ModelReady {} at {}: {} ({:?})",
+                self.config.model,
+                self.config.router_url,
+                s.message(),
+                s.code()
+            )),
+        }
+    }
+
     /// Scores every row of `x` (N × F) in batches of `batch_rows`. The
     /// first batch decides the version; the rest are pinned to it, so one
     /// detection is scored by one version even if the champion changes.

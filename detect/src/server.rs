@@ -12,6 +12,7 @@ use crate::domain::Clock;
 use crate::error::{DetectError, Result};
 use crate::evidence::{EvidenceConfig, EvidenceStore};
 use crate::grpc::DetectionService;
+use crate::health::HealthConfig;
 use crate::jobs::JobsConfig;
 use crate::scorer::{Scorer, ScorerConfig};
 use crate::workers::Workers;
@@ -36,6 +37,9 @@ pub struct DetectConfig {
     pub clock: Clock,
     /// The backfill job queue and this service's workers.
     pub jobs: JobsConfig,
+    /// How often health probes the database, object store and scoring
+    /// endpoint.
+    pub health: HealthConfig,
 }
 
 impl std::fmt::Debug for DetectConfig {
@@ -52,6 +56,7 @@ impl std::fmt::Debug for DetectConfig {
             .field("jobs", &self.jobs)
             .field("evidence", &self.evidence)
             .field("clock", &self.clock)
+            .field("health", &self.health)
             .finish()
     }
 }
@@ -67,9 +72,14 @@ impl Default for DetectConfig {
             jobs: JobsConfig::default(),
             evidence: Some(EvidenceConfig::default()),
             clock: Clock::System,
+            health: HealthConfig::default(),
         }
     }
 }
+
+/// The detection service's gRPC name (its health entry follows readiness).
+pub const DETECTION_SERVICE: &str =
+    <DetectionServer<DetectionService> as tonic::server::NamedService>::NAME;
 
 /// Opens the store (migrating it) and builds the core.
 pub async fn open(config: &DetectConfig) -> Result<Detector> {
@@ -82,7 +92,8 @@ pub async fn open(config: &DetectConfig) -> Result<Detector> {
     let mut detector = Detector::new(store, scorer)
         .with_retention(config.retention)
         .with_clock(config.clock)
-        .with_jobs(config.jobs.clone());
+        .with_jobs(config.jobs.clone())
+        .with_health(config.health);
     match &config.evidence {
         Some(evidence) => detector = detector.with_evidence(EvidenceStore::open(evidence)?),
         None => tracing::warn!("no evidence store configured: runs write no evidence"),
@@ -130,14 +141,30 @@ pub async fn serve(
 ) -> Result<()> {
     let max_message_bytes = role.max_message_bytes;
     let purge = tokio::spawn(purge_loop(detector.clone()));
+    let monitor = tokio::spawn(crate::queue::monitor_loop(detector.clone()));
     let workers = Workers::new(detector.clone());
     if detector.jobs().start_workers {
         workers.start(None, None).await?;
     }
     let metrics = detector.metrics().clone();
     let refresher = detector.clone();
-    let served = RoleServer::new("detection", role)
-        .add_serving(service(detector, workers.clone(), max_message_bytes))
+    let server = RoleServer::new("detection", role);
+    // Readiness ("" and joust.v1.Detection) follows the dependencies;
+    // until the first probe answers, not ready.
+    let reporter = server.health();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    let health = tokio::spawn(crate::health::follow_dependencies(
+        detector.clone(),
+        reporter,
+        vec![DETECTION_SERVICE],
+        detector.health(),
+    ));
+    let stop_health = health.abort_handle();
+    let served = server
+        .add_service(service(detector, workers.clone(), max_message_bytes))
+        .on_shutdown(move || stop_health.abort())
         .metrics(move || metrics.encode())
         .refresh_metrics(move || {
             let detector = refresher.clone();
@@ -148,13 +175,15 @@ pub async fn serve(
         .await
         .map_err(|e| DetectError::Config(e.to_string()));
     purge.abort();
+    monitor.abort();
+    health.abort();
     if let Err(error) = workers.stop().await {
         tracing::warn!(%error, "stopping the backfill workers");
     }
     served
 }
 
-/// Purges old runs every `purge_every` (the first purge at start-up).
+/// Runs the retention purge every `purge_every` (the first at start-up).
 async fn purge_loop(detector: Detector) {
     let every = detector
         .retention()
@@ -164,7 +193,7 @@ async fn purge_loop(detector: Detector) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(error) = detector.purge_runs(None).await {
+        if let Err(error) = detector.purge(None, None).await {
             tracing::warn!(%error, "retention purge failed; retrying at the next period");
         }
     }

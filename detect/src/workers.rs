@@ -32,6 +32,12 @@ pub struct WorkerStatus {
     pub attempts_failed: u64,
     /// Jobs in the queue per status (every service's).
     pub jobs_by_status: Vec<(String, u64)>,
+    /// Jobs waiting (pending + retrying), the limit and the alert length.
+    pub queue_length: u64,
+    pub max_queue_length: u64,
+    pub queue_alert_length: u64,
+    /// The last queue alert this service fired.
+    pub last_queue_alert: Option<crate::queue::QueueAlert>,
 }
 
 /// Handle on one service's workers, cheap to clone.
@@ -176,7 +182,13 @@ impl Workers {
             }
         };
         let jobs_by_status = self.ctx.detector.store().job_counts().await?;
+        let queue_length = crate::queue::waiting(&jobs_by_status);
+        let jobs = self.ctx.detector.jobs();
         Ok(WorkerStatus {
+            queue_length,
+            max_queue_length: jobs.max_queue_length,
+            queue_alert_length: jobs.queue_alert_length,
+            last_queue_alert: self.ctx.detector.last_queue_alert(),
             running,
             worker_id: self.ctx.worker_id.clone(),
             concurrency,
@@ -305,6 +317,8 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
     let config = ctx.detector.jobs().clone();
     let store = ctx.detector.store().clone();
     let progress = AttemptProgress::default();
+    let claimed = std::time::Instant::now();
+    let metrics = ctx.detector.metrics().clone();
     let every = config.heartbeat_every();
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -330,6 +344,7 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
         End::Finished(Ok(done)) => {
             let (run, done) = *done;
             ctx.completed.fetch_add(1, Ordering::Relaxed);
+            metrics.job_attempt("completed", claimed.elapsed());
             tracing::info!(
                 run = run.id,
                 rows_scored = done.rows_scored,
@@ -346,6 +361,7 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
                 format!("attempt {}: {error} (not retried)", job.attempts)
             };
             let after = retry.then(|| ms(config.retry_delay(job.attempts)));
+            metrics.job_attempt(if retry { "retrying" } else { "failed" }, claimed.elapsed());
             match store
                 .fail_attempt(job.id, &job.lease_token, &message, after, &snapshot)
                 .await
@@ -377,6 +393,7 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
                     }
                 };
             if released {
+                metrics.job_attempt("released", claimed.elapsed());
                 tracing::info!("attempt interrupted: backfill job put back in the queue");
                 fail_run(
                     &ctx,
@@ -390,9 +407,11 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, mut stop: watch::Receiver<bool>) {
                 match store.get_job(job.id).await {
                     Ok(j) if j.status == JobStatus::Completed && j.run_id == snapshot.run_id => {
                         ctx.completed.fetch_add(1, Ordering::Relaxed);
+                        metrics.job_attempt("completed", claimed.elapsed());
                         tracing::info!("backfill job completed");
                     }
                     _ => {
+                        metrics.job_attempt("lease_lost", claimed.elapsed());
                         tracing::warn!("lease lost (expired and taken over): attempt abandoned");
                         fail_run(
                             &ctx,

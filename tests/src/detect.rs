@@ -82,6 +82,8 @@ impl ScoringStack {
 #[derive(Debug)]
 pub struct TestDetect {
     pub addr: SocketAddr,
+    /// The `/metrics` listener (see [`TestDetect::metrics_text`]).
+    pub metrics_addr: SocketAddr,
     pub url: String,
     pub config: DetectConfig,
     stop: Option<oneshot::Sender<()>>,
@@ -146,10 +148,12 @@ impl TestDetect {
         let detector = joust_detect::server::open(&config).await?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let metrics = TcpListener::bind("127.0.0.1:0").await?;
+        let metrics_addr = metrics.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let max = config.max_message_bytes;
         let task = tokio::spawn(joust_detect::serve(
-            listener,
+            joust_runtime::Listeners::new(listener).with_metrics(Some(metrics)),
             detector,
             joust_runtime::RoleConfig::plain(max),
             async {
@@ -158,6 +162,7 @@ impl TestDetect {
         ));
         Ok(Self {
             addr,
+            metrics_addr,
             url: format!("http://{addr}"),
             config,
             stop: Some(stop),
@@ -174,6 +179,15 @@ impl TestDetect {
         DetectionClient::new(channel)
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20)
+    }
+
+    /// The body of `GET /metrics` (OpenMetrics text).
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        let answer = crate::scrape_metrics(self.metrics_addr).await?;
+        Ok(answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or(answer))
     }
 
     /// Triggers shutdown and waits for the drain.

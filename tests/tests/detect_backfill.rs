@@ -29,6 +29,7 @@ fn fast() -> JobsConfig {
         lease: Duration::from_millis(1500),
         poll_every: Duration::from_millis(50),
         worker_id: String::new(),
+        ..JobsConfig::default()
     }
 }
 
@@ -301,8 +302,14 @@ async fn lifecycle(backend: Backend) {
     // Newest first, filterable by status; the worker counted 3 attempts.
     let ids: Vec<u64> = list_jobs(&d).await.iter().map(|j| j.id).collect();
     assert_eq!(ids, vec![forced.id, short.id, done.id]);
-    let status = worker_status(&d).await;
-    assert_eq!((status.attempts_completed, status.attempts_failed), (3, 0));
+    // A job is committed before its evidence is written and the attempt
+    // counted: wait for the count.
+    let status = eventually("three completed attempts counted", || async {
+        let s = worker_status(&d).await;
+        (s.attempts_completed == 3).then_some(s)
+    })
+    .await;
+    assert_eq!(status.attempts_failed, 0);
     assert!(status.active_job_ids.is_empty());
     let completed = status
         .jobs_by_status
@@ -489,9 +496,14 @@ async fn retries_with_backoff(backend: Backend) {
             .iter()
             .all(|r| r.status == pb::RunStatus::Failed as i32 && r.anomalies_found == 0)
     );
-    let status = worker_status(&d).await;
+    // The job is committed before its evidence is written and the attempt
+    // counted: wait for the count.
+    let status = eventually("the completed attempt counted", || async {
+        let s = worker_status(&d).await;
+        (s.attempts_completed == 1).then_some(s)
+    })
+    .await;
     assert_eq!(status.attempts_failed as u32, done.attempts - 1);
-    assert_eq!(status.attempts_completed, 1);
 }
 
 async fn fails_after_max_attempts(backend: Backend) {
@@ -677,7 +689,10 @@ async fn expired_lease_is_taken_over(backend: Backend) {
         anomalies(&d, "SYN000").await.len() as u64,
         done.anomalies_found
     );
-    assert_eq!(worker_status(&d).await.attempts_completed, 1);
+    eventually("the completed attempt counted", || async {
+        (worker_status(&d).await.attempts_completed == 1).then_some(())
+    })
+    .await;
     // The dead worker's claim cannot touch the job any more.
     let other = joust_detect::store::open(&d.config.database_url)
         .await

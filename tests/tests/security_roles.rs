@@ -545,6 +545,7 @@ async fn detection_roles() {
     // Purging (like editing rules and running workers) needs admin.
     let purge = || pb::PurgeRunsRequest {
         completed_before_ms: 1,
+        ..Default::default()
     };
     refused(
         c.purge_runs(authed(purge(), OPERATOR.1)).await,

@@ -313,6 +313,7 @@ mod tests {
             anomalies_whitelisted: 2,
             evidence_uri: String::new(),
             verification: None,
+            anomaly_ids: vec![],
         }
     }
 
@@ -339,6 +340,9 @@ mod tests {
                 threshold: 1.0,
             }],
             whitelisted: true,
+            run_trigger: Trigger::Api,
+            run_started_at_ms: 1_704_067_200_000,
+            evidence_uri: String::new(),
         }
     }
 

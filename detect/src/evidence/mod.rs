@@ -111,6 +111,21 @@ impl EvidenceStore {
         Ok(self.uri(run_id))
     }
 
+    /// Whether the store answers: a `HEAD` of a key that need not exist
+    /// (found or not found both mean reachable). `Err` carries why not.
+    pub async fn probe(&self) -> std::result::Result<(), String> {
+        let key = self
+            .location
+            .prefix
+            .clone()
+            .join("evidence")
+            .join(".health");
+        match self.location.store.head(&key).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(format!("{}: {e}", self.location.uri_base)),
+        }
+    }
+
     /// Reads the evidence of `run_id`; `None` when it was never written.
     pub async fn get(&self, run_id: i64) -> Result<Option<Bytes>> {
         let uri = self.uri(run_id);

@@ -91,9 +91,20 @@ pub trait DetectStore: JobStore + RuleStore + StatsStore + Send + Sync + 'static
     async fn get_anomaly(&self, id: i64) -> Result<Anomaly>;
     /// Up to `count` bars ending at `ts` (inclusive), in time order.
     async fn bars_until(&self, series_id: i64, ts: i64, count: usize) -> Result<Vec<Bar>>;
-    /// Deletes finished runs completed before `before_ms` that stored no
-    /// anomaly (those stay as the anomalies' provenance). Returns how many.
+    /// Deletes finished runs completed before `before_ms`, whatever they
+    /// found (their anomalies stay, with a copy of what they need from the
+    /// run). Returns how many.
     async fn purge_runs(&self, before_ms: i64) -> Result<u64>;
+    /// Deletes anomalies (and their rule matches) created before
+    /// `before_ms`. Returns how many.
+    async fn purge_anomalies(&self, before_ms: i64) -> Result<u64>;
+    /// Closes as failed with `error` at `at_ms` the runs still in progress
+    /// that started before `started_before_ms`, except those of an active
+    /// backfill job (its lease decides). Returns how many.
+    async fn fail_stale_runs(&self, started_before_ms: i64, error: &str, at_ms: i64)
+    -> Result<u64>;
+    /// A trivial query (`SELECT 1`): whether the database answers (health).
+    async fn ping(&self) -> Result<()>;
 }
 
 /// Opens the store named by a database URL (`postgres://…` or

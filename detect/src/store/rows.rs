@@ -12,7 +12,8 @@ pub(crate) const RUN_COLUMNS: &str = "id, run_trigger, ticker, bar_interval, mod
      status, error, warnings, rules_applied, whitelist_entries, anomalies_whitelisted, evidence_uri, \
      verification";
 pub(crate) const ANOMALY_COLUMNS: &str = "id, ticker, bar_interval, ts, close, volume, features, score, label, \
-     model_name, model_version, model_sha256, run_id, created_at_ms, whitelisted";
+     model_name, model_version, model_sha256, run_id, created_at_ms, whitelisted, run_trigger, \
+     run_started_at_ms, evidence_uri";
 pub(crate) const RULE_COLUMNS: &str =
     "anomaly_type, operator, threshold, enabled, description, updated_at_ms";
 pub(crate) const WHITELIST_COLUMNS: &str =
@@ -119,6 +120,7 @@ impl TryFrom<RunRow> for Run {
             anomalies_whitelisted: u(r.anomalies_whitelisted),
             evidence_uri: r.evidence_uri,
             verification: verification_from_json(r.id, &r.verification)?,
+            anomaly_ids: Vec::new(),
         })
     }
 }
@@ -140,6 +142,9 @@ pub(crate) struct AnomalyRow {
     run_id: i64,
     created_at_ms: i64,
     whitelisted: bool,
+    run_trigger: String,
+    run_started_at_ms: i64,
+    evidence_uri: String,
 }
 
 impl TryFrom<AnomalyRow> for Anomaly {
@@ -166,6 +171,9 @@ impl TryFrom<AnomalyRow> for Anomaly {
             created_at_ms: r.created_at_ms,
             matches: Vec::new(),
             whitelisted: r.whitelisted,
+            run_trigger: Trigger::parse(&r.run_trigger)?,
+            run_started_at_ms: r.run_started_at_ms,
+            evidence_uri: r.evidence_uri,
         })
     }
 }

@@ -215,13 +215,21 @@ macro_rules! impl_rule_store {
                 run_id: i64,
                 uri: &str,
             ) -> $crate::error::Result<$crate::domain::Run> {
-                let mut conn = self.pool.acquire().await?;
+                let mut tx = self.begin_write().await?;
                 sqlx::query("UPDATE detection_runs SET evidence_uri = $1 WHERE id = $2")
                     .bind(uri)
                     .bind(run_id)
-                    .execute(&mut *conn)
+                    .execute(&mut *tx)
                     .await?;
-                Self::run_row(&mut conn, run_id).await
+                // The anomalies' copy, which outlives the run.
+                sqlx::query("UPDATE anomalies SET evidence_uri = $1 WHERE run_id = $2")
+                    .bind(uri)
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let run = Self::run_row(&mut tx, run_id).await?;
+                tx.commit().await?;
+                Ok(run)
             }
 
             async fn add_run_warning(

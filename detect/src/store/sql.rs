@@ -20,10 +20,41 @@ macro_rules! impl_detect_store {
                     .await?
                     .ok_or_else(|| {
                         $crate::error::DetectError::NotFound(format!(
-                            "id: detection run {id} not found"
+                            "id: detection run {id} not found (runs expire after the retention; \
+                             its anomalies stay listable with run_id {id})"
                         ))
                     })?;
-                row.try_into()
+                let mut run: $crate::domain::Run = row.try_into()?;
+                run.anomaly_ids = sqlx::query_scalar("SELECT id FROM anomalies WHERE run_id = $1 ORDER BY id")
+                    .bind(id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                Ok(run)
+            }
+
+            /// Fills `anomaly_ids` of `runs` (one query).
+            async fn attach_anomaly_ids(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                runs: &mut [$crate::domain::Run],
+            ) -> $crate::error::Result<()> {
+                if runs.is_empty() {
+                    return Ok(());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT run_id, id FROM anomalies WHERE run_id IN (",
+                );
+                let mut ids = qb.separated(", ");
+                for r in runs.iter() {
+                    ids.push_bind(r.id);
+                }
+                qb.push(") ORDER BY id");
+                let pairs: Vec<(i64, i64)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+                for (run_id, id) in pairs {
+                    if let Some(run) = runs.iter_mut().find(|r| r.id == run_id) {
+                        run.anomaly_ids.push(id);
+                    }
+                }
+                Ok(())
             }
 
             /// Inside a write transaction: stores `anomalies` under run `run_id`
@@ -38,10 +69,18 @@ macro_rules! impl_detect_store {
                 now: i64,
             ) -> $crate::error::Result<($crate::domain::Run, Vec<$crate::domain::Anomaly>)> {
                 use $crate::store::rows::{features_json, i};
+                // What the anomalies copy from their run, which may expire first.
+                let (trigger, started): (String, i64) = sqlx::query_as(
+                    "SELECT run_trigger, started_at_ms FROM detection_runs WHERE id = $1",
+                )
+                .bind(run_id)
+                .fetch_one(&mut *conn)
+                .await?;
                 for chunk in anomalies.chunks($crate::store::INSERT_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO anomalies (run_id, ticker, bar_interval, ts, close, volume, features, \
-                         score, label, model_name, model_version, model_sha256, created_at_ms, whitelisted) ",
+                         score, label, model_name, model_version, model_sha256, created_at_ms, whitelisted, \
+                         run_trigger, run_started_at_ms) ",
                     );
                     qb.push_values(chunk, |mut b, a| {
                         b.push_bind(run_id)
@@ -57,7 +96,9 @@ macro_rules! impl_detect_store {
                             .push_bind(a.model_version.clone())
                             .push_bind(a.model_sha256.clone())
                             .push_bind(now)
-                            .push_bind(a.whitelisted);
+                            .push_bind(a.whitelisted)
+                            .push_bind(trigger.clone())
+                            .push_bind(started);
                     });
                     qb.build().execute(&mut *conn).await?;
                 }
@@ -369,12 +410,16 @@ macro_rules! impl_detect_store {
                     qb.push(" AND id < ").push_bind(filter.before_id);
                 }
                 qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit));
-                qb.build_query_as::<$crate::store::rows::RunRow>()
-                    .fetch_all(&self.pool)
+                let mut conn = self.pool.acquire().await?;
+                let mut runs = qb
+                    .build_query_as::<$crate::store::rows::RunRow>()
+                    .fetch_all(&mut *conn)
                     .await?
                     .into_iter()
                     .map(TryInto::try_into)
-                    .collect()
+                    .collect::<$crate::error::Result<Vec<$crate::domain::Run>>>()?;
+                Self::attach_anomaly_ids(&mut conn, &mut runs).await?;
+                Ok(runs)
             }
 
             async fn list_anomalies(
@@ -414,6 +459,9 @@ macro_rules! impl_detect_store {
                 }
                 if let Some(w) = filter.whitelisted {
                     qb.push(" AND whitelisted = ").push_bind(w);
+                }
+                if let Some(run) = filter.run_id {
+                    qb.push(" AND run_id = ").push_bind(run);
                 }
                 qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(filter.limit));
                 let mut conn = self.pool.acquire().await?;
@@ -472,14 +520,59 @@ macro_rules! impl_detect_store {
 
             async fn purge_runs(&self, before_ms: i64) -> $crate::error::Result<u64> {
                 Ok(sqlx::query(
-                    "DELETE FROM detection_runs WHERE status <> $1 AND completed_at_ms < $2
-                     AND NOT EXISTS (SELECT 1 FROM anomalies a WHERE a.run_id = detection_runs.id)",
+                    "DELETE FROM detection_runs WHERE status <> $1 AND completed_at_ms < $2",
                 )
                 .bind($crate::domain::RunStatus::InProgress.as_str())
                 .bind(before_ms)
                 .execute(&self.pool)
                 .await?
                 .rows_affected())
+            }
+
+            async fn purge_anomalies(&self, before_ms: i64) -> $crate::error::Result<u64> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "DELETE FROM anomaly_matches WHERE anomaly_id IN
+                     (SELECT id FROM anomalies WHERE created_at_ms < $1)",
+                )
+                .bind(before_ms)
+                .execute(&mut *tx)
+                .await?;
+                let n = sqlx::query("DELETE FROM anomalies WHERE created_at_ms < $1")
+                    .bind(before_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            async fn fail_stale_runs(
+                &self,
+                started_before_ms: i64,
+                error: &str,
+                at_ms: i64,
+            ) -> $crate::error::Result<u64> {
+                // A backfill job's run is the job's: its lease decides.
+                Ok(sqlx::query(
+                    "UPDATE detection_runs SET status = $1, error = $2, completed_at_ms = $3
+                     WHERE status = $4 AND started_at_ms < $5
+                     AND NOT EXISTS (SELECT 1 FROM backfill_jobs j WHERE j.run_id = detection_runs.id
+                                     AND j.status IN ('pending', 'processing', 'retrying'))",
+                )
+                .bind($crate::domain::RunStatus::Failed.as_str())
+                .bind(error)
+                .bind(at_ms)
+                .bind($crate::domain::RunStatus::InProgress.as_str())
+                .bind(started_before_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            async fn ping(&self) -> $crate::error::Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
             }
         }
     };

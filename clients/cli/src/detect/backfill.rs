@@ -46,6 +46,17 @@ pub struct JobsFlags {
     /// Lease owner name of this service's workers (default: generated).
     #[arg(long, env = "JOUST_DETECT_WORKER_ID", default_value = "")]
     pub worker_id: String,
+    /// Most backfill jobs waiting (pending + retrying): a backfill beyond
+    /// it is refused RESOURCE_EXHAUSTED; 0 = no limit.
+    #[arg(long, env = "JOUST_DETECT_MAX_QUEUE_LENGTH", default_value_t = 1000)]
+    pub max_queue_length: u64,
+    /// Queue length at which the queue alert fires (a log line, a metric and
+    /// a `detect.queue_alert` webhook event); 0 = no alert.
+    #[arg(long, env = "JOUST_DETECT_QUEUE_ALERT_LENGTH", default_value_t = 800)]
+    pub queue_alert_length: u64,
+    /// How often the queue monitor reads the queue length, in ms.
+    #[arg(long, env = "JOUST_DETECT_QUEUE_MONITOR_MS", default_value_t = 5000)]
+    pub queue_monitor_ms: u64,
 }
 
 impl JobsFlags {
@@ -60,6 +71,9 @@ impl JobsFlags {
             lease: Duration::from_millis(self.backfill_lease_ms),
             poll_every: Duration::from_millis(self.backfill_poll_ms),
             worker_id: self.worker_id.clone(),
+            max_queue_length: self.max_queue_length,
+            queue_alert_length: self.queue_alert_length,
+            monitor_every: Duration::from_millis(self.queue_monitor_ms),
         }
     }
 }

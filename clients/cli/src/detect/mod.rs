@@ -40,7 +40,8 @@ pub enum DetectCommand {
     /// Counts of anomalies (per ticker, type, whitelist status, day) and
     /// runs (per status, trigger, day).
     Stats(StatsArgs),
-    /// Delete finished runs without anomalies older than the retention.
+    /// The retention purge: runs past the retention (whatever they found),
+    /// anomalies past theirs, stale in-progress runs closed as failed.
     Purge(PurgeArgs),
     /// Queue a backfill of a series (`--wait` follows it with a progress bar).
     Backfill(backfill::BackfillArgs),

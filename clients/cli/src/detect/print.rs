@@ -42,6 +42,7 @@ pub(super) fn run_json(r: &pb::DetectionRun) -> serde_json::Value {
                 "anomalies_whitelisted": r.anomalies_whitelisted,
                 "evidence_uri": r.evidence_uri,
                 "verified_anomaly_id": r.verified_anomaly_id,
+                "anomaly_ids": r.anomaly_ids,
     })
 }
 
@@ -84,6 +85,9 @@ pub(super) fn anomaly_json(a: &pb::Anomaly) -> serde_json::Value {
                     "operator": m.operator, "threshold": m.threshold,
                 })).collect::<Vec<_>>(),
                 "whitelisted": a.whitelisted,
+                "run_trigger": trigger_name(a.run_trigger),
+                "run_started_at_ms": a.run_started_at_ms,
+                "evidence_uri": a.evidence_uri,
     })
 }
 

@@ -71,6 +71,9 @@ pub struct AnomaliesArgs {
     /// Only whitelisted (true) or not whitelisted (false) anomalies.
     #[arg(long, env = "JOUST_DETECT_WHITELISTED")]
     pub whitelisted: Option<bool>,
+    /// Only the anomalies of this run (also after the run expired).
+    #[arg(long, env = "JOUST_DETECT_RUN")]
+    pub run: Option<u64>,
     /// Page size (at most 1000).
     #[arg(long, env = "JOUST_DETECT_LIMIT", default_value_t = 100)]
     pub limit: u32,
@@ -187,6 +190,7 @@ pub(super) async fn anomalies(a: AnomaliesArgs) -> anyhow::Result<()> {
             page_token: a.page_token,
             anomaly_type: a.anomaly_type.unwrap_or_default(),
             whitelisted: a.whitelisted,
+            run_id: a.run.unwrap_or(0),
         })
         .await?
         .into_inner();

@@ -57,9 +57,17 @@ pub struct ServeArgs {
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, env = "JOUST_DETECT_MAX_MESSAGE_BYTES", default_value_t = 64 << 20)]
     pub max_message_bytes: usize,
-    /// Days to keep finished runs that stored no anomaly.
+    /// Days to keep finished runs, whatever they found (their anomalies
+    /// stay: see --anomaly-retention-days).
     #[arg(long, env = "JOUST_DETECT_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u64,
+    /// Days to keep anomalies; 0 (the default) keeps them.
+    #[arg(long, env = "JOUST_DETECT_ANOMALY_RETENTION_DAYS", default_value_t = 0)]
+    pub anomaly_retention_days: u64,
+    /// Minutes after which a run still in progress (outside a backfill
+    /// job) is closed as failed by the retention purge.
+    #[arg(long, env = "JOUST_DETECT_STALE_RUN_MINUTES", default_value_t = 60)]
+    pub stale_run_minutes: u64,
     /// Seconds between retention purges.
     #[arg(long, env = "JOUST_DETECT_PURGE_EVERY_SECONDS", default_value_t = 3600)]
     pub purge_every_seconds: u64,
@@ -74,6 +82,13 @@ pub struct ServeArgs {
     /// The OWNER segment of evidence keys (team or tenant).
     #[arg(long, env = "JOUST_DETECT_EVIDENCE_OWNER", default_value = "joust")]
     pub evidence_owner: String,
+    /// Milliseconds between health probes of the database, evidence store
+    /// and scoring model (readiness follows them).
+    #[arg(long, env = "JOUST_DETECT_HEALTH_INTERVAL_MS", default_value_t = 2000)]
+    pub health_interval_ms: u64,
+    /// Longest a health probe may take before its dependency counts as down.
+    #[arg(long, env = "JOUST_DETECT_HEALTH_TIMEOUT_MS", default_value_t = 1500)]
+    pub health_timeout_ms: u64,
     #[command(flatten)]
     pub s3: S3Args,
     #[command(flatten)]
@@ -120,12 +135,22 @@ pub(super) async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         },
         retention: joust_detect::Retention {
             keep: std::time::Duration::from_secs(a.retention_days.saturating_mul(86_400)),
+            keep_anomalies: (a.anomaly_retention_days > 0).then(|| {
+                std::time::Duration::from_secs(a.anomaly_retention_days.saturating_mul(86_400))
+            }),
+            stale_after: std::time::Duration::from_secs(
+                a.stale_run_minutes.max(1).saturating_mul(60),
+            ),
             purge_every: std::time::Duration::from_secs(a.purge_every_seconds.max(1)),
         },
         max_message_bytes: a.max_message_bytes,
         jobs: a.jobs.config(),
         evidence,
         clock: joust_detect::Clock::System,
+        health: joust_detect::HealthConfig {
+            interval: std::time::Duration::from_millis(a.health_interval_ms.max(10)),
+            timeout: std::time::Duration::from_millis(a.health_timeout_ms.max(10)),
+        },
     };
     tracing::info!(
         database_url = %redact(&config.database_url),

@@ -34,9 +34,18 @@ pub struct StatsArgs {
 pub struct PurgeArgs {
     #[command(flatten)]
     pub target: Target,
-    /// Cutoff in unix ms (default: now minus the service's retention).
+    /// Runs completed before this unix ms go (default: now minus the
+    /// service's run retention).
     #[arg(long, env = "JOUST_DETECT_PURGE_BEFORE_MS", default_value_t = 0)]
     pub before_ms: i64,
+    /// Anomalies created before this unix ms go (default: now minus the
+    /// service's anomaly retention; by default anomalies are kept).
+    #[arg(
+        long,
+        env = "JOUST_DETECT_PURGE_ANOMALIES_BEFORE_MS",
+        default_value_t = 0
+    )]
+    pub anomalies_before_ms: i64,
 }
 
 pub(super) async fn verify(a: VerifyArgs) -> anyhow::Result<()> {
@@ -196,10 +205,16 @@ pub(super) async fn purge(a: PurgeArgs) -> anyhow::Result<()> {
     let r = c
         .purge_runs(pb::PurgeRunsRequest {
             completed_before_ms: a.before_ms,
+            anomalies_created_before_ms: a.anomalies_before_ms,
         })
         .await?
         .into_inner();
-    outln!("purged {} runs", r.purged);
+    outln!(
+        "purged {} runs and {} anomalies; closed {} stale runs as failed",
+        r.purged,
+        r.anomalies_purged,
+        r.stale_runs_failed
+    );
     Ok(())
 }
 

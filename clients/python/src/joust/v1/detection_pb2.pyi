@@ -121,7 +121,7 @@ class DetectResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[DetectionRun, _Mapping]] = ..., anomalies: _Optional[_Iterable[_Union[Anomaly, _Mapping]]] = ...) -> None: ...
 
 class DetectionRun(_message.Message):
-    __slots__ = ("id", "trigger", "ticker", "interval", "model_name", "model_version", "model_sha256", "started_at_ms", "completed_at_ms", "rows_loaded", "rows_preprocessed", "rows_scored", "anomalies_found", "status", "error", "warnings", "rules_applied", "whitelist_entries", "anomalies_whitelisted", "evidence_uri", "verified_anomaly_id")
+    __slots__ = ("id", "trigger", "ticker", "interval", "model_name", "model_version", "model_sha256", "started_at_ms", "completed_at_ms", "rows_loaded", "rows_preprocessed", "rows_scored", "anomalies_found", "status", "error", "warnings", "rules_applied", "whitelist_entries", "anomalies_whitelisted", "evidence_uri", "verified_anomaly_id", "anomaly_ids")
     ID_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_FIELD_NUMBER: _ClassVar[int]
     TICKER_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +143,7 @@ class DetectionRun(_message.Message):
     ANOMALIES_WHITELISTED_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_URI_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_ANOMALY_ID_FIELD_NUMBER: _ClassVar[int]
+    ANOMALY_IDS_FIELD_NUMBER: _ClassVar[int]
     id: int
     trigger: Trigger
     ticker: str
@@ -164,10 +165,11 @@ class DetectionRun(_message.Message):
     anomalies_whitelisted: int
     evidence_uri: str
     verified_anomaly_id: int
-    def __init__(self, id: _Optional[int] = ..., trigger: _Optional[_Union[Trigger, str]] = ..., ticker: _Optional[str] = ..., interval: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., model_sha256: _Optional[str] = ..., started_at_ms: _Optional[int] = ..., completed_at_ms: _Optional[int] = ..., rows_loaded: _Optional[int] = ..., rows_preprocessed: _Optional[int] = ..., rows_scored: _Optional[int] = ..., anomalies_found: _Optional[int] = ..., status: _Optional[_Union[RunStatus, str]] = ..., error: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., rules_applied: _Optional[_Iterable[_Union[_detection_rules_pb2.Rule, _Mapping]]] = ..., whitelist_entries: _Optional[int] = ..., anomalies_whitelisted: _Optional[int] = ..., evidence_uri: _Optional[str] = ..., verified_anomaly_id: _Optional[int] = ...) -> None: ...
+    anomaly_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, id: _Optional[int] = ..., trigger: _Optional[_Union[Trigger, str]] = ..., ticker: _Optional[str] = ..., interval: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., model_sha256: _Optional[str] = ..., started_at_ms: _Optional[int] = ..., completed_at_ms: _Optional[int] = ..., rows_loaded: _Optional[int] = ..., rows_preprocessed: _Optional[int] = ..., rows_scored: _Optional[int] = ..., anomalies_found: _Optional[int] = ..., status: _Optional[_Union[RunStatus, str]] = ..., error: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., rules_applied: _Optional[_Iterable[_Union[_detection_rules_pb2.Rule, _Mapping]]] = ..., whitelist_entries: _Optional[int] = ..., anomalies_whitelisted: _Optional[int] = ..., evidence_uri: _Optional[str] = ..., verified_anomaly_id: _Optional[int] = ..., anomaly_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Anomaly(_message.Message):
-    __slots__ = ("id", "ticker", "interval", "timestamp", "close", "volume", "features", "score", "label", "model_name", "model_version", "model_sha256", "run_id", "created_at_ms", "types", "whitelisted")
+    __slots__ = ("id", "ticker", "interval", "timestamp", "close", "volume", "features", "score", "label", "model_name", "model_version", "model_sha256", "run_id", "created_at_ms", "types", "whitelisted", "run_trigger", "run_started_at_ms", "evidence_uri")
     ID_FIELD_NUMBER: _ClassVar[int]
     TICKER_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +186,9 @@ class Anomaly(_message.Message):
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     TYPES_FIELD_NUMBER: _ClassVar[int]
     WHITELISTED_FIELD_NUMBER: _ClassVar[int]
+    RUN_TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    RUN_STARTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_URI_FIELD_NUMBER: _ClassVar[int]
     id: int
     ticker: str
     interval: str
@@ -200,10 +205,13 @@ class Anomaly(_message.Message):
     created_at_ms: int
     types: _containers.RepeatedCompositeFieldContainer[_detection_rules_pb2.RuleMatch]
     whitelisted: bool
-    def __init__(self, id: _Optional[int] = ..., ticker: _Optional[str] = ..., interval: _Optional[str] = ..., timestamp: _Optional[int] = ..., close: _Optional[float] = ..., volume: _Optional[float] = ..., features: _Optional[_Iterable[float]] = ..., score: _Optional[float] = ..., label: _Optional[bool] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., model_sha256: _Optional[str] = ..., run_id: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., types: _Optional[_Iterable[_Union[_detection_rules_pb2.RuleMatch, _Mapping]]] = ..., whitelisted: _Optional[bool] = ...) -> None: ...
+    run_trigger: Trigger
+    run_started_at_ms: int
+    evidence_uri: str
+    def __init__(self, id: _Optional[int] = ..., ticker: _Optional[str] = ..., interval: _Optional[str] = ..., timestamp: _Optional[int] = ..., close: _Optional[float] = ..., volume: _Optional[float] = ..., features: _Optional[_Iterable[float]] = ..., score: _Optional[float] = ..., label: _Optional[bool] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., model_sha256: _Optional[str] = ..., run_id: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., types: _Optional[_Iterable[_Union[_detection_rules_pb2.RuleMatch, _Mapping]]] = ..., whitelisted: _Optional[bool] = ..., run_trigger: _Optional[_Union[Trigger, str]] = ..., run_started_at_ms: _Optional[int] = ..., evidence_uri: _Optional[str] = ...) -> None: ...
 
 class ListAnomaliesRequest(_message.Message):
-    __slots__ = ("ticker", "interval", "to", "min_score", "model_version", "limit", "page_token", "anomaly_type", "whitelisted")
+    __slots__ = ("ticker", "interval", "to", "min_score", "model_version", "limit", "page_token", "anomaly_type", "whitelisted", "run_id")
     TICKER_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
@@ -214,6 +222,7 @@ class ListAnomaliesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     ANOMALY_TYPE_FIELD_NUMBER: _ClassVar[int]
     WHITELISTED_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ticker: str
     interval: str
     to: int
@@ -223,7 +232,8 @@ class ListAnomaliesRequest(_message.Message):
     page_token: str
     anomaly_type: str
     whitelisted: bool
-    def __init__(self, ticker: _Optional[str] = ..., interval: _Optional[str] = ..., to: _Optional[int] = ..., min_score: _Optional[float] = ..., model_version: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., anomaly_type: _Optional[str] = ..., whitelisted: _Optional[bool] = ..., **kwargs) -> None: ...
+    run_id: int
+    def __init__(self, ticker: _Optional[str] = ..., interval: _Optional[str] = ..., to: _Optional[int] = ..., min_score: _Optional[float] = ..., model_version: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., anomaly_type: _Optional[str] = ..., whitelisted: _Optional[bool] = ..., run_id: _Optional[int] = ..., **kwargs) -> None: ...
 
 class ListAnomaliesResponse(_message.Message):
     __slots__ = ("anomalies", "next_page_token")
@@ -325,16 +335,22 @@ class StatsResponse(_message.Message):
     def __init__(self, total_anomalies: _Optional[int] = ..., anomalies_by_ticker: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., anomalies_by_day: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., runs_by_status: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., anomalies_by_type: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., anomalies_by_whitelist: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., runs_by_trigger: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., runs_by_day: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ...) -> None: ...
 
 class PurgeRunsRequest(_message.Message):
-    __slots__ = ("completed_before_ms",)
+    __slots__ = ("completed_before_ms", "anomalies_created_before_ms")
     COMPLETED_BEFORE_MS_FIELD_NUMBER: _ClassVar[int]
+    ANOMALIES_CREATED_BEFORE_MS_FIELD_NUMBER: _ClassVar[int]
     completed_before_ms: int
-    def __init__(self, completed_before_ms: _Optional[int] = ...) -> None: ...
+    anomalies_created_before_ms: int
+    def __init__(self, completed_before_ms: _Optional[int] = ..., anomalies_created_before_ms: _Optional[int] = ...) -> None: ...
 
 class PurgeRunsResponse(_message.Message):
-    __slots__ = ("purged",)
+    __slots__ = ("purged", "anomalies_purged", "stale_runs_failed")
     PURGED_FIELD_NUMBER: _ClassVar[int]
+    ANOMALIES_PURGED_FIELD_NUMBER: _ClassVar[int]
+    STALE_RUNS_FAILED_FIELD_NUMBER: _ClassVar[int]
     purged: int
-    def __init__(self, purged: _Optional[int] = ...) -> None: ...
+    anomalies_purged: int
+    stale_runs_failed: int
+    def __init__(self, purged: _Optional[int] = ..., anomalies_purged: _Optional[int] = ..., stale_runs_failed: _Optional[int] = ...) -> None: ...
 
 class BackfillRequest(_message.Message):
     __slots__ = ("ticker", "period", "interval", "force", "priority")
@@ -438,12 +454,24 @@ class StopWorkersRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class QueueAlert(_message.Message):
+    __slots__ = ("waiting", "alert_length", "max_queue_length", "at_ms")
+    WAITING_FIELD_NUMBER: _ClassVar[int]
+    ALERT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    waiting: int
+    alert_length: int
+    max_queue_length: int
+    at_ms: int
+    def __init__(self, waiting: _Optional[int] = ..., alert_length: _Optional[int] = ..., max_queue_length: _Optional[int] = ..., at_ms: _Optional[int] = ...) -> None: ...
+
 class WorkerStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class WorkerStatusResponse(_message.Message):
-    __slots__ = ("running", "worker_id", "concurrency", "batch_size", "active_job_ids", "peak_active_jobs", "attempts_completed", "attempts_failed", "jobs_by_status")
+    __slots__ = ("running", "worker_id", "concurrency", "batch_size", "active_job_ids", "peak_active_jobs", "attempts_completed", "attempts_failed", "jobs_by_status", "queue_length", "max_queue_length", "queue_alert_length", "last_queue_alert")
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -453,6 +481,10 @@ class WorkerStatusResponse(_message.Message):
     ATTEMPTS_COMPLETED_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FAILED_FIELD_NUMBER: _ClassVar[int]
     JOBS_BY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_ALERT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    LAST_QUEUE_ALERT_FIELD_NUMBER: _ClassVar[int]
     running: bool
     worker_id: str
     concurrency: int
@@ -462,4 +494,8 @@ class WorkerStatusResponse(_message.Message):
     attempts_completed: int
     attempts_failed: int
     jobs_by_status: _containers.RepeatedCompositeFieldContainer[StatCount]
-    def __init__(self, running: _Optional[bool] = ..., worker_id: _Optional[str] = ..., concurrency: _Optional[int] = ..., batch_size: _Optional[int] = ..., active_job_ids: _Optional[_Iterable[int]] = ..., peak_active_jobs: _Optional[int] = ..., attempts_completed: _Optional[int] = ..., attempts_failed: _Optional[int] = ..., jobs_by_status: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ...) -> None: ...
+    queue_length: int
+    max_queue_length: int
+    queue_alert_length: int
+    last_queue_alert: QueueAlert
+    def __init__(self, running: _Optional[bool] = ..., worker_id: _Optional[str] = ..., concurrency: _Optional[int] = ..., batch_size: _Optional[int] = ..., active_job_ids: _Optional[_Iterable[int]] = ..., peak_active_jobs: _Optional[int] = ..., attempts_completed: _Optional[int] = ..., attempts_failed: _Optional[int] = ..., jobs_by_status: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., queue_length: _Optional[int] = ..., max_queue_length: _Optional[int] = ..., queue_alert_length: _Optional[int] = ..., last_queue_alert: _Optional[_Union[QueueAlert, _Mapping]] = ...) -> None: ...

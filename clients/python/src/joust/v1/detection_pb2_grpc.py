@@ -258,8 +258,9 @@ class DetectionServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PurgeRuns(self, request, context):
-        """Deletes finished runs that stored no anomaly and completed before the
-        cutoff (the periodic retention purge does the same).
+        """The retention purge (the periodic one does the same): deletes finished
+        runs completed before the cutoff whatever they found, anomalies past
+        their own retention, and closes stale `in_progress` runs as failed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
