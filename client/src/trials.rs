@@ -96,6 +96,27 @@ impl TrialsClient {
         Ok(self.raw.clone().stop_trial(r).await?.into_inner())
     }
 
+    /// Grants (`approve`) or denies the pending approval of `model`'s open
+    /// trial (its plan waits at an `await_approval` step).
+    pub async fn decide_approval(
+        &self,
+        model: &str,
+        approve: bool,
+        reason: &str,
+    ) -> Result<pb::Trial, ClientError> {
+        let r = self.req(pb::DecideApprovalRequest {
+            model: model.into(),
+            reason: reason.into(),
+        });
+        let mut raw = self.raw.clone();
+        let t = if approve {
+            raw.approve_trial(r).await?
+        } else {
+            raw.deny_trial(r).await?
+        };
+        Ok(t.into_inner())
+    }
+
     /// Trial `id` when non-zero, else `model`'s open trial, else its latest.
     pub async fn get(&self, id: u64, model: &str) -> Result<pb::Trial, ClientError> {
         let r = self.req(pb::GetTrialRequest {

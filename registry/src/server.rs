@@ -39,6 +39,9 @@ pub struct RegistryConfig {
     pub record_retention: Option<std::time::Duration>,
     /// Endpoints that receive audit events as signed JSON (`--webhooks`).
     pub webhooks: Option<crate::webhooks::WebhookConfig>,
+    /// The rollout controller that runs trial plans (`--controller-interval`,
+    /// `--controller-lease`); `None` turns it off on this replica.
+    pub controller: Option<trials::controller::ControllerConfig>,
 }
 
 impl std::fmt::Debug for RegistryConfig {
@@ -55,6 +58,7 @@ impl std::fmt::Debug for RegistryConfig {
             .field("auto_rollback", &self.auto_rollback)
             .field("record_retention", &self.record_retention)
             .field("webhooks", &self.webhooks)
+            .field("controller", &self.controller)
             .finish()
     }
 }
@@ -70,6 +74,7 @@ impl Default for RegistryConfig {
             auto_rollback: false,
             record_retention: Some(DEFAULT_RECORD_RETENTION),
             webhooks: None,
+            controller: Some(trials::controller::ControllerConfig::default()),
         }
     }
 }
@@ -100,7 +105,11 @@ pub async fn open(config: &RegistryConfig) -> Result<Registry> {
         };
     let blobs = BlobStore::open(&config.blobs_url, &config.s3)?;
     let mut registry = Registry::new(store, blobs, config.limits.clone())
-        .with_trials(Trials::new(trial_store).with_record_retention(config.record_retention))
+        .with_trials(
+            Trials::new(trial_store)
+                .with_record_retention(config.record_retention)
+                .with_controller(config.controller.clone()),
+        )
         .with_auto_rollback(config.auto_rollback);
     if let Some(w) = webhooks {
         registry = registry.with_webhooks(w);
@@ -143,6 +152,16 @@ pub async fn run(
     let compaction_task = registry
         .trials()
         .map(|t| AbortOnDrop(tokio::spawn(trials::retention::compact(t.clone()))));
+    // The rollout controller (one replica per trial at a time: a lease).
+    let controller_task = registry.trials().and_then(|t| {
+        t.controller().map(|c| {
+            AbortOnDrop(tokio::spawn(trials::controller::run(
+                t.clone(),
+                c.clone(),
+                std::future::pending(),
+            )))
+        })
+    });
     // Webhook delivery tasks (cursors start before the port is served,
     // so every event after start-up is delivered).
     let webhook_tasks: Vec<AbortOnDrop> = match registry.webhooks() {
@@ -180,6 +199,7 @@ pub async fn run(
     drop(health_task);
     drop(retention_task);
     drop(compaction_task);
+    drop(controller_task);
     drop(webhook_tasks);
     served
 }

@@ -126,6 +126,9 @@ pub const METHODS: &[(&str, Access)] = &[
     // Written by routers: their token needs `operator`.
     ("/joust.v1.Trials/RecordComparisons", OPERATOR),
     ("/joust.v1.Trials/GetTrialReport", READER),
+    // Approving a plan's step is an operator's decision, like StopTrial.
+    ("/joust.v1.Trials/ApproveTrial", OPERATOR),
+    ("/joust.v1.Trials/DenyTrial", OPERATOR),
     // inference.GRPCInferenceService (nodes, router)
     ("/inference.GRPCInferenceService/ServerLive", Authenticated),
     ("/inference.GRPCInferenceService/ServerReady", Authenticated),

@@ -131,6 +131,7 @@ pub async fn seed_trial(
                 ..Default::default()
             }),
             reason: "dashboard test".to_owned(),
+            plan: None,
         })
         .await?;
     let records: Vec<_> = (0..RECORDS).map(|i| record(&trial, i, shadow)).collect();

@@ -200,6 +200,7 @@ impl TrialOps {
                 sticky: true,
                 gates: None,
                 reason: "test".into(),
+                plan: None,
             })
             .await?)
     }

@@ -180,6 +180,7 @@ async fn trials_roles() {
         sticky: false,
         gates: None,
         reason: "test".into(),
+        plan: None,
     };
     refused(
         c.start_trial(start()).await,

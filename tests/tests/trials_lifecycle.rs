@@ -44,6 +44,7 @@ fn start(version: u64, mode: pb::TrialMode) -> pb::StartTrialRequest {
             ..Default::default()
         }),
         reason: "test".into(),
+        plan: None,
     }
 }
 

@@ -131,6 +131,7 @@ fn start(
         sticky: false,
         gates: Some(gates),
         reason: "periods test".into(),
+        plan: None,
     }
 }
 

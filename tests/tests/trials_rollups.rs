@@ -129,6 +129,7 @@ async fn trial(reg: &TestRegistry, name: &str) -> u64 {
                 ..Default::default()
             }),
             reason: "rollups test".into(),
+            plan: None,
         })
         .await
         .unwrap()

@@ -96,6 +96,7 @@ async fn prepare(registry: &str, model: &str, mode: &str) -> anyhow::Result<()> 
             sticky: false,
             gates: None,
             reason: "bench".to_owned(),
+            plan: None,
         })
         .await?
         .into_inner();

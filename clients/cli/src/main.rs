@@ -21,6 +21,7 @@ mod shutdown;
 mod status_cmd;
 mod trial_cmd;
 mod trial_output;
+mod trial_plan;
 mod up_cmd;
 mod webhooks_cmd;
 

@@ -55,6 +55,24 @@ pub struct RegistryArgs {
     /// that receive audit events as signed JSON (docs/webhooks.md).
     #[arg(long, env = "JOUST_WEBHOOKS")]
     pub webhooks: Option<std::path::PathBuf>,
+    /// Time between passes of the rollout controller over the open trials
+    /// that have a plan (10s, 500ms, 1m).
+    #[arg(long, env = "JOUST_CONTROLLER_INTERVAL", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub controller_interval: std::time::Duration,
+    /// How long this replica keeps a trial's controller without renewing
+    /// it; another replica takes the trial over once it lapses. Longer
+    /// than --controller-interval.
+    #[arg(long, env = "JOUST_CONTROLLER_LEASE", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub controller_lease: std::time::Duration,
+    /// After a trial promotes its challenger, keep the replaced champion in
+    /// shadow this long (30m, 2h) and roll back by itself if the new
+    /// champion is proven worse under the trial's gates; off by default.
+    #[arg(long, env = "JOUST_ROLLBACK_WATCH", value_parser = humantime::parse_duration)]
+    pub rollback_watch: Option<std::time::Duration>,
+    /// Turn the rollout controller off on this replica (plans then wait
+    /// for a replica that runs it).
+    #[arg(long, env = "JOUST_NO_CONTROLLER")]
+    pub no_controller: bool,
     /// Prometheus `/metrics` listen address (OpenMetrics text: per-RPC
     /// request counts and latency); `off` (the default) disables it.
     #[arg(long, env = "JOUST_REGISTRY_METRICS_LISTEN", default_value = "off")]
@@ -146,6 +164,14 @@ impl RegistryArgs {
             }
             None => None,
         };
+        let mut controller = joust_registry::trials::controller::ControllerConfig::new(
+            self.controller_interval,
+            self.controller_lease,
+        );
+        controller.rollback_watch = self.rollback_watch.filter(|d| !d.is_zero());
+        controller
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--controller-interval/--controller-lease: {e}"))?;
         let limits = Limits {
             max_artifact_bytes: self.max_artifact_bytes,
             ..Limits::default()
@@ -162,6 +188,7 @@ impl RegistryArgs {
                 record_retention: (self.record_retention_secs > 0)
                     .then(|| std::time::Duration::from_secs(self.record_retention_secs)),
                 webhooks,
+                controller: (!self.no_controller).then_some(controller),
             },
         ))
     }
@@ -190,6 +217,7 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
         max_message_bytes = config.max_message_bytes,
         max_artifact_bytes = config.limits.max_artifact_bytes,
         security = %security.describe(),
+        controller = ?config.controller.as_ref().map(|c| (c.interval, c.lease, c.rollback_watch)),
         webhooks = ?config.webhooks.as_ref().map(|w| w.endpoints.iter().map(|e| e.name.as_str()).collect::<Vec<_>>()),
         "starting registry"
     );

@@ -191,9 +191,9 @@ pub enum TrialCommand {
         #[arg(value_parser = parse_challenger)]
         challenger: (String, u64),
         /// shadow (copy requests to the challenger) or split (serve a share
-        /// with it).
-        #[arg(long, env = "JOUST_TRIAL_MODE", value_enum)]
-        mode: ModeArg,
+        /// with it). With --plan or --step: the plan's first step's.
+        #[arg(long, env = "JOUST_TRIAL_MODE", value_enum, required_unless_present_any = ["plan", "step"])]
+        mode: Option<ModeArg>,
         /// Challenger share of requests in split mode, in [0, 1].
         #[arg(long, env = "JOUST_TRIAL_WEIGHT", value_parser = parse_share, allow_negative_numbers = true, default_value = "0")]
         weight: f64,
@@ -217,9 +217,37 @@ pub enum TrialCommand {
         /// Why (recorded in the audit log).
         #[arg(long, env = "JOUST_TRIAL_REASON", default_value = "")]
         reason: String,
+        /// A plan the registry's controller runs the trial through: a TOML
+        /// file of [[steps]] (docs/trials.md, "Plans").
+        #[arg(long, env = "JOUST_TRIAL_PLAN", conflicts_with = "step")]
+        plan: Option<std::path::PathBuf>,
+        /// A plan step, MODE:SHARE:MIN_DURATION:MIN_SAMPLES[:ACTION]
+        /// (repeatable, in order), e.g. `--step shadow:1:10m:5000 --step
+        /// split:0.05:10m:1000 --step split:0.5:10m:1000:await_approval`;
+        /// ACTION is advance (default), await_approval or promote.
+        #[arg(long, value_parser = crate::trial_plan::parse_step)]
+        step: Vec<pb::TrialPlanStep>,
+    },
+    /// Grant the pending approval of the model's open trial: its plan goes
+    /// on (role operator).
+    Approve {
+        /// The model.
+        name: String,
+        /// Why (recorded in the audit log).
+        #[arg(long, env = "JOUST_TRIAL_REASON", default_value = "")]
+        reason: String,
+    },
+    /// Deny the pending approval: the trial stops, the challenger goes
+    /// back to `evaluated` (role operator).
+    Deny {
+        /// The model.
+        name: String,
+        /// Why (recorded in the audit log).
+        #[arg(long, env = "JOUST_TRIAL_REASON", default_value = "")]
+        reason: String,
     },
     /// Change the model's open trial; gates given are merged into the
-    /// trial's current gates.
+    /// trial's current gates. Pauses the trial's plan, if it has one.
     Update {
         /// The model.
         name: String,
@@ -328,8 +356,34 @@ pub async fn run(args: TrialArgs) -> anyhow::Result<()> {
             gates,
             confidence,
             reason,
+            plan,
+            step,
         } => {
-            if mode == ModeArg::Split && weight == 0.0 {
+            let plan = match (plan, step) {
+                (Some(path), _) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("--plan {}", path.display()))?;
+                    Some(
+                        crate::trial_plan::parse_plan(&text)
+                            .map_err(|e| anyhow::anyhow!("--plan {}: {e}", path.display()))?,
+                    )
+                }
+                (None, steps) if !steps.is_empty() => Some(pb::TrialPlan {
+                    steps,
+                    watch: false,
+                }),
+                (None, _) => None,
+            };
+            // With a plan the trial runs its first step's settings.
+            let mode = match (mode, &plan) {
+                (Some(m), _) => m,
+                (None, Some(p)) => match p.steps.first().map(|s| s.mode) {
+                    Some(m) if m == pb::TrialMode::Split as i32 => ModeArg::Split,
+                    _ => ModeArg::Shadow,
+                },
+                (None, None) => anyhow::bail!("--mode: expected shadow or split"),
+            };
+            if plan.is_none() && mode == ModeArg::Split && weight == 0.0 {
                 anyhow::bail!("--weight: split mode needs a challenger share in (0, 1]");
             }
             let t = client
@@ -348,9 +402,16 @@ pub async fn run(args: TrialArgs) -> anyhow::Result<()> {
                         &gates,
                     )),
                     reason,
+                    plan,
                 })
                 .await?;
             show_trial(json, t)?;
+        }
+        TrialCommand::Approve { name, reason } => {
+            show_trial(json, client.decide_approval(&name, true, &reason).await?)?;
+        }
+        TrialCommand::Deny { name, reason } => {
+            show_trial(json, client.decide_approval(&name, false, &reason).await?)?;
         }
         TrialCommand::Update {
             name,

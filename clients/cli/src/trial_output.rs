@@ -113,6 +113,9 @@ pub struct TrialView {
     pub stopped_at: String,
     pub started_by: String,
     pub reason: String,
+    /// The trial's plan and where it is (absent: no plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::trial_plan::PlanView>,
 }
 
 impl From<pb::Trial> for TrialView {
@@ -134,6 +137,7 @@ impl From<pb::Trial> for TrialView {
             sticky: t.sticky,
             started_by: t.started_by,
             reason: t.reason,
+            plan: t.plan.map(Into::into),
         }
     }
 }
@@ -535,6 +539,9 @@ pub fn print_trial(t: &TrialView) {
     }
     if !t.reason.is_empty() {
         outln!("  reason: {}", t.reason);
+    }
+    if let Some(p) = &t.plan {
+        crate::trial_plan::print_plan(p);
     }
 }
 

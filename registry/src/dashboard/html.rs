@@ -72,7 +72,7 @@ pub fn page(title: &str, refresh: Option<u32>, body: &str) -> Html<String> {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · joust</title><style>{STYLE}</style></head>\
          <body><header><a class=\"brand\" href=\"/\">joust</a><a href=\"/models\">models</a>\
-         <a href=\"/trials\">trials</a><a href=\"/serving\">serving</a><a href=\"/api/models\">JSON API</a></header>\
+         <a href=\"/trials\">trials</a><a href=\"/approvals\">approvals</a><a href=\"/serving\">serving</a><a href=\"/api/models\">JSON API</a></header>\
          <main>{body}</main></body></html>\n",
         esc(title)
     ))

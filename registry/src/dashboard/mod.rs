@@ -9,6 +9,7 @@
 //! router (to embed it), [`serve`] runs it on a bound listener.
 
 mod api;
+mod approvals;
 pub mod auth;
 mod charts;
 mod html;
@@ -87,6 +88,8 @@ pub fn router_full(registry: Registry, door: auth::Door, routers: Routers) -> Ro
         .route("/models/{name}/versions/{version}", get(pages::version))
         .route("/trials", get(pages::trials))
         .route("/trials/{id}", get(trial_page::trial))
+        .route("/approvals", get(approvals::page_html))
+        .route("/api/approvals", get(approvals::api))
         .route("/serving", get(serving_page::page_html))
         .route("/api/serving", get(serving_page::api))
         .route("/api/models", get(api::models))

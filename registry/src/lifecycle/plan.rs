@@ -104,6 +104,14 @@ pub enum Command {
     StartTrial(NewTrial),
     /// Ends the open trial with `outcome`.
     StopTrial { outcome: Outcome, reason: String },
+    /// After a promotion: brings the champion the new one replaced
+    /// (`trial.challenger_version`, retired) back as the challenger of a
+    /// watch trial against the new champion.
+    StartWatch(NewTrial),
+    /// Ends the open watch trial: `rollback` retires the new champion and
+    /// makes the watched (old) champion champion again (outcome promote);
+    /// otherwise the old champion is retired again (outcome reject).
+    EndWatch { rollback: bool, reason: String },
 }
 
 impl Command {
@@ -112,8 +120,8 @@ impl Command {
         match self {
             Command::Transition { version, .. } => vec![*version],
             Command::Rollback { to, .. } => to.iter().copied().collect(),
-            Command::StartTrial(new) => vec![new.challenger_version],
-            Command::StopTrial { .. } => vec![],
+            Command::StartTrial(new) | Command::StartWatch(new) => vec![new.challenger_version],
+            Command::StopTrial { .. } | Command::EndWatch { .. } => vec![],
         }
     }
 }
@@ -258,6 +266,8 @@ pub fn plan(state: &ModelState, command: &Command) -> Result<Vec<Change>, Lifecy
         Command::Rollback { to, reason } => rollback(state, *to, reason),
         Command::StartTrial(new) => start_trial(state, new),
         Command::StopTrial { outcome, reason } => stop_trial(state, *outcome, reason),
+        Command::StartWatch(new) => start_watch(state, new),
+        Command::EndWatch { rollback, reason } => end_watch(state, *rollback, reason),
     }
 }
 
@@ -562,6 +572,142 @@ fn stop_trial(
         "open",
         outcome.as_str(),
         why,
+    )));
+    Ok(changes)
+}
+
+fn start_watch(state: &ModelState, new: &NewTrial) -> Result<Vec<Change>, LifecycleError> {
+    let model = || state.model.clone();
+    if let Some(t) = state.trial {
+        return Err(LifecycleError::TrialAlreadyOpen {
+            model: model(),
+            trial: t.id,
+            challenger: t.challenger,
+        });
+    }
+    let (champion, c) = state
+        .champion()
+        .ok_or_else(|| LifecycleError::NoChampion { model: model() })?;
+    let old = new.challenger_version;
+    if c.previous_champion != Some(old) {
+        return Err(LifecycleError::Inconsistent {
+            model: model(),
+            what: format!(
+                "a watch compares champion version {champion} with the champion it replaced ({:?}), not version {old}",
+                c.previous_champion
+            ),
+        });
+    }
+    let v = state.version(old)?;
+    if v.status != Status::Retired {
+        return Err(LifecycleError::NotRetired {
+            model: model(),
+            version: old,
+            status: v.status,
+        });
+    }
+    if let Some((other, _)) = state.challenger() {
+        return Err(LifecycleError::ChallengerTaken {
+            model: model(),
+            version: other,
+        });
+    }
+    let why = format!("rollback watch of version {champion}: {}", new.reason);
+    Ok(vec![
+        Change::Status {
+            version: old,
+            from: Status::Retired,
+            to: Status::Challenger,
+        },
+        Change::Event(Event::new(
+            old,
+            TRANSITION,
+            "retired",
+            "challenger",
+            why.clone(),
+        )),
+        Change::OpenTrial {
+            champion,
+            trial: new.clone(),
+            event: Event::new(
+                old,
+                TRIAL_STARTED,
+                "",
+                new.mode.as_str(),
+                format!("champion {champion} watched against version {old}; {why}"),
+            ),
+        },
+    ])
+}
+
+fn end_watch(
+    state: &ModelState,
+    rollback: bool,
+    reason: &str,
+) -> Result<Vec<Change>, LifecycleError> {
+    let t = state.trial.ok_or_else(|| LifecycleError::NoOpenTrial {
+        model: state.model.clone(),
+    })?;
+    let old = t.challenger;
+    let new = t.champion;
+    for (n, want) in [(old, Status::Challenger), (new, Status::Champion)] {
+        let v = state.version(n)?;
+        if v.status != want {
+            return Err(LifecycleError::Inconsistent {
+                model: state.model.clone(),
+                what: format!(
+                    "watch trial {}: version {n} is {} instead of {want}",
+                    t.id, v.status
+                ),
+            });
+        }
+    }
+    let mut changes = if rollback {
+        let why = format!("trial {} (rollback watch): {reason}", t.id);
+        vec![
+            Change::Status {
+                version: new,
+                from: Status::Champion,
+                to: Status::Retired,
+            },
+            Change::Event(Event::new(
+                new,
+                ROLLBACK,
+                "champion",
+                "retired",
+                why.clone(),
+            )),
+            Change::Status {
+                version: old,
+                from: Status::Challenger,
+                to: Status::Champion,
+            },
+            Change::Event(Event::new(old, ROLLBACK, "challenger", "champion", why)),
+        ]
+    } else {
+        moved(
+            old,
+            Status::Challenger,
+            Status::Retired,
+            &format!("trial {} (rollback watch) ended: {reason}", t.id),
+        )
+    };
+    let outcome = if rollback {
+        Outcome::Promote
+    } else {
+        Outcome::Reject
+    };
+    changes.push(Change::CloseTrial { id: t.id, outcome });
+    changes.push(Change::Event(Event::new(
+        old,
+        TRIAL_STOPPED,
+        "open",
+        outcome.as_str(),
+        format!(
+            "trial {} (rollback watch) {}: {reason}",
+            t.id,
+            if rollback { "rolled back" } else { "ended" }
+        ),
     )));
     Ok(changes)
 }

@@ -148,6 +148,8 @@ impl From<Trial> for pb::Trial {
             stopped_at: t.stopped_at.map(timestamp),
             started_by: t.started_by,
             reason: t.reason,
+            // Filled by the handlers that read the plan.
+            plan: None,
         }
     }
 }
@@ -171,6 +173,8 @@ pub fn trial_from_pb(t: pb::Trial) -> Result<Trial, Status> {
         stopped_at,
         started_by,
         reason,
+        // The plan is the registry's; clients of this conversion route.
+        plan: _,
     } = t;
     let state = match pb::TrialState::try_from(state) {
         Ok(pb::TrialState::Open) => TrialState::Open,

@@ -10,7 +10,8 @@ use crate::trials::Trials;
 use crate::trials::convert::{
     dropped_from_pb, mode_from_pb, outcome_from_pb, record_from_pb, report_to_pb,
 };
-use crate::trials::domain::{Mode, NewTrial, TrialUpdate};
+use crate::trials::domain::{Mode, NewTrial, Trial, TrialUpdate};
+use crate::trials::rollout::Plan;
 
 #[derive(Debug, Clone)]
 pub struct TrialsService {
@@ -20,6 +21,28 @@ pub struct TrialsService {
 impl TrialsService {
     pub fn new(trials: Trials) -> Self {
         Self { trials }
+    }
+
+    /// The trial on the wire with its plan, if it has one.
+    async fn with_plan(&self, trial: Trial) -> Result<pb::Trial, Status> {
+        let plan = self.trials.plan(trial.id).await?;
+        let mut t = pb::Trial::from(trial);
+        t.plan = plan.as_ref().map(Into::into);
+        Ok(t)
+    }
+
+    async fn decide(
+        &self,
+        request: Request<pb::DecideApprovalRequest>,
+        grant: bool,
+    ) -> Result<Response<pb::Trial>, Status> {
+        let actor = actor_of(&request);
+        let pb::DecideApprovalRequest { model, reason } = request.into_inner();
+        let trial = self
+            .trials
+            .decide_approval(&model, grant, &reason, &actor)
+            .await?;
+        Ok(Response::new(self.with_plan(trial).await?))
     }
 }
 
@@ -46,8 +69,10 @@ impl TrialsApi for TrialsService {
             sticky,
             gates,
             reason,
+            plan,
         } = request.into_inner();
         let mode = mode_from_pb("mode", mode)?.unwrap_or(Mode::Shadow);
+        let plan = plan.map(Plan::try_from).transpose()?;
         let new = NewTrial {
             model,
             challenger_version,
@@ -57,9 +82,10 @@ impl TrialsApi for TrialsService {
             sticky,
             gates: gates.map(Into::into).unwrap_or_default(),
             reason,
-            plan: None,
+            plan,
         };
-        Ok(Response::new(self.trials.start(new, &actor).await?.into()))
+        let trial = self.trials.start(new, &actor).await?;
+        Ok(Response::new(self.with_plan(trial).await?))
     }
 
     async fn update_trial(
@@ -106,7 +132,8 @@ impl TrialsApi for TrialsService {
         request: Request<pb::GetTrialRequest>,
     ) -> Result<Response<pb::Trial>, Status> {
         let pb::GetTrialRequest { id, model } = request.into_inner();
-        Ok(Response::new(self.trials.find(id, &model).await?.into()))
+        let trial = self.trials.find(id, &model).await?;
+        Ok(Response::new(self.with_plan(trial).await?))
     }
 
     async fn list_trials(
@@ -164,5 +191,19 @@ impl TrialsApi for TrialsService {
         let pb::GetTrialReportRequest { id, model } = request.into_inner();
         let (trial, report) = self.trials.report(id, &model).await?;
         Ok(Response::new(report_to_pb(trial, report)))
+    }
+
+    async fn approve_trial(
+        &self,
+        request: Request<pb::DecideApprovalRequest>,
+    ) -> Result<Response<pb::Trial>, Status> {
+        self.decide(request, true).await
+    }
+
+    async fn deny_trial(
+        &self,
+        request: Request<pb::DecideApprovalRequest>,
+    ) -> Result<Response<pb::Trial>, Status> {
+        self.decide(request, false).await
     }
 }

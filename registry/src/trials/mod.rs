@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod ingest;
 pub mod partitions;
 pub mod periods;
+pub mod plan_convert;
 pub mod report;
 pub mod retention;
 pub mod rollout;
@@ -79,6 +80,8 @@ pub struct Trials {
     record_retention: Option<std::time::Duration>,
     /// The registry's metrics (store latency, records, report time).
     metrics: Arc<crate::metrics::RegistryMetrics>,
+    /// How the rollout controller runs (`None`: it does not).
+    controller: Option<controller::ControllerConfig>,
 }
 
 impl std::fmt::Debug for Trials {
@@ -155,7 +158,27 @@ impl Trials {
             store,
             record_retention: None,
             metrics: Arc::new(crate::metrics::RegistryMetrics::new()),
+            controller: None,
         }
+    }
+
+    /// Runs the rollout controller with `config` beside the server (see
+    /// [`controller`]); `None` turns it off.
+    pub fn with_controller(mut self, config: Option<controller::ControllerConfig>) -> Self {
+        self.controller = config;
+        self
+    }
+
+    pub fn controller(&self) -> Option<&controller::ControllerConfig> {
+        self.controller.as_ref()
+    }
+
+    /// The rollback watch after a promotion, in ms (`None`: off).
+    pub fn rollback_watch_ms(&self) -> Option<u64> {
+        self.controller
+            .as_ref()
+            .and_then(|c| c.rollback_watch)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
     /// Counts into `metrics` (the registry's, so one `/metrics` shows both).
@@ -190,8 +213,15 @@ impl Trials {
         check_share("sampling", new.sampling)?;
         check_gates(&new.gates)?;
         check_text("reason", &new.reason, MAX_TEXT)?;
+        let mut new = new;
         if let Some(plan) = &new.plan {
             plan.validate().map_err(invalid)?;
+            // The trial runs the plan's first step.
+            if let Some((mode, weight, sampling)) = plan.settings(0) {
+                new.mode = mode;
+                new.weight = weight;
+                new.sampling = sampling;
+            }
         }
         self.metrics
             .store_op("start_trial", self.store.start_trial(new, actor))
@@ -227,6 +257,27 @@ impl Trials {
     ) -> Result<Trial> {
         validate_name("model", model)?;
         check_text("reason", reason, MAX_TEXT)?;
+        if outcome == Outcome::Promote
+            && let Some(ms) = self.rollback_watch_ms()
+        {
+            // A watched trial is not watched again (its promote is a
+            // person's rollback).
+            let open = self.store.current_trial(model).await?;
+            let watched = self
+                .store
+                .trial_plan(open.id)
+                .await?
+                .is_some_and(|p| p.plan.watch);
+            if !watched {
+                return self
+                    .metrics
+                    .store_op(
+                        "stop_trial",
+                        self.store.promote_watched(model, reason, actor, ms),
+                    )
+                    .await;
+            }
+        }
         self.metrics
             .store_op(
                 "stop_trial",
@@ -350,6 +401,17 @@ impl Trials {
     /// The trial and its report from its rollups (trials started before
     /// rollups existed: from every stored record).
     pub async fn report(&self, id: u64, model: &str) -> Result<(Trial, Report)> {
+        self.report_with(id, model, false).await
+    }
+
+    /// [`report`](Self::report) with the arms swapped (see
+    /// [`ReportBuilder::swap_arms`]): how the controller judges a rollback
+    /// watch.
+    pub async fn report_reversed(&self, id: u64) -> Result<(Trial, Report)> {
+        self.report_with(id, "", true).await
+    }
+
+    async fn report_with(&self, id: u64, model: &str, reversed: bool) -> Result<(Trial, Report)> {
         let started = std::time::Instant::now();
         let trial = self.find(id, model).await?;
         let mut builder = ReportBuilder::new();
@@ -374,6 +436,9 @@ impl Trials {
                     self.store.scan_records(trial.id, &mut builder),
                 )
                 .await?;
+        }
+        if reversed {
+            builder.swap_arms();
         }
         let mut report = builder.finish(trial.mode, trial.weight, &trial.gates);
         report.losses = self

@@ -235,6 +235,15 @@ impl ReportBuilder {
         self.periods = PeriodsBuilder::new(periods);
     }
 
+    /// Swaps the arms of everything added so far (not the per-period
+    /// counts): the report then judges the champion as the challenger of
+    /// the challenger. A rollback watch reads its trial this way — the new
+    /// champion against the one it replaced, with the same gates.
+    pub fn swap_arms(&mut self) {
+        std::mem::swap(&mut self.champion, &mut self.challenger);
+        std::mem::swap(&mut self.champion_only, &mut self.challenger_only);
+    }
+
     /// Adds a rollup of period `period` (see [`crate::trials::rollup`]).
     pub fn add_rollup(&mut self, period: u32, r: &Rollup) -> crate::error::Result<()> {
         self.records += r.records;

@@ -59,6 +59,12 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// A post-promotion watch (written by the registry, never by a user):
+    /// the trial's champion is the newly promoted version, its challenger
+    /// the champion it replaced, in shadow; one step whose minimum duration
+    /// is the watch period. See [`decide_watch`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub watch: bool,
 }
 
 impl Plan {
@@ -87,11 +93,34 @@ impl Plan {
                 split(0.25, StepAction::Advance),
                 split(0.5, StepAction::AwaitApproval),
             ],
+            watch: false,
+        }
+    }
+
+    /// The plan of a post-promotion watch of `period`: the old champion in
+    /// shadow (sampling 1) for that long.
+    pub fn watch(period_ms: u64) -> Self {
+        Plan {
+            steps: vec![Step {
+                mode: Mode::Shadow,
+                weight: 0.0,
+                sampling: 1.0,
+                min_duration_ms: period_ms,
+                min_samples: 0,
+                action: StepAction::Promote,
+            }],
+            watch: true,
         }
     }
 
     /// Checks the plan; errors name the field (`steps[2].weight: …`).
     pub fn validate(&self) -> Result<(), String> {
+        if self.watch {
+            return Err(
+                "plan.watch: expected false (a rollback watch is started by the registry, after a promotion)"
+                    .to_owned(),
+            );
+        }
         if self.steps.is_empty() {
             return Err("plan.steps: expected at least one step, got none".to_owned());
         }
@@ -198,6 +227,12 @@ pub enum Action {
     /// A guardrail is violated: reject the challenger (back to
     /// `evaluated`, traffic back to the champion).
     Abort { at: usize, figures: String },
+    /// A watch found the new champion worse than the one it replaced: the
+    /// old champion serves again, the new one is retired.
+    RollBack { figures: String },
+    /// A watch ran its period without proof of harm: the old champion is
+    /// retired again, the new one stays.
+    EndWatch { figures: String },
 }
 
 /// The figures an action is justified by, for the audit event.
@@ -283,6 +318,39 @@ pub fn decide(state: &PlanState, report: &Report, now: DateTime<Utc>) -> Action 
         StepAction::AwaitApproval => Action::RequestApproval { at, figures },
         StepAction::Promote => Action::Promote { at, figures },
     }
+}
+
+/// The rules of a post-promotion watch (docs/trials.md, "The rollback
+/// watch"). `reversed` is the watch trial's report with its arms swapped:
+/// the new champion judged as the challenger of the old one, with the
+/// promoted trial's gates.
+/// 1. paused → wait;
+/// 2. the reversed verdict is `reject` (the new champion violates a gate
+///    against the old with the trial's confidence) → roll back;
+/// 3. the watch period has passed → end the watch;
+/// 4. else wait.
+pub fn decide_watch(state: &PlanState, reversed: &Report, now: DateTime<Utc>) -> Action {
+    let period_ms = state.plan.steps.first().map_or(0, |s| s.min_duration_ms);
+    let samples = step_samples(reversed);
+    let elapsed_ms = u64::try_from((now - state.step_started_at).num_milliseconds()).unwrap_or(0);
+    let figures = figures(reversed, samples, elapsed_ms);
+    if state.paused {
+        return Action::Wait("paused by a manual change".to_owned());
+    }
+    if state.step != 0 {
+        return Action::Wait("the watch has ended".to_owned());
+    }
+    if reversed.verdict == Verdict::Reject {
+        return Action::RollBack { figures };
+    }
+    if elapsed_ms >= period_ms {
+        return Action::EndWatch { figures };
+    }
+    Action::Wait(format!(
+        "watching the new champion: {:.1}s of {:.1}s",
+        elapsed_ms as f64 / 1000.0,
+        period_ms as f64 / 1000.0
+    ))
 }
 
 #[cfg(test)]

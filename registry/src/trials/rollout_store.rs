@@ -28,13 +28,25 @@ pub trait RolloutStore: Send + Sync + 'static {
         ttl_ms: i64,
     ) -> Result<bool>;
     /// Applies `action` if the plan is still at `expected` (step and
-    /// approval, not paused); `false` when it moved (nothing applied).
+    /// approval, not paused); `false` when it moved (nothing applied). A
+    /// promotion with `watch` (ms) starts a rollback watch in the same
+    /// transaction.
     async fn apply_action(
         &self,
         trial: &Trial,
         expected: &PlanState,
         action: &Action,
+        watch_ms: Option<u64>,
     ) -> Result<bool>;
+    /// Stops the model's open trial with `promote` (a person's StopTrial)
+    /// and starts a rollback watch of `watch_ms` in the same transaction.
+    async fn promote_watched(
+        &self,
+        model: &str,
+        reason: &str,
+        actor: &str,
+        watch_ms: u64,
+    ) -> Result<Trial>;
     /// Keeps the controller's explanation of why it waits.
     async fn set_plan_note(&self, trial_id: u64, note: &str) -> Result<()>;
     /// Grants (the plan continues) or denies (the challenger is rejected)
@@ -98,6 +110,56 @@ macro_rules! impl_rollout_store {
                 Ok(())
             }
 
+            /// Opens the rollback watch of `promoted` (just stopped with
+            /// promote) inside `conn`'s transaction: its old champion in
+            /// shadow against the new one, with its gates, for `watch_ms`;
+            /// the last audit event's id.
+            pub(crate) async fn start_watch_in(
+                conn: &mut $conn,
+                promoted: &$crate::trials::domain::Trial,
+                watch_ms: u64,
+                actor: &str,
+            ) -> $crate::error::Result<i64> {
+                let new = $crate::trials::domain::NewTrial {
+                    model: promoted.model.clone(),
+                    challenger_version: promoted.champion_version,
+                    mode: $crate::trials::domain::Mode::Shadow,
+                    weight: 0.0,
+                    sampling: 1.0,
+                    sticky: false,
+                    gates: promoted.gates.clone(),
+                    reason: format!(
+                        "trial {} promoted version {}; watching it for {:.1}s",
+                        promoted.id,
+                        promoted.challenger_version,
+                        watch_ms as f64 / 1000.0
+                    ),
+                    plan: None,
+                };
+                let command = $crate::lifecycle::Command::StartWatch(new);
+                let applied = Self::run_command(&mut *conn, &promoted.model, &command, actor).await?;
+                let id = applied.opened_trial.ok_or_else(|| {
+                    $crate::error::RegistryError::Corrupt(format!(
+                        "watch of {:?} planned without opening a trial", promoted.model
+                    ))
+                })?;
+                sqlx::query(
+                    "INSERT INTO trial_periods (trial_id, period, started_at, mode, weight, sampling)
+                     SELECT id, 0, started_at, mode, weight, sampling FROM trials WHERE id = $1",
+                )
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                let started: chrono::DateTime<chrono::Utc> =
+                    sqlx::query_scalar("SELECT started_at FROM trials WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                Self::insert_plan(&mut *conn, id, &$crate::trials::rollout::Plan::watch(watch_ms), started)
+                    .await?;
+                Ok(applied.last_event)
+            }
+
             /// A manual change pauses the plan (no-op without one).
             pub(crate) async fn pause_plan(conn: &mut $conn, trial_id: u64) -> $crate::error::Result<()> {
                 sqlx::query("UPDATE trial_plans SET paused = TRUE, note = 'paused by a manual change' WHERE trial_id = $1")
@@ -158,6 +220,7 @@ macro_rules! impl_rollout_store {
                 trial: &$crate::trials::domain::Trial,
                 expected: &$crate::trials::rollout::PlanState,
                 action: &$crate::trials::rollout::Action,
+                watch_ms: Option<u64>,
             ) -> $crate::error::Result<bool> {
                 use $crate::trials::rollout::{Action, CONTROLLER_ACTOR};
                 use $crate::trials::store::event_kind;
@@ -167,6 +230,7 @@ macro_rules! impl_rollout_store {
                     Action::RequestApproval { at, .. } => (*at, "pending"),
                     Action::Promote { at, .. } => (at + 1, ""),
                     Action::Abort { at, .. } => (*at, ""),
+                    Action::RollBack { .. } | Action::EndWatch { .. } => (expected.step + 1, ""),
                 };
                 let now = chrono::Utc::now();
                 let mut tx = self.begin_write().await?;
@@ -220,11 +284,25 @@ macro_rules! impl_rollout_store {
                     }
                     Action::Promote { at, figures } => {
                         let reason = format!("plan complete at step {at}: {figures}");
-                        Self::stop_in(&mut tx, model, $crate::trials::domain::Outcome::Promote, &reason, CONTROLLER_ACTOR).await?;
-                        Self::insert_event(
+                        let (promoted, _) = Self::stop_in(&mut tx, model, $crate::trials::domain::Outcome::Promote, &reason, CONTROLLER_ACTOR).await?;
+                        let ev = Self::insert_event(
                             &mut tx, CONTROLLER_ACTOR, model, version, event_kind::TRIAL_PROMOTED,
                             &format!("step {at}"), "promoted", &format!("trial {}: {reason}", trial.id),
-                        ).await?
+                        ).await?;
+                        match watch_ms {
+                            Some(ms) => Self::start_watch_in(&mut tx, &promoted, ms, CONTROLLER_ACTOR).await?,
+                            None => ev,
+                        }
+                    }
+                    Action::RollBack { figures } | Action::EndWatch { figures } => {
+                        let rollback = matches!(action, Action::RollBack { .. });
+                        let reason = if rollback {
+                            format!("the new champion is worse than the one it replaced: {figures}")
+                        } else {
+                            format!("no harm proven in the watch period: {figures}")
+                        };
+                        let command = $crate::lifecycle::Command::EndWatch { rollback, reason };
+                        Self::run_command(&mut tx, model, &command, CONTROLLER_ACTOR).await?.last_event
                     }
                     Action::Abort { at, figures } => {
                         let reason = format!("guardrail violated at step {at}: {figures}");
@@ -238,6 +316,23 @@ macro_rules! impl_rollout_store {
                 tx.commit().await?;
                 self.hub.publish(ev);
                 Ok(true)
+            }
+
+            async fn promote_watched(
+                &self,
+                model: &str,
+                reason: &str,
+                actor: &str,
+                watch_ms: u64,
+            ) -> $crate::error::Result<$crate::trials::domain::Trial> {
+                let mut tx = self.begin_write().await?;
+                let (trial, _) = Self::stop_in(
+                    &mut tx, model, $crate::trials::domain::Outcome::Promote, reason, actor,
+                ).await?;
+                let ev = Self::start_watch_in(&mut tx, &trial, watch_ms, actor).await?;
+                tx.commit().await?;
+                self.hub.publish(ev);
+                Ok(trial)
             }
 
             async fn decide_approval(

@@ -39,10 +39,13 @@ fn the_default_plan_is_valid_and_bad_plans_name_the_field() {
     p.steps[1].action = StepAction::Promote;
     assert!(p.validate().unwrap_err().starts_with("steps[1].action:"));
     assert!(
-        Plan { steps: vec![] }
-            .validate()
-            .unwrap_err()
-            .starts_with("plan.steps:")
+        Plan {
+            steps: vec![],
+            watch: false
+        }
+        .validate()
+        .unwrap_err()
+        .starts_with("plan.steps:")
     );
 }
 
@@ -94,4 +97,41 @@ fn minimums_hold_a_step_and_approval_needs_a_promote_verdict() {
         decide(&s, &report(Verdict::KeepRunning), Utc::now()),
         Action::Promote { at: 3, .. }
     ));
+}
+
+#[test]
+fn a_watch_rolls_back_on_proven_harm_and_ends_after_its_period() {
+    let watch = |started_ms_ago| PlanState {
+        plan: Plan::watch(1000),
+        step: 0,
+        step_started_at: Utc::now() - Duration::milliseconds(started_ms_ago),
+        paused: false,
+        approval: Approval::None,
+        note: String::new(),
+    };
+    assert!(matches!(
+        decide_watch(&watch(10), &report(Verdict::Reject), Utc::now()),
+        Action::RollBack { .. }
+    ));
+    assert!(matches!(
+        decide_watch(&watch(10), &report(Verdict::KeepRunning), Utc::now()),
+        Action::Wait(_)
+    ));
+    assert!(matches!(
+        decide_watch(&watch(5000), &report(Verdict::KeepRunning), Utc::now()),
+        Action::EndWatch { .. }
+    ));
+    let mut w = watch(5000);
+    w.step = 1;
+    assert!(matches!(
+        decide_watch(&w, &report(Verdict::Reject), Utc::now()),
+        Action::Wait(_)
+    ));
+    // Users cannot start a watch.
+    assert!(
+        Plan::watch(1)
+            .validate()
+            .unwrap_err()
+            .starts_with("plan.watch:")
+    );
 }

@@ -176,6 +176,7 @@ pub(super) async fn tell(
                 ..pb::TrialGates::default()
             }),
             reason: "joust demo: shadow the challenger".to_owned(),
+            plan: None,
         })
         .await
         .context("starting the shadow trial")?;

@@ -10,6 +10,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class TrialStepAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRIAL_STEP_ACTION_UNSPECIFIED: _ClassVar[TrialStepAction]
+    TRIAL_STEP_ACTION_ADVANCE: _ClassVar[TrialStepAction]
+    TRIAL_STEP_ACTION_AWAIT_APPROVAL: _ClassVar[TrialStepAction]
+    TRIAL_STEP_ACTION_PROMOTE: _ClassVar[TrialStepAction]
+
 class TrialMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TRIAL_MODE_UNSPECIFIED: _ClassVar[TrialMode]
@@ -42,6 +49,10 @@ class TrialVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRIAL_VERDICT_PROMOTE: _ClassVar[TrialVerdict]
     TRIAL_VERDICT_REJECT: _ClassVar[TrialVerdict]
     TRIAL_VERDICT_KEEP_RUNNING: _ClassVar[TrialVerdict]
+TRIAL_STEP_ACTION_UNSPECIFIED: TrialStepAction
+TRIAL_STEP_ACTION_ADVANCE: TrialStepAction
+TRIAL_STEP_ACTION_AWAIT_APPROVAL: TrialStepAction
+TRIAL_STEP_ACTION_PROMOTE: TrialStepAction
 TRIAL_MODE_UNSPECIFIED: TrialMode
 TRIAL_MODE_OFF: TrialMode
 TRIAL_MODE_SPLIT: TrialMode
@@ -60,6 +71,54 @@ TRIAL_VERDICT_UNSPECIFIED: TrialVerdict
 TRIAL_VERDICT_PROMOTE: TrialVerdict
 TRIAL_VERDICT_REJECT: TrialVerdict
 TRIAL_VERDICT_KEEP_RUNNING: TrialVerdict
+
+class TrialPlanStep(_message.Message):
+    __slots__ = ("mode", "weight", "sampling", "min_duration_ms", "min_samples", "action")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    MIN_DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    mode: TrialMode
+    weight: float
+    sampling: float
+    min_duration_ms: int
+    min_samples: int
+    action: TrialStepAction
+    def __init__(self, mode: _Optional[_Union[TrialMode, str]] = ..., weight: _Optional[float] = ..., sampling: _Optional[float] = ..., min_duration_ms: _Optional[int] = ..., min_samples: _Optional[int] = ..., action: _Optional[_Union[TrialStepAction, str]] = ...) -> None: ...
+
+class TrialPlan(_message.Message):
+    __slots__ = ("steps", "watch")
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    steps: _containers.RepeatedCompositeFieldContainer[TrialPlanStep]
+    watch: bool
+    def __init__(self, steps: _Optional[_Iterable[_Union[TrialPlanStep, _Mapping]]] = ..., watch: _Optional[bool] = ...) -> None: ...
+
+class TrialPlanState(_message.Message):
+    __slots__ = ("plan", "step", "step_started_at", "paused", "approval", "note")
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    STEP_STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    plan: TrialPlan
+    step: int
+    step_started_at: _timestamp_pb2.Timestamp
+    paused: bool
+    approval: str
+    note: str
+    def __init__(self, plan: _Optional[_Union[TrialPlan, _Mapping]] = ..., step: _Optional[int] = ..., step_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., paused: _Optional[bool] = ..., approval: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class DecideApprovalRequest(_message.Message):
+    __slots__ = ("model", "reason")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    reason: str
+    def __init__(self, model: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class TrialGates(_message.Message):
     __slots__ = ("min_samples", "max_anomaly_rate_delta", "min_agreement", "max_p99_latency_ratio", "max_error_rate", "max_error_rate_delta", "max_psi", "min_duration_secs", "confidence")
@@ -84,7 +143,7 @@ class TrialGates(_message.Message):
     def __init__(self, min_samples: _Optional[int] = ..., max_anomaly_rate_delta: _Optional[float] = ..., min_agreement: _Optional[float] = ..., max_p99_latency_ratio: _Optional[float] = ..., max_error_rate: _Optional[float] = ..., max_error_rate_delta: _Optional[float] = ..., max_psi: _Optional[float] = ..., min_duration_secs: _Optional[int] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("id", "model", "champion_version", "challenger_version", "mode", "weight", "sampling", "sticky", "gates", "state", "outcome", "started_at", "updated_at", "stopped_at", "started_by", "reason")
+    __slots__ = ("id", "model", "champion_version", "challenger_version", "mode", "weight", "sampling", "sticky", "gates", "state", "outcome", "started_at", "updated_at", "stopped_at", "started_by", "reason", "plan")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CHAMPION_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +160,7 @@ class Trial(_message.Message):
     STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
     STARTED_BY_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
     id: int
     model: str
     champion_version: int
@@ -117,10 +177,11 @@ class Trial(_message.Message):
     stopped_at: _timestamp_pb2.Timestamp
     started_by: str
     reason: str
-    def __init__(self, id: _Optional[int] = ..., model: _Optional[str] = ..., champion_version: _Optional[int] = ..., challenger_version: _Optional[int] = ..., mode: _Optional[_Union[TrialMode, str]] = ..., weight: _Optional[float] = ..., sampling: _Optional[float] = ..., sticky: _Optional[bool] = ..., gates: _Optional[_Union[TrialGates, _Mapping]] = ..., state: _Optional[_Union[TrialState, str]] = ..., outcome: _Optional[_Union[TrialOutcome, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stopped_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_by: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    plan: TrialPlanState
+    def __init__(self, id: _Optional[int] = ..., model: _Optional[str] = ..., champion_version: _Optional[int] = ..., challenger_version: _Optional[int] = ..., mode: _Optional[_Union[TrialMode, str]] = ..., weight: _Optional[float] = ..., sampling: _Optional[float] = ..., sticky: _Optional[bool] = ..., gates: _Optional[_Union[TrialGates, _Mapping]] = ..., state: _Optional[_Union[TrialState, str]] = ..., outcome: _Optional[_Union[TrialOutcome, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stopped_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_by: _Optional[str] = ..., reason: _Optional[str] = ..., plan: _Optional[_Union[TrialPlanState, _Mapping]] = ...) -> None: ...
 
 class StartTrialRequest(_message.Message):
-    __slots__ = ("model", "challenger_version", "mode", "weight", "sampling", "sticky", "gates", "reason")
+    __slots__ = ("model", "challenger_version", "mode", "weight", "sampling", "sticky", "gates", "reason", "plan")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CHALLENGER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +190,7 @@ class StartTrialRequest(_message.Message):
     STICKY_FIELD_NUMBER: _ClassVar[int]
     GATES_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
     model: str
     challenger_version: int
     mode: TrialMode
@@ -137,7 +199,8 @@ class StartTrialRequest(_message.Message):
     sticky: bool
     gates: TrialGates
     reason: str
-    def __init__(self, model: _Optional[str] = ..., challenger_version: _Optional[int] = ..., mode: _Optional[_Union[TrialMode, str]] = ..., weight: _Optional[float] = ..., sampling: _Optional[float] = ..., sticky: _Optional[bool] = ..., gates: _Optional[_Union[TrialGates, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+    plan: TrialPlan
+    def __init__(self, model: _Optional[str] = ..., challenger_version: _Optional[int] = ..., mode: _Optional[_Union[TrialMode, str]] = ..., weight: _Optional[float] = ..., sampling: _Optional[float] = ..., sticky: _Optional[bool] = ..., gates: _Optional[_Union[TrialGates, _Mapping]] = ..., reason: _Optional[str] = ..., plan: _Optional[_Union[TrialPlan, _Mapping]] = ...) -> None: ...
 
 class UpdateTrialRequest(_message.Message):
     __slots__ = ("model", "mode", "weight", "sampling", "gates", "reason")

@@ -76,6 +76,16 @@ class TrialsStub:
                 request_serializer=joust_dot_v1_dot_trials__pb2.GetTrialReportRequest.SerializeToString,
                 response_deserializer=joust_dot_v1_dot_trials__pb2.TrialReport.FromString,
                 _registered_method=True)
+        self.ApproveTrial = channel.unary_unary(
+                '/joust.v1.Trials/ApproveTrial',
+                request_serializer=joust_dot_v1_dot_trials__pb2.DecideApprovalRequest.SerializeToString,
+                response_deserializer=joust_dot_v1_dot_trials__pb2.Trial.FromString,
+                _registered_method=True)
+        self.DenyTrial = channel.unary_unary(
+                '/joust.v1.Trials/DenyTrial',
+                request_serializer=joust_dot_v1_dot_trials__pb2.DecideApprovalRequest.SerializeToString,
+                response_deserializer=joust_dot_v1_dot_trials__pb2.Trial.FromString,
+                _registered_method=True)
 
 
 class TrialsServicer:
@@ -132,6 +142,23 @@ class TrialsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApproveTrial(self, request, context):
+        """Grants the pending approval of the model's open trial (its plan waits
+        at an await_approval step): the controller continues the plan.
+        Audit event approval_granted. FAILED_PRECONDITION when none is pending.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DenyTrial(self, request, context):
+        """Denies it: the trial is stopped with outcome reject (the challenger
+        goes back to `evaluated`). Audit events approval_denied, trial_stopped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrialsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -169,6 +196,16 @@ def add_TrialsServicer_to_server(servicer, server):
                     servicer.GetTrialReport,
                     request_deserializer=joust_dot_v1_dot_trials__pb2.GetTrialReportRequest.FromString,
                     response_serializer=joust_dot_v1_dot_trials__pb2.TrialReport.SerializeToString,
+            ),
+            'ApproveTrial': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveTrial,
+                    request_deserializer=joust_dot_v1_dot_trials__pb2.DecideApprovalRequest.FromString,
+                    response_serializer=joust_dot_v1_dot_trials__pb2.Trial.SerializeToString,
+            ),
+            'DenyTrial': grpc.unary_unary_rpc_method_handler(
+                    servicer.DenyTrial,
+                    request_deserializer=joust_dot_v1_dot_trials__pb2.DecideApprovalRequest.FromString,
+                    response_serializer=joust_dot_v1_dot_trials__pb2.Trial.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -367,6 +404,60 @@ class Trials:
             '/joust.v1.Trials/GetTrialReport',
             joust_dot_v1_dot_trials__pb2.GetTrialReportRequest.SerializeToString,
             joust_dot_v1_dot_trials__pb2.TrialReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveTrial(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/joust.v1.Trials/ApproveTrial',
+            joust_dot_v1_dot_trials__pb2.DecideApprovalRequest.SerializeToString,
+            joust_dot_v1_dot_trials__pb2.Trial.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DenyTrial(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/joust.v1.Trials/DenyTrial',
+            joust_dot_v1_dot_trials__pb2.DecideApprovalRequest.SerializeToString,
+            joust_dot_v1_dot_trials__pb2.Trial.FromString,
             options,
             channel_credentials,
             insecure,
