@@ -279,6 +279,46 @@ async fn plan_runs_end_to_end(postgres: bool) {
     })
     .await;
     assert_eq!(plan_of(&t).step, 1);
+    // The dashboard lists the pending approval with the report figures.
+    let ui = reg.dashboard().await.unwrap();
+    let http = reqwest::Client::new();
+    let pending: serde_json::Value = serde_json::from_str(
+        &http
+            .get(format!("{}/api/approvals", ui.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let list = pending.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{pending}");
+    assert_eq!(list[0]["trial"]["id"].as_u64(), Some(t.id));
+    assert_eq!(
+        (list[0]["step"].as_u64(), list[0]["steps"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(list[0]["report"]["verdict"], "promote", "{pending}");
+    assert!(
+        list[0]["report"]["challenger"]["requests"]
+            .as_u64()
+            .unwrap()
+            >= 40
+    );
+    let page = http
+        .get(format!("{}/approvals", ui.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("trial {}", t.id)) && page.contains("joust trial approve m"),
+        "{page}"
+    );
     // Pending: nothing moves however long it waits.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let t = get(&mut c, t.id).await;
@@ -295,6 +335,18 @@ async fn plan_runs_end_to_end(postgres: bool) {
         .unwrap()
         .into_inner();
     assert_eq!(plan_of(&approved).approval, "granted");
+    let pending: serde_json::Value = serde_json::from_str(
+        &http
+            .get(format!("{}/api/approvals", ui.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(pending, serde_json::json!([]));
     // A second approval finds nothing pending.
     let again = c
         .approve_trial(pb::DecideApprovalRequest {
@@ -493,8 +545,9 @@ async fn postgres_worse_challenger_is_aborted_denial_rejects_and_updates_pause()
     worse_challenger_is_aborted_denial_rejects_and_updates_pause(true).await;
 }
 
-async fn the_watch_rolls_back_a_worse_champion_and_ends_for_a_good_one(postgres: bool) {
-    let reg = registry(postgres, Some(Duration::from_millis(1500))).await;
+async fn the_watch_rolls_back_a_worse_champion(postgres: bool) {
+    // Long enough that only proven harm ends it.
+    let reg = registry(postgres, Some(Duration::from_secs(60))).await;
     model(&reg).await;
     let mut c = trials(&reg.url);
     let steps = vec![step(
@@ -566,9 +619,14 @@ async fn the_watch_rolls_back_a_worse_champion_and_ends_for_a_good_one(postgres:
             .all(|e| e.1 == "controller" && e.2.contains("worse")),
         "{rb:#?}"
     );
+}
 
-    // A good new champion: the watch ends after its period, the old one is
-    // retired again.
+/// A good new champion: the watch ends after its period and the old one
+/// is retired again.
+async fn the_watch_ends_for_a_good_champion(postgres: bool) {
+    let reg = registry(postgres, Some(Duration::from_millis(1500))).await;
+    model(&reg).await;
+    let mut c = trials(&reg.url);
     let steps = vec![step(
         pb::TrialMode::Shadow,
         1.0,
@@ -606,13 +664,23 @@ async fn the_watch_rolls_back_a_worse_champion_and_ends_for_a_good_one(postgres:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_the_watch_rolls_back_a_worse_champion_and_ends_for_a_good_one() {
-    the_watch_rolls_back_a_worse_champion_and_ends_for_a_good_one(false).await;
+async fn sqlite_the_watch_rolls_back_a_worse_champion() {
+    the_watch_rolls_back_a_worse_champion(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_the_watch_rolls_back_a_worse_champion_and_ends_for_a_good_one() {
-    the_watch_rolls_back_a_worse_champion_and_ends_for_a_good_one(true).await;
+async fn postgres_the_watch_rolls_back_a_worse_champion() {
+    the_watch_rolls_back_a_worse_champion(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_the_watch_ends_for_a_good_champion() {
+    the_watch_ends_for_a_good_champion(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_watch_ends_for_a_good_champion() {
+    the_watch_ends_for_a_good_champion(true).await;
 }
 
 /// Two controllers (two registry handles on one PostgreSQL database)

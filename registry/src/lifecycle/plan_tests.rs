@@ -740,3 +740,112 @@ fn a_trial_cycle_then_rollback_returns_to_the_old_champion() {
     run(&mut s, rollback_to(None)).unwrap();
     assert_eq!(champion_of(&s), Some(1));
 }
+
+/// The statuses, kinds and trial closes of a plan (reasons aside).
+fn shape(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::Status { version, from, to } => format!("v{version} {from}→{to}"),
+            Change::Event(e) => format!("event v{} {} {}→{}", e.version, e.kind, e.from, e.to),
+            Change::OpenTrial {
+                champion, trial, ..
+            } => format!("open trial v{champion} vs v{}", trial.challenger_version),
+            Change::CloseTrial { id, outcome } => format!("close trial {id} {outcome}"),
+            Change::PreviousChampion { version, previous } => {
+                format!("v{version} previous {previous:?}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_watch_brings_the_replaced_champion_back_as_challenger() {
+    let champion = VersionState {
+        previous_champion: Some(1),
+        ..v(Champion)
+    };
+    let retired = VersionState {
+        was_champion: true,
+        ..v(Retired)
+    };
+    let s = state(&[(1, retired), (2, champion)], None);
+    let got = plan(&s, &Command::StartWatch(new_trial(1))).unwrap();
+    assert_eq!(
+        shape(&got),
+        [
+            "v1 retired→challenger",
+            "event v1 transition retired→challenger",
+            "open trial v2 vs v1"
+        ]
+    );
+    // Only the champion the new one replaced, only while retired, only
+    // without an open trial.
+    let other = state(&[(3, retired), (2, champion)], None);
+    assert!(matches!(
+        plan(&other, &Command::StartWatch(new_trial(3))),
+        Err(LifecycleError::Inconsistent { .. })
+    ));
+    let evaluated = state(&[(1, v(Evaluated)), (2, champion)], None);
+    assert!(matches!(
+        plan(&evaluated, &Command::StartWatch(new_trial(1))),
+        Err(LifecycleError::NotRetired { version: 1, .. })
+    ));
+    let open = state(
+        &[(1, retired), (2, champion)],
+        Some(OpenTrial {
+            id: 4,
+            champion: 2,
+            challenger: 3,
+        }),
+    );
+    assert!(matches!(
+        plan(&open, &Command::StartWatch(new_trial(1))),
+        Err(LifecycleError::TrialAlreadyOpen { trial: 4, .. })
+    ));
+}
+
+#[test]
+fn a_watch_ends_in_a_rollback_or_retires_the_old_champion_again() {
+    let watch = Some(OpenTrial {
+        id: 7,
+        champion: 2,
+        challenger: 1,
+    });
+    let s = state(&[(1, v(Challenger)), (2, v(Champion))], watch);
+    let end = |rollback| Command::EndWatch {
+        rollback,
+        reason: "figures".into(),
+    };
+    assert_eq!(
+        shape(&plan(&s, &end(true)).unwrap()),
+        [
+            "v2 champion→retired",
+            "event v2 rollback champion→retired",
+            "v1 challenger→champion",
+            "event v1 rollback challenger→champion",
+            "close trial 7 promote",
+            "event v1 trial_stopped open→promote"
+        ]
+    );
+    assert_eq!(
+        shape(&plan(&s, &end(false)).unwrap()),
+        [
+            "v1 challenger→retired",
+            "event v1 transition challenger→retired",
+            "close trial 7 reject",
+            "event v1 trial_stopped open→reject"
+        ]
+    );
+    let none = state(&[(2, v(Champion))], None);
+    assert!(matches!(
+        plan(&none, &end(true)),
+        Err(LifecycleError::NoOpenTrial { .. })
+    ));
+    // A trial whose versions are not where a watch leaves them is refused.
+    let moved = state(&[(1, v(Evaluated)), (2, v(Champion))], watch);
+    assert!(matches!(
+        plan(&moved, &end(false)),
+        Err(LifecycleError::Inconsistent { .. })
+    ));
+}
