@@ -94,6 +94,12 @@ def test_a_trial_from_start_to_promotion(clients, artifacts) -> None:
     assert report.sequential.confidence > 0
     assert report.raw.records == report.records
 
+    # No plan, so nothing awaits approval.
+    with pytest.raises(JoustError) as pending:
+        trials.approve("tri", reason="nothing to approve")
+    assert pending.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no pending approval" in pending.value.message
+
     changed = trials.update("tri", mode=TrialMode.SPLIT, weight=0.5, reason="half")
     assert changed.mode == TrialMode.SPLIT and changed.weight == 0.5 and changed.id == trial.id
     eventually("the router splits tri", lambda: router.list_routes().get("tri").mode == "split")

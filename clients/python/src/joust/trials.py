@@ -87,6 +87,16 @@ class TrialsClient(Client):
         wire = enum_to_wire(TrialOutcome, "TRIAL_OUTCOME_", outcome, pb.TrialOutcome, "outcome")
         return Trial.from_pb(self._call("StopTrial", pb.StopTrialRequest(model=model, outcome=wire, reason=reason)))
 
+    def approve(self, model: str, reason: str = "") -> Trial:
+        """Grants the pending approval of ``model``'s open trial: its plan
+        goes on (docs/trials.md, "Approvals"). FAILED_PRECONDITION when
+        none is pending."""
+        return Trial.from_pb(self._call("ApproveTrial", pb.DecideApprovalRequest(model=model, reason=reason)))
+
+    def deny(self, model: str, reason: str = "") -> Trial:
+        """Denies the pending approval: the trial stops with ``reject``."""
+        return Trial.from_pb(self._call("DenyTrial", pb.DecideApprovalRequest(model=model, reason=reason)))
+
     def get(self, id: int = 0, model: str = "") -> Trial:
         """Trial ``id`` when non-zero, else ``model``'s open trial, else its
         latest."""
