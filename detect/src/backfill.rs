@@ -279,6 +279,7 @@ impl Detector {
             "backfill complete"
         );
         self.metrics().anomalies_found(stored.len());
+        self.wake_notifier();
         let run = self.write_evidence(run, &stored, None).await;
         Ok((run, job))
     }

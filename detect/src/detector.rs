@@ -96,6 +96,7 @@ pub struct Detector {
     /// The queue alert fires when this is set (armed) and the queue
     /// reaches the alert length.
     pub(crate) queue_alert_armed: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) notifier: Option<crate::notify::Notifier>,
     pub(crate) last_queue_alert: Arc<std::sync::Mutex<Option<crate::queue::QueueAlert>>>,
     metrics: Arc<crate::metrics::DetectMetrics>,
 }
@@ -120,6 +121,7 @@ impl Detector {
             health: crate::health::HealthConfig::default(),
             queue_alert_armed: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             last_queue_alert: Arc::default(),
+            notifier: None,
             metrics: Arc::new(crate::metrics::DetectMetrics::new()),
         }
     }
@@ -157,6 +159,12 @@ impl Detector {
         self.metrics
             .set_queue_limits(jobs.max_queue_length, jobs.queue_alert_length);
         self.jobs = jobs;
+        self
+    }
+
+    /// Delivers new anomalies and queue alerts through `notifier`'s webhook.
+    pub fn with_notifier(mut self, notifier: crate::notify::Notifier) -> Self {
+        self.notifier = Some(notifier);
         self
     }
 
@@ -291,6 +299,7 @@ impl Detector {
         match result {
             Ok(mut d) if d.run.rows_loaded > 0 => {
                 self.metrics.anomalies_found(d.anomalies.len());
+                self.wake_notifier();
                 d.run = self.write_evidence(d.run, &d.anomalies, None).await;
                 for a in &mut d.anomalies {
                     a.evidence_uri.clone_from(&d.run.evidence_uri);
@@ -432,6 +441,7 @@ impl Detector {
         self.metrics.scored(started.elapsed());
         let sha = self.scorer.sha256(&scored.model_version).await?;
         outcome.rows_scored = scored.scores.len() as u64;
+        outcome.notify = self.notifier.is_some();
         outcome.model_version = scored.model_version.clone();
         outcome.model_sha256 = sha.clone();
         let mut anomalies = Vec::new();
@@ -582,6 +592,7 @@ impl Detector {
                 features: features.clone(),
                 matches: matches.clone(),
             }),
+            notify: false,
         };
         let run = self
             .store

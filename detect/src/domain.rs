@@ -211,6 +211,9 @@ pub struct RunOutcome {
     pub rules_applied: Vec<Rule>,
     pub whitelist_entries: u64,
     pub verification: Option<VerifiedResult>,
+    /// Write a notification event for the run's new anomalies (webhooks
+    /// configured).
+    pub notify: bool,
 }
 
 /// An anomaly to store (the run and creation time are the store's).
@@ -256,6 +259,9 @@ pub struct Anomaly {
     pub run_trigger: Trigger,
     pub run_started_at_ms: i64,
     pub evidence_uri: String,
+    /// Its run's webhook notification: `pending`, `sent`, `failed`, or ""
+    /// when not notified (whitelisted, or no webhook configured).
+    pub notification_state: String,
 }
 
 /// Which anomalies to list, ordered by id; `after_id` pages.

@@ -159,6 +159,7 @@ pub fn anomaly_to_pb(a: Anomaly) -> pb::Anomaly {
         run_trigger,
         run_started_at_ms,
         evidence_uri,
+        notification_state,
     } = a;
     pb::Anomaly {
         id: id.max(0) as u64,
@@ -180,6 +181,7 @@ pub fn anomaly_to_pb(a: Anomaly) -> pb::Anomaly {
         run_trigger: trigger_to_pb(run_trigger) as i32,
         run_started_at_ms,
         evidence_uri,
+        notification_state,
     }
 }
 
@@ -493,6 +495,73 @@ impl Detection for DetectionService {
             purged: p.runs,
             anomalies_purged: p.anomalies,
             stale_runs_failed: p.stale_runs_failed,
+        }))
+    }
+
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+        let pb::ListNotificationsRequest {
+            status,
+            run_id,
+            limit,
+            page_token: token,
+        } = request.into_inner();
+        let before = if token.is_empty() {
+            0
+        } else {
+            token.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "page_token: expected the next_page_token of the previous page, got {token:?}"
+                ))
+            })?
+        };
+        let list = self
+            .detector
+            .list_notifications(crate::store::notify_sql::NotificationFilter {
+                status: non_empty(status),
+                run_id: match run_id {
+                    0 => None,
+                    id => Some(i64::try_from(id).map_err(|_| {
+                        Status::invalid_argument(format!(
+                            "run_id: expected at most {}, got {id}",
+                            i64::MAX
+                        ))
+                    })?),
+                },
+                before_id: before,
+                limit,
+            })
+            .await?;
+        let page = if limit == 0 {
+            crate::detector::DEFAULT_PAGE
+        } else {
+            limit
+        };
+        let next = match list.last() {
+            Some(n) if list.len() == page as usize => n.id.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListNotificationsResponse {
+            notifications: list
+                .into_iter()
+                .map(|n| pb::Notification {
+                    id: n.id.max(0) as u64,
+                    delivery_id: n.delivery_id,
+                    kind: n.kind,
+                    run_id: n.run_id.map_or(0, |r| r.max(0) as u64),
+                    status: n.status,
+                    attempts: u32::try_from(n.attempts).unwrap_or(0),
+                    next_attempt_at_ms: n.next_attempt_at_ms,
+                    http_status: u32::try_from(n.http_status).unwrap_or(0),
+                    last_error: n.last_error,
+                    created_at_ms: n.created_at_ms,
+                    updated_at_ms: n.updated_at_ms,
+                    body: n.body,
+                })
+                .collect(),
+            next_page_token: next,
         }))
     }
 

@@ -71,6 +71,8 @@ pub struct DetectMetrics {
     queue_alert_length: Gauge,
     queue_alerts: Counter,
     refused: Counter,
+    notifications: Family<OutcomeLabels, Counter>,
+    notification_durations: Histogram,
 }
 
 impl Default for DetectMetrics {
@@ -96,6 +98,18 @@ impl DetectMetrics {
         let queue_alert_length = Gauge::default();
         let queue_alerts = Counter::default();
         let refused = Counter::default();
+        let notifications = Family::<OutcomeLabels, Counter>::default();
+        let notification_durations = scoring_histogram();
+        registry.register(
+            "notification_attempts",
+            "Webhook notification attempts, by the event's state after it (sent, pending: retried, failed)",
+            notifications.clone(),
+        );
+        registry.register(
+            "notification_duration_seconds",
+            "Time of one webhook notification POST",
+            notification_durations.clone(),
+        );
         registry.register(
             "job_attempts",
             "Backfill attempts ended, by outcome (completed, retrying, failed, released, lease_lost)",
@@ -179,7 +193,18 @@ impl DetectMetrics {
             queue_alert_length,
             queue_alerts,
             refused,
+            notifications,
+            notification_durations,
         }
+    }
+
+    /// Counts and times one notification attempt; `state` is `sent`,
+    /// `pending` (retried) or `failed`.
+    pub fn notification_attempt(&self, state: &'static str, took: std::time::Duration) {
+        self.notifications
+            .get_or_create(&OutcomeLabels { outcome: state })
+            .inc();
+        self.notification_durations.observe(took.as_secs_f64());
     }
 
     /// Counts and times one backfill attempt that ended with `outcome` (one

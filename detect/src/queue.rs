@@ -81,6 +81,7 @@ impl Detector {
         );
         self.metrics().queue_alert();
         self.record_queue_alert(event);
+        self.notify_queue_alert(&event).await;
     }
 
     /// Keeps the last alert (shown by `WorkerStatus`).

@@ -40,6 +40,8 @@ pub struct DetectConfig {
     /// How often health probes the database, object store and scoring
     /// endpoint.
     pub health: HealthConfig,
+    /// The webhook new anomalies and queue alerts go to (`None`: none).
+    pub notify: Option<crate::notify::NotifyConfig>,
 }
 
 impl std::fmt::Debug for DetectConfig {
@@ -57,6 +59,7 @@ impl std::fmt::Debug for DetectConfig {
             .field("evidence", &self.evidence)
             .field("clock", &self.clock)
             .field("health", &self.health)
+            .field("notify", &self.notify)
             .finish()
     }
 }
@@ -73,6 +76,7 @@ impl Default for DetectConfig {
             evidence: Some(EvidenceConfig::default()),
             clock: Clock::System,
             health: HealthConfig::default(),
+            notify: None,
         }
     }
 }
@@ -94,6 +98,9 @@ pub async fn open(config: &DetectConfig) -> Result<Detector> {
         .with_clock(config.clock)
         .with_jobs(config.jobs.clone())
         .with_health(config.health);
+    if let Some(notify) = &config.notify {
+        detector = detector.with_notifier(crate::notify::Notifier::new(notify.clone())?);
+    }
     match &config.evidence {
         Some(evidence) => detector = detector.with_evidence(EvidenceStore::open(evidence)?),
         None => tracing::warn!("no evidence store configured: runs write no evidence"),
@@ -142,6 +149,7 @@ pub async fn serve(
     let max_message_bytes = role.max_message_bytes;
     let purge = tokio::spawn(purge_loop(detector.clone()));
     let monitor = tokio::spawn(crate::queue::monitor_loop(detector.clone()));
+    let notifications = tokio::spawn(crate::notify::deliver_loop(detector.clone()));
     let workers = Workers::new(detector.clone());
     if detector.jobs().start_workers {
         workers.start(None, None).await?;
@@ -176,6 +184,7 @@ pub async fn serve(
         .map_err(|e| DetectError::Config(e.to_string()));
     purge.abort();
     monitor.abort();
+    notifications.abort();
     health.abort();
     if let Err(error) = workers.stop().await {
         tracing::warn!(%error, "stopping the backfill workers");

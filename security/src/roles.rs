@@ -163,6 +163,7 @@ pub const METHODS: &[(&str, Access)] = &[
     ("/joust.v1.Detection/Verify", OPERATOR),
     ("/joust.v1.Detection/Stats", READER),
     ("/joust.v1.Detection/PurgeRuns", ADMIN),
+    ("/joust.v1.Detection/ListNotifications", READER),
     // Detection rules and whitelists, evidence: reading is `reader`,
     // editing the rules is `admin`.
     ("/joust.v1.Detection/ListRules", READER),

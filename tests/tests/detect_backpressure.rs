@@ -145,6 +145,17 @@ async fn backpressure(backend: Backend) {
     })
     .await
     .expect("the three jobs complete");
+    // A job commits before its evidence is written and its attempt is
+    // counted: wait for the count.
+    eventually(Duration::from_secs(30), || async {
+        let m = d.metrics_text().await.unwrap();
+        sample(
+            &m,
+            r#"joust_detect_job_attempts_total{outcome="completed"}"#,
+        ) == Some(3.0)
+    })
+    .await
+    .expect("three completed attempts counted");
     let drained = d.metrics_text().await.unwrap();
     assert_eq!(
         sample(&drained, "joust_detect_queue_length"),

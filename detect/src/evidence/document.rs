@@ -343,6 +343,7 @@ mod tests {
             run_trigger: Trigger::Api,
             run_started_at_ms: 1_704_067_200_000,
             evidence_uri: String::new(),
+            notification_state: String::new(),
         }
     }
 

@@ -20,6 +20,8 @@ pub mod jobs;
 mod rules_sql;
 #[macro_use]
 mod stats_sql;
+#[macro_use]
+pub mod notify_sql;
 mod postgres;
 pub(crate) mod rows;
 mod sqlite;
@@ -29,6 +31,7 @@ mod job_queue_tests;
 
 pub use jobs::JobStore;
 
+pub use notify_sql::NotificationStore;
 pub use rules_sql::RuleStore;
 pub use stats_sql::StatsStore;
 
@@ -43,7 +46,9 @@ pub const INSERT_CHUNK: usize = 1000;
 /// part is [`JobStore`]; rules, whitelist and evidence bookkeeping:
 /// [`RuleStore`]; statistics: [`StatsStore`]).
 #[async_trait]
-pub trait DetectStore: JobStore + RuleStore + StatsStore + Send + Sync + 'static {
+pub trait DetectStore:
+    JobStore + RuleStore + StatsStore + NotificationStore + Send + Sync + 'static
+{
     /// Stores bars of one series (created if new), ignoring timestamps
     /// already stored. Returns how many were new.
     async fn insert_bars(&self, ticker: &str, interval: &str, bars: &[Bar]) -> Result<u64>;

@@ -32,3 +32,4 @@ impl_detect_store!(PgDetectStore, Postgres);
 impl_job_store!(PgDetectStore, Postgres, " FOR UPDATE SKIP LOCKED");
 impl_rule_store!(PgDetectStore, Postgres);
 impl_stats_store!(PgDetectStore, Postgres);
+impl_notification_store!(PgDetectStore, Postgres, " FOR UPDATE SKIP LOCKED");

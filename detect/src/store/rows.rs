@@ -13,7 +13,7 @@ pub(crate) const RUN_COLUMNS: &str = "id, run_trigger, ticker, bar_interval, mod
      verification";
 pub(crate) const ANOMALY_COLUMNS: &str = "id, ticker, bar_interval, ts, close, volume, features, score, label, \
      model_name, model_version, model_sha256, run_id, created_at_ms, whitelisted, run_trigger, \
-     run_started_at_ms, evidence_uri";
+     run_started_at_ms, evidence_uri, notification_state";
 pub(crate) const RULE_COLUMNS: &str =
     "anomaly_type, operator, threshold, enabled, description, updated_at_ms";
 pub(crate) const WHITELIST_COLUMNS: &str =
@@ -145,6 +145,7 @@ pub(crate) struct AnomalyRow {
     run_trigger: String,
     run_started_at_ms: i64,
     evidence_uri: String,
+    notification_state: String,
 }
 
 impl TryFrom<AnomalyRow> for Anomaly {
@@ -174,6 +175,7 @@ impl TryFrom<AnomalyRow> for Anomaly {
             run_trigger: Trigger::parse(&r.run_trigger)?,
             run_started_at_ms: r.run_started_at_ms,
             evidence_uri: r.evidence_uri,
+            notification_state: r.notification_state,
         })
     }
 }

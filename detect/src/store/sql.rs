@@ -165,6 +165,37 @@ macro_rules! impl_detect_store {
                 if !stored.is_empty() {
                     Self::load_matches(&mut *conn, &mut stored).await?;
                 }
+                // The run's notification, in the same transaction: written
+                // with the anomalies or not at all (delivered at least once).
+                let notified: Vec<&$crate::domain::Anomaly> =
+                    stored.iter().filter(|a| !a.whitelisted).collect();
+                if outcome.notify && !notified.is_empty() {
+                    let delivery_id = $crate::notify::new_delivery_id();
+                    let body = $crate::notify::anomalies_event(&delivery_id, &run, &notified, now);
+                    sqlx::query(
+                        "INSERT INTO detection_notifications (delivery_id, kind, run_id, body, status,
+                         next_attempt_at_ms, created_at_ms, updated_at_ms)
+                         VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5)",
+                    )
+                    .bind(&delivery_id)
+                    .bind($crate::notify::ANOMALIES_KIND)
+                    .bind(run_id)
+                    .bind(body)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE anomalies SET notification_state = 'pending'
+                         WHERE run_id = $1 AND whitelisted = $2",
+                    )
+                    .bind(run_id)
+                    .bind(false)
+                    .execute(&mut *conn)
+                    .await?;
+                    for a in stored.iter_mut().filter(|a| !a.whitelisted) {
+                        a.notification_state = "pending".to_owned();
+                    }
+                }
                 Ok((run, stored))
             }
 

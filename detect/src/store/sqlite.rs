@@ -31,3 +31,4 @@ impl_detect_store!(SqliteDetectStore, Sqlite);
 impl_job_store!(SqliteDetectStore, Sqlite, "");
 impl_rule_store!(SqliteDetectStore, Sqlite);
 impl_stats_store!(SqliteDetectStore, Sqlite);
+impl_notification_store!(SqliteDetectStore, Sqlite, "");

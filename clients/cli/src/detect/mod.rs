@@ -5,6 +5,7 @@
 //! client command reaches the service through [`target::client`].
 
 mod backfill;
+mod notify;
 mod print;
 mod rules;
 mod series;
@@ -57,6 +58,9 @@ pub enum DetectCommand {
     Whitelist(WhitelistArgs),
     /// Print the evidence artifact (JSON) of a detection run.
     Evidence(EvidenceArgs),
+    /// Webhook notifications (one per run with new anomalies, queue
+    /// alerts) and their delivery state.
+    Notifications(notify::NotificationsArgs),
 }
 
 pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
@@ -76,5 +80,6 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<()> {
         DetectCommand::Rules(a) => rules::rules(a).await,
         DetectCommand::Whitelist(a) => rules::whitelist(a).await,
         DetectCommand::Evidence(a) => rules::evidence(a).await,
+        DetectCommand::Notifications(a) => notify::notifications(a).await,
     }
 }

@@ -88,6 +88,7 @@ pub(super) fn anomaly_json(a: &pb::Anomaly) -> serde_json::Value {
                 "run_trigger": trigger_name(a.run_trigger),
                 "run_started_at_ms": a.run_started_at_ms,
                 "evidence_uri": a.evidence_uri,
+                "notification_state": a.notification_state,
     })
 }
 
@@ -100,7 +101,7 @@ pub(super) fn print_anomaly(a: &pb::Anomaly, json: bool) {
             .unwrap_or_else(|| a.timestamp.to_string());
         let types: Vec<&str> = a.types.iter().map(|m| m.anomaly_type.as_str()).collect();
         outln!(
-            "#{} {} {} {} close {:.4} volume {:.0} score {:.4} [{}]{} (v{}, run {})",
+            "#{} {} {} {} close {:.4} volume {:.0} score {:.4} [{}]{} (v{}, run {}){}",
             a.id,
             a.ticker,
             a.interval,
@@ -111,7 +112,12 @@ pub(super) fn print_anomaly(a: &pb::Anomaly, json: bool) {
             types.join(","),
             if a.whitelisted { " whitelisted" } else { "" },
             a.model_version,
-            a.run_id
+            a.run_id,
+            if a.notification_state.is_empty() {
+                String::new()
+            } else {
+                format!(" notification {}", a.notification_state)
+            }
         );
     }
 }

@@ -89,6 +89,31 @@ pub struct ServeArgs {
     /// Longest a health probe may take before its dependency counts as down.
     #[arg(long, env = "JOUST_DETECT_HEALTH_TIMEOUT_MS", default_value_t = 1500)]
     pub health_timeout_ms: u64,
+    /// Webhook URL new anomalies (one event per run, after rules and
+    /// whitelists) and queue alerts are POSTed to, signed like the
+    /// registry's webhooks (X-Joust-Signature); unset: no notifications.
+    #[arg(long, env = "JOUST_DETECT_NOTIFY_URL")]
+    pub notify_url: Option<String>,
+    /// The webhook's HMAC-SHA256 secret (at least 16 bytes).
+    #[arg(long, env = "JOUST_DETECT_NOTIFY_SECRET", hide_env_values = true)]
+    pub notify_secret: Option<String>,
+    /// Read the webhook secret from this file instead.
+    #[arg(
+        long,
+        env = "JOUST_DETECT_NOTIFY_SECRET_FILE",
+        conflicts_with = "notify_secret"
+    )]
+    pub notify_secret_file: Option<std::path::PathBuf>,
+    /// Attempts before a notification is failed.
+    #[arg(long, env = "JOUST_DETECT_NOTIFY_MAX_ATTEMPTS", default_value_t = 8)]
+    pub notify_max_attempts: u32,
+    /// Wait after the first failed attempt, in ms (doubled each time, at
+    /// most 5 minutes).
+    #[arg(long, env = "JOUST_DETECT_NOTIFY_BACKOFF_MS", default_value_t = 1000)]
+    pub notify_backoff_ms: u64,
+    /// Time one POST may take, in ms.
+    #[arg(long, env = "JOUST_DETECT_NOTIFY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub notify_timeout_ms: u64,
     #[command(flatten)]
     pub s3: S3Args,
     #[command(flatten)]
@@ -98,6 +123,29 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The notification settings (`None` without `--notify-url`).
+    pub fn notify(&self) -> anyhow::Result<Option<joust_detect::NotifyConfig>> {
+        let Some(url) = &self.notify_url else {
+            return Ok(None);
+        };
+        let secret = match (&self.notify_secret, &self.notify_secret_file) {
+            (Some(s), _) => s.clone(),
+            (None, Some(p)) => std::fs::read_to_string(p)
+                .with_context(|| format!("--notify-secret-file {}", p.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => anyhow::bail!(
+                "notify-secret: --notify-url needs a secret (--notify-secret-file FILE or JOUST_DETECT_NOTIFY_SECRET)"
+            ),
+        };
+        let mut config = joust_detect::NotifyConfig::new(url, &secret)?;
+        config.max_attempts = self.notify_max_attempts;
+        config.backoff_initial = std::time::Duration::from_millis(self.notify_backoff_ms);
+        config.timeout = std::time::Duration::from_millis(self.notify_timeout_ms);
+        config.validate()?;
+        Ok(Some(config))
+    }
+
     /// The evidence settings (`None` for `--evidence-store off`).
     pub fn evidence(&self) -> anyhow::Result<Option<joust_detect::EvidenceConfig>> {
         if self.evidence_store == "off" {
@@ -121,6 +169,7 @@ pub(super) async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         None => a.database_url.clone(),
     };
     let evidence = a.evidence()?;
+    let notify = a.notify()?;
     let config = DetectConfig {
         database_url,
         registry_url: Some(a.registry),
@@ -147,6 +196,7 @@ pub(super) async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         jobs: a.jobs.config(),
         evidence,
         clock: joust_detect::Clock::System,
+        notify,
         health: joust_detect::HealthConfig {
             interval: std::time::Duration::from_millis(a.health_interval_ms.max(10)),
             timeout: std::time::Duration::from_millis(a.health_timeout_ms.max(10)),

@@ -169,7 +169,7 @@ class DetectionRun(_message.Message):
     def __init__(self, id: _Optional[int] = ..., trigger: _Optional[_Union[Trigger, str]] = ..., ticker: _Optional[str] = ..., interval: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., model_sha256: _Optional[str] = ..., started_at_ms: _Optional[int] = ..., completed_at_ms: _Optional[int] = ..., rows_loaded: _Optional[int] = ..., rows_preprocessed: _Optional[int] = ..., rows_scored: _Optional[int] = ..., anomalies_found: _Optional[int] = ..., status: _Optional[_Union[RunStatus, str]] = ..., error: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., rules_applied: _Optional[_Iterable[_Union[_detection_rules_pb2.Rule, _Mapping]]] = ..., whitelist_entries: _Optional[int] = ..., anomalies_whitelisted: _Optional[int] = ..., evidence_uri: _Optional[str] = ..., verified_anomaly_id: _Optional[int] = ..., anomaly_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Anomaly(_message.Message):
-    __slots__ = ("id", "ticker", "interval", "timestamp", "close", "volume", "features", "score", "label", "model_name", "model_version", "model_sha256", "run_id", "created_at_ms", "types", "whitelisted", "run_trigger", "run_started_at_ms", "evidence_uri")
+    __slots__ = ("id", "ticker", "interval", "timestamp", "close", "volume", "features", "score", "label", "model_name", "model_version", "model_sha256", "run_id", "created_at_ms", "types", "whitelisted", "run_trigger", "run_started_at_ms", "evidence_uri", "notification_state")
     ID_FIELD_NUMBER: _ClassVar[int]
     TICKER_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +189,7 @@ class Anomaly(_message.Message):
     RUN_TRIGGER_FIELD_NUMBER: _ClassVar[int]
     RUN_STARTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_URI_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_STATE_FIELD_NUMBER: _ClassVar[int]
     id: int
     ticker: str
     interval: str
@@ -208,7 +209,8 @@ class Anomaly(_message.Message):
     run_trigger: Trigger
     run_started_at_ms: int
     evidence_uri: str
-    def __init__(self, id: _Optional[int] = ..., ticker: _Optional[str] = ..., interval: _Optional[str] = ..., timestamp: _Optional[int] = ..., close: _Optional[float] = ..., volume: _Optional[float] = ..., features: _Optional[_Iterable[float]] = ..., score: _Optional[float] = ..., label: _Optional[bool] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., model_sha256: _Optional[str] = ..., run_id: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., types: _Optional[_Iterable[_Union[_detection_rules_pb2.RuleMatch, _Mapping]]] = ..., whitelisted: _Optional[bool] = ..., run_trigger: _Optional[_Union[Trigger, str]] = ..., run_started_at_ms: _Optional[int] = ..., evidence_uri: _Optional[str] = ...) -> None: ...
+    notification_state: str
+    def __init__(self, id: _Optional[int] = ..., ticker: _Optional[str] = ..., interval: _Optional[str] = ..., timestamp: _Optional[int] = ..., close: _Optional[float] = ..., volume: _Optional[float] = ..., features: _Optional[_Iterable[float]] = ..., score: _Optional[float] = ..., label: _Optional[bool] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., model_sha256: _Optional[str] = ..., run_id: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., types: _Optional[_Iterable[_Union[_detection_rules_pb2.RuleMatch, _Mapping]]] = ..., whitelisted: _Optional[bool] = ..., run_trigger: _Optional[_Union[Trigger, str]] = ..., run_started_at_ms: _Optional[int] = ..., evidence_uri: _Optional[str] = ..., notification_state: _Optional[str] = ...) -> None: ...
 
 class ListAnomaliesRequest(_message.Message):
     __slots__ = ("ticker", "interval", "to", "min_score", "model_version", "limit", "page_token", "anomaly_type", "whitelisted", "run_id")
@@ -333,6 +335,54 @@ class StatsResponse(_message.Message):
     runs_by_trigger: _containers.RepeatedCompositeFieldContainer[StatCount]
     runs_by_day: _containers.RepeatedCompositeFieldContainer[StatCount]
     def __init__(self, total_anomalies: _Optional[int] = ..., anomalies_by_ticker: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., anomalies_by_day: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., runs_by_status: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., anomalies_by_type: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., anomalies_by_whitelist: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., runs_by_trigger: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ..., runs_by_day: _Optional[_Iterable[_Union[StatCount, _Mapping]]] = ...) -> None: ...
+
+class ListNotificationsRequest(_message.Message):
+    __slots__ = ("status", "run_id", "limit", "page_token")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    run_id: int
+    limit: int
+    page_token: str
+    def __init__(self, status: _Optional[str] = ..., run_id: _Optional[int] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class Notification(_message.Message):
+    __slots__ = ("id", "delivery_id", "kind", "run_id", "status", "attempts", "next_attempt_at_ms", "http_status", "last_error", "created_at_ms", "updated_at_ms", "body")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    delivery_id: str
+    kind: str
+    run_id: int
+    status: str
+    attempts: int
+    next_attempt_at_ms: int
+    http_status: int
+    last_error: str
+    created_at_ms: int
+    updated_at_ms: int
+    body: str
+    def __init__(self, id: _Optional[int] = ..., delivery_id: _Optional[str] = ..., kind: _Optional[str] = ..., run_id: _Optional[int] = ..., status: _Optional[str] = ..., attempts: _Optional[int] = ..., next_attempt_at_ms: _Optional[int] = ..., http_status: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., body: _Optional[str] = ...) -> None: ...
+
+class ListNotificationsResponse(_message.Message):
+    __slots__ = ("notifications", "next_page_token")
+    NOTIFICATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    notifications: _containers.RepeatedCompositeFieldContainer[Notification]
+    next_page_token: str
+    def __init__(self, notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class PurgeRunsRequest(_message.Message):
     __slots__ = ("completed_before_ms", "anomalies_created_before_ms")

@@ -118,6 +118,11 @@ class DetectionStub:
                 request_serializer=joust_dot_v1_dot_detection__pb2.PurgeRunsRequest.SerializeToString,
                 response_deserializer=joust_dot_v1_dot_detection__pb2.PurgeRunsResponse.FromString,
                 _registered_method=True)
+        self.ListNotifications = channel.unary_unary(
+                '/joust.v1.Detection/ListNotifications',
+                request_serializer=joust_dot_v1_dot_detection__pb2.ListNotificationsRequest.SerializeToString,
+                response_deserializer=joust_dot_v1_dot_detection__pb2.ListNotificationsResponse.FromString,
+                _registered_method=True)
         self.Backfill = channel.unary_unary(
                 '/joust.v1.Detection/Backfill',
                 request_serializer=joust_dot_v1_dot_detection__pb2.BackfillRequest.SerializeToString,
@@ -266,6 +271,14 @@ class DetectionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListNotifications(self, request, context):
+        """Webhook notifications (one event per run with new anomalies, and queue
+        alerts), newest first, with their delivery state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Backfill(self, request, context):
         """Backfill jobs (docs/detection.md, "Backfill jobs").
         Queues a backfill of one series and returns its job at once; a worker
@@ -394,6 +407,11 @@ def add_DetectionServicer_to_server(servicer, server):
                     servicer.PurgeRuns,
                     request_deserializer=joust_dot_v1_dot_detection__pb2.PurgeRunsRequest.FromString,
                     response_serializer=joust_dot_v1_dot_detection__pb2.PurgeRunsResponse.SerializeToString,
+            ),
+            'ListNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotifications,
+                    request_deserializer=joust_dot_v1_dot_detection__pb2.ListNotificationsRequest.FromString,
+                    response_serializer=joust_dot_v1_dot_detection__pb2.ListNotificationsResponse.SerializeToString,
             ),
             'Backfill': grpc.unary_unary_rpc_method_handler(
                     servicer.Backfill,
@@ -861,6 +879,33 @@ class Detection:
             '/joust.v1.Detection/PurgeRuns',
             joust_dot_v1_dot_detection__pb2.PurgeRunsRequest.SerializeToString,
             joust_dot_v1_dot_detection__pb2.PurgeRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/joust.v1.Detection/ListNotifications',
+            joust_dot_v1_dot_detection__pb2.ListNotificationsRequest.SerializeToString,
+            joust_dot_v1_dot_detection__pb2.ListNotificationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
