@@ -271,6 +271,40 @@ pub fn judge(e: &Evidence<'_>, g: &Gates) -> (Verdict, Vec<GateCheck>, Sequentia
         false,
     )];
     if !enough {
+        // The error-rate gates count every request, failed ones included:
+        // a challenger that fails most of its requests never gathers
+        // `min_samples` successes, and must still be rejected. Their
+        // confidence sequences are valid at every sample size, so they
+        // are judged once each arm has `min_samples` requests (successful
+        // or not); they can reject here, never promote.
+        let requests = e.champion.requests.min(e.challenger.requests);
+        if requests >= g.min_samples {
+            let error_gates: [SequentialGate; 2] = [
+                (
+                    "max_error_rate",
+                    g.max_error_rate,
+                    figures.challenger_error_rate,
+                    true,
+                    at_most,
+                ),
+                (
+                    "max_error_rate_delta",
+                    g.max_error_rate_delta,
+                    figures.error_rate_delta,
+                    true,
+                    at_most,
+                ),
+            ];
+            for (gate, limit, seq, is_max, judge) in error_gates {
+                if let Some(limit) = limit {
+                    checks.push(check(gate, limit, is_max, seq, judge));
+                }
+            }
+            if checks.iter().any(|c| c.state == GateState::Violated) {
+                return (Verdict::Reject, checks, figures);
+            }
+            checks.truncate(1);
+        }
         return (Verdict::KeepRunning, checks, figures);
     }
     let sequential: [SequentialGate; 5] = [
@@ -380,13 +414,18 @@ fn reason(c: &GateCheck, alpha: f64) -> String {
 pub fn decide(e: &Evidence<'_>, g: &Gates) -> Decision {
     let (verdict, checks, figures) = judge(e, g);
     let mut reasons = Vec::new();
-    if checks.len() == 1 && checks[0].state != GateState::Satisfied {
+    if checks
+        .first()
+        .is_some_and(|c| c.state != GateState::Satisfied)
+    {
         reasons.push(format!(
             "min_samples: need {} successful requests per arm, have champion {}, challenger {}",
             g.min_samples,
             e.champion.ok(),
             e.challenger.ok()
         ));
+        // Error-rate gates judged before min_samples (they rejected).
+        reasons.extend(checks.iter().skip(1).map(|c| reason(c, figures.gate_alpha)));
     } else {
         reasons.extend(checks.iter().skip(1).map(|c| reason(c, figures.gate_alpha)));
     }

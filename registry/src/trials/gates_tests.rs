@@ -107,3 +107,34 @@ fn a_sample_ratio_mismatch_holds_a_promotion_and_a_point_gate_never_rejects() {
     assert_eq!(d.verdict, Verdict::KeepRunning, "{:?}", d.reasons);
     assert_eq!(d.checks.last().map(|c| c.state), Some(GateState::Undecided));
 }
+
+#[test]
+fn a_challenger_failing_its_requests_is_rejected_before_min_samples_successes() {
+    let g = Gates {
+        max_error_rate: Some(0.01),
+        ..Gates::default()
+    };
+    let mut e = evidence(&[]);
+    // Every challenger request failed: no successful sample, ever.
+    e.challenger = arm(5_000, 5_000, 0, 0);
+    let d = decide(&e, &g);
+    assert_eq!(d.verdict, Verdict::Reject, "{:?}", d.reasons);
+    assert!(
+        d.reasons.iter().any(|r| r.starts_with("max_error_rate:")),
+        "{:?}",
+        d.reasons
+    );
+    assert!(d.reasons[0].starts_with("min_samples:"), "{:?}", d.reasons);
+    // Too few requests to judge even the error rate: keep running.
+    e.challenger = arm(500, 500, 0, 0);
+    assert_eq!(decide(&e, &g).verdict, Verdict::KeepRunning);
+    // Without an error-rate gate nothing rejects it here.
+    e.challenger = arm(5_000, 5_000, 0, 0);
+    assert_eq!(decide(&e, &Gates::default()).verdict, Verdict::KeepRunning);
+    // A healthy challenger short of successes keeps running, with the
+    // min_samples reason only.
+    e.challenger = arm(900, 0, 900, 45);
+    let d = decide(&e, &g);
+    assert_eq!(d.verdict, Verdict::KeepRunning);
+    assert_eq!(d.reasons.len(), 1, "{:?}", d.reasons);
+}
