@@ -224,7 +224,7 @@ impl Detector {
                 &mut outcome,
                 &rules,
                 whitelisted,
-                &report,
+                Some(&report),
             )
             .await?
         } else {
@@ -236,7 +236,7 @@ impl Detector {
                 &mut outcome,
                 &rules,
                 whitelisted,
-                &report,
+                Some(&report),
             )
             .await?
         };
