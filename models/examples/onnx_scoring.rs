@@ -1,7 +1,9 @@
 //! Scoring speed of one IsolationForest three ways (issue 20): joust's own
 //! isolation forest trained on the same rows, scikit-learn's forest as ONNX
-//! in joust (ONNX Runtime through `ort`), each at batch 1 and 1,000, one
-//! thread. scikit-learn's `score_samples` is timed by `bench/rows.d/onnx`
+//! in joust (ONNX Runtime through `ort`) — both as skl2onnx exports it
+//! (`joust_onnx`, ~2,500 nodes) and as one TreeEnsembleRegressor
+//! (`joust_onnx_compact`, tests/onnx/compact_iforest.py) — each at batch 1
+//! and 1,000, one thread. scikit-learn's `score_samples` is timed by `bench/rows.d/onnx`
 //! in the same run. Usage: onnx_scoring DIR SECONDS, where DIR holds
 //! `tests/onnx/make_models.py`'s output; prints one JSON object.
 
@@ -58,8 +60,14 @@ fn main() {
     )
     .unwrap();
     let onnx = Model::from_onnx(&std::fs::read(dir.join("iforest.onnx")).unwrap()).unwrap();
+    let compact =
+        Model::from_onnx(&std::fs::read(dir.join("iforest_compact.onnx")).unwrap()).unwrap();
     let mut out = Vec::new();
-    for (name, model) in [("joust_native", &native), ("joust_onnx", &onnx)] {
+    for (name, model) in [
+        ("joust_native", &native),
+        ("joust_onnx", &onnx),
+        ("joust_onnx_compact", &compact),
+    ] {
         for batch in [1usize, 1000] {
             let r = rate(model, &rows, batch, budget);
             out.push(format!("\"{name}_batch{batch}_rows_per_s\": {r:.1}"));

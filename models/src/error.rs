@@ -86,4 +86,8 @@ pub enum ModelError {
     /// ONNX Runtime failed to load or run a model.
     #[error("{0}")]
     Onnx(String),
+    /// An ONNX model's output mapping (its `onnx.*` annotations) does not
+    /// fit its graph.
+    #[error("{0}")]
+    OnnxMapping(String),
 }

@@ -11,6 +11,7 @@ use crate::config::{ParamReader, TrainConfig};
 use crate::error::ModelError;
 use crate::kind::ModelKind;
 use crate::kinds::KindState;
+use crate::kinds::onnx::{OnnxLoadError, OnnxMapping, OnnxModel, OutputSpec, OutputTensor};
 use crate::threshold;
 
 /// Facts about how a model was trained. Everything except `duration_ms` is
@@ -113,7 +114,16 @@ impl Model {
     /// (every operator must be supported), reads the input schema, picks
     /// the score/label mapping and runs a warm-up row.
     pub fn from_onnx(bytes: &[u8]) -> Result<Model, ModelError> {
-        let m = crate::kinds::onnx::OnnxModel::load(bytes.to_vec()).map_err(ModelError::Onnx)?;
+        Self::from_onnx_mapped(bytes, &OnnxMapping::defaults())
+    }
+
+    /// `from_onnx` with the output mapping registered for the version
+    /// (`OnnxMapping::from_annotations`).
+    pub fn from_onnx_mapped(bytes: &[u8], mapping: &OnnxMapping) -> Result<Model, ModelError> {
+        let m = OnnxModel::load(bytes.to_vec(), mapping).map_err(|e| match e {
+            OnnxLoadError::Model(m) => ModelError::Onnx(m),
+            OnnxLoadError::Mapping(m) => ModelError::OnnxMapping(m),
+        })?;
         Ok(Model {
             schema: m.feature_names().to_vec(),
             params: BTreeMap::new(),
@@ -130,8 +140,8 @@ impl Model {
         })
     }
 
-    /// The ONNX outputs (name, type) of an onnx model; empty otherwise.
-    pub fn onnx_outputs(&self) -> &[(String, String)] {
+    /// The graph's outputs of an onnx model; empty otherwise.
+    pub fn onnx_outputs(&self) -> &[OutputSpec] {
         match &self.state {
             KindState::Onnx(m) => m.outputs(),
             _ => &[],
@@ -197,7 +207,7 @@ impl Model {
             let data = owned.as_slice().unwrap_or(&[]);
             let mut labels = vec![false; out.len()];
             return m
-                .predict_rows(data, out, &mut labels)
+                .predict_rows(data, out, &mut labels, None)
                 .map_err(ModelError::Onnx);
         }
         match x.as_slice() {
@@ -214,23 +224,46 @@ impl Model {
     /// Scores and labels (`score > threshold`) per row.
     pub fn predict(&self, x: ArrayView2<'_, f32>) -> Result<Prediction, ModelError> {
         if let KindState::Onnx(m) = &self.state {
-            if x.ncols() != self.schema.len() {
-                return Err(ModelError::ColumnCount {
-                    expected: self.schema.len(),
-                    found: x.ncols(),
-                });
-            }
-            check_finite(&self.schema, x)?;
-            let owned = x.as_standard_layout();
-            let data = owned.as_slice().unwrap_or(&[]);
-            let mut scores = vec![0.0; x.nrows()];
-            let mut labels = vec![false; x.nrows()];
-            m.predict_rows(data, &mut scores, &mut labels)
-                .map_err(ModelError::Onnx)?;
-            return Ok(Prediction { scores, labels });
+            return self.predict_onnx(m, x, None);
         }
         let scores = self.score(x)?;
         let labels = scores.iter().map(|s| *s > self.threshold).collect();
+        Ok(Prediction { scores, labels })
+    }
+
+    /// `predict`, plus (for an onnx model) every graph output by its ONNX
+    /// name and type; other kinds give no outputs.
+    pub fn predict_with_outputs(
+        &self,
+        x: ArrayView2<'_, f32>,
+    ) -> Result<(Prediction, Vec<OutputTensor>), ModelError> {
+        if let KindState::Onnx(m) = &self.state {
+            let mut raw = Vec::new();
+            let p = self.predict_onnx(m, x, Some(&mut raw))?;
+            return Ok((p, raw));
+        }
+        Ok((self.predict(x)?, Vec::new()))
+    }
+
+    fn predict_onnx(
+        &self,
+        m: &OnnxModel,
+        x: ArrayView2<'_, f32>,
+        raw: Option<&mut Vec<OutputTensor>>,
+    ) -> Result<Prediction, ModelError> {
+        if x.ncols() != self.schema.len() {
+            return Err(ModelError::ColumnCount {
+                expected: self.schema.len(),
+                found: x.ncols(),
+            });
+        }
+        check_finite(&self.schema, x)?;
+        let owned = x.as_standard_layout();
+        let data = owned.as_slice().unwrap_or(&[]);
+        let mut scores = vec![0.0; x.nrows()];
+        let mut labels = vec![false; x.nrows()];
+        m.predict_rows(data, &mut scores, &mut labels, raw)
+            .map_err(ModelError::Onnx)?;
         Ok(Prediction { scores, labels })
     }
 }

@@ -25,6 +25,7 @@ use crate::store::{
 };
 use crate::watch::{Feed, POLL_FALLBACK, READ_PAGE, Take};
 use joust_models::ArtifactKind;
+use joust_models::artifact::ArtifactCheckError;
 
 /// Size limits on what clients send; a request over a limit gets
 /// `INVALID_ARGUMENT` naming the field and the limit.
@@ -383,10 +384,21 @@ impl Registry {
                 }
                 Self::check_digest(&meta.sha256, &bytes)?;
                 let checked = bytes.clone();
-                tokio::task::spawn_blocking(move || kind.check(&checked))
-                    .await
-                    .map_err(|e| RegistryError::Corrupt(format!("artifact check panicked: {e}")))?
-                    .map_err(|e| invalid(format!("chunk: {e}; nothing was recorded")))?;
+                let annotations = meta.annotations.clone();
+                tokio::task::spawn_blocking(move || {
+                    kind.check_annotated(
+                        &checked,
+                        annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    )
+                })
+                .await
+                .map_err(|e| RegistryError::Corrupt(format!("artifact check panicked: {e}")))?
+                .map_err(|e| match e {
+                    ArtifactCheckError::OnnxMapping(m) => invalid(format!(
+                        "metadata.annotations: ONNX output mapping: {m}; nothing was recorded"
+                    )),
+                    e => invalid(format!("chunk: {e}; nothing was recorded")),
+                })?;
                 let one = futures::stream::iter([Ok::<_, RegistryError>(bytes)]);
                 self.blobs
                     .put_stream::<_, RegistryError>(

@@ -111,7 +111,8 @@ impl ServeError {
                 | ModelError::DuplicateFeature(_)
                 | ModelError::OutputLength { .. }
                 | ModelError::Training { .. }
-                | ModelError::Onnx(_) => Code::Internal,
+                | ModelError::Onnx(_)
+                | ModelError::OnnxMapping(_) => Code::Internal,
             },
             ServeError::ModelNotFound { .. }
             | ServeError::VersionNotFound { .. }

@@ -16,6 +16,12 @@ pub enum InputError {
     InputCount(usize),
     #[error("outputs[{index}].name: expected \"score\" or \"label\", got {name:?}")]
     UnknownOutput { index: usize, name: String },
+    #[error("outputs[{index}].name: expected one of {expected}, got {name:?}")]
+    UnknownModelOutput {
+        index: usize,
+        name: String,
+        expected: String,
+    },
     #[error("inputs[0].name: expected \"input\" (the one input ModelMetadata lists), got {0:?}")]
     InputName(String),
     #[error("inputs[0].datatype: expected \"FP32\", got {0:?}")]

@@ -9,7 +9,8 @@
 use std::time::{Duration, Instant};
 
 use joust_client::{ArtifactRead, ClientError, RegistryClient};
-use joust_models::{Model, ModelKind};
+use joust_models::onnx::OnnxMapping;
+use joust_models::{Model, ModelError, ModelKind};
 use joust_proto::v1::ModelVersion;
 use joust_proto::v1::registry_client::RegistryClient as RawRegistryClient;
 use joust_security::{ClientSecurity, SecureChannel};
@@ -148,7 +149,12 @@ impl Loader {
         let (meta, bytes) = self.download(model, version).await?;
         let reference = format!("{model}:{version}");
         let decoded = tokio::task::spawn_blocking(move || {
-            verify_decode_warm(&reference, &meta.kind, &meta.sha256, &bytes).map(|m| (m, meta))
+            let annotations = meta
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()));
+            verify_decode_warm_annotated(&reference, &meta.kind, &meta.sha256, &bytes, annotations)
+                .map(|m| (m, meta))
         })
         .await
         .map_err(|e| ServeError::Internal(format!("decode task: {e}")))?;
@@ -172,6 +178,18 @@ pub fn verify_decode_warm(
     declared: &str,
     bytes: &[u8],
 ) -> Result<Model, ServeError> {
+    verify_decode_warm_annotated(reference, kind, declared, bytes, std::iter::empty())
+}
+
+/// `verify_decode_warm` for a version with annotations: an onnx version's
+/// output mapping is read from its `onnx.*` entries.
+pub fn verify_decode_warm_annotated<'a>(
+    reference: &str,
+    kind: &str,
+    declared: &str,
+    bytes: &[u8],
+    annotations: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Model, ServeError> {
     let actual = hex::encode(Sha256::digest(bytes));
     if !actual.eq_ignore_ascii_case(declared) {
         return Err(ServeError::ChecksumMismatch {
@@ -181,10 +199,13 @@ pub fn verify_decode_warm(
         });
     }
     if kind == ModelKind::Onnx.as_str() {
-        let model = Model::from_onnx(bytes).map_err(|source| ServeError::Warm {
+        let warm_error = |source| ServeError::Warm {
             reference: reference.to_owned(),
             source,
-        })?;
+        };
+        let mapping = OnnxMapping::from_annotations(annotations)
+            .map_err(|m| warm_error(ModelError::OnnxMapping(m)))?;
+        let model = Model::from_onnx_mapped(bytes, &mapping).map_err(warm_error)?;
         return warm(reference, model);
     }
     decode_warm(reference, bytes)

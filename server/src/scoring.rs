@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use joust_models::Prediction;
-use ndarray::Array2;
+use joust_models::onnx::OutputTensor;
+use joust_models::{Model, ModelError, Prediction};
+use ndarray::{Array2, ArrayView2};
 use tokio::sync::Semaphore;
 
 use crate::error::ServeError;
@@ -38,8 +39,27 @@ impl Scorer {
         model: Arc<LoadedModel>,
         x: Array2<f32>,
     ) -> Result<Prediction, ServeError> {
+        self.run(model, x, |m, x| m.predict(x)).await
+    }
+
+    /// `predict`, plus an onnx model's graph outputs by name (none for
+    /// other kinds).
+    pub async fn predict_with_outputs(
+        &self,
+        model: Arc<LoadedModel>,
+        x: Array2<f32>,
+    ) -> Result<(Prediction, Vec<OutputTensor>), ServeError> {
+        self.run(model, x, |m, x| m.predict_with_outputs(x)).await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        model: Arc<LoadedModel>,
+        x: Array2<f32>,
+        f: fn(&Model, ArrayView2<'_, f32>) -> Result<T, ModelError>,
+    ) -> Result<T, ServeError> {
         if x.nrows() <= self.inline_rows {
-            return Ok(model.model.predict(x.view())?);
+            return Ok(f(&model.model, x.view())?);
         }
         let permit = self
             .slots
@@ -48,7 +68,7 @@ impl Scorer {
             .map_err(|_| ServeError::Busy { limit: self.limit })?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            model.model.predict(x.view())
+            f(&model.model, x.view())
         })
         .await
         .map_err(|e| ServeError::Internal(format!("scoring task: {e}")))?
@@ -61,7 +81,7 @@ impl Scorer {
 mod tests {
     use std::time::Duration;
 
-    use joust_models::{Model, ModelKind, TrainConfig};
+    use joust_models::{ModelKind, TrainConfig};
 
     use super::*;
 

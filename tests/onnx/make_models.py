@@ -2,6 +2,11 @@
 with skl2onnx and writes, into OUT_DIR:
 
   iforest.onnx, classifier.onnx      the models (skl2onnx.to_onnx)
+  iforest_compact.onnx               the same IsolationForest as one
+                                     TreeEnsembleRegressor (compact_iforest.py);
+                                     same outputs, same expected scores
+  classifier_zipmap.onnx             the classifier with skl2onnx's default
+                                     ZipMap output (a seq(map)): refused
   rows.f32                           10,000 rows x 12 features, little-endian f32
   iforest_expected.json              scikit-learn's score (-decision_function) and
                                      label (predict == -1) for every row
@@ -24,6 +29,9 @@ from onnx import TensorProto, helper
 from skl2onnx import to_onnx
 from sklearn.ensemble import GradientBoostingClassifier, IsolationForest
 
+sys.path.insert(0, str(Path(__file__).parent))
+from compact_iforest import isolation_forest_to_onnx  # noqa: E402
+
 FEATURES = 12
 ROWS = 10_000
 
@@ -40,6 +48,8 @@ def main(out: Path) -> None:
     forest = IsolationForest(n_estimators=100, random_state=0).fit(train)
     onx = to_onnx(forest, train[:1], target_opset={"": 17, "ai.onnx.ml": 3})
     (out / "iforest.onnx").write_bytes(onx.SerializeToString())
+    compact = isolation_forest_to_onnx(forest, FEATURES)
+    (out / "iforest_compact.onnx").write_bytes(compact.SerializeToString())
     json.dump(
         {
             "score": (-forest.decision_function(rows)).astype(float).tolist(),
@@ -57,6 +67,8 @@ def main(out: Path) -> None:
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
     (out / "classifier.onnx").write_bytes(onx.SerializeToString())
+    onx = to_onnx(clf, train[:1], target_opset={"": 17, "ai.onnx.ml": 3})
+    (out / "classifier_zipmap.onnx").write_bytes(onx.SerializeToString())
     json.dump(
         {
             "score": clf.predict_proba(rows)[:, 1].astype(float).tolist(),

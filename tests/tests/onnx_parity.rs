@@ -1,7 +1,8 @@
 //! ONNX models trained in scikit-learn, served by joust (issue 20), over
 //! real gRPC: `tests/onnx/make_models.py` trains an IsolationForest and a
 //! GradientBoostingClassifier on 12 features, exports them with skl2onnx
-//! and writes scikit-learn's own scores and labels for 10,000 rows. Both
+//! (and the forest also as one TreeEnsembleRegressor, compact_iforest.py)
+//! and writes scikit-learn's own scores and labels for 10,000 rows. All
 //! are registered as kind `onnx`, served by a node and through a router,
 //! and every score must equal scikit-learn's to 1e-5 and every label be
 //! identical. Bad files are refused at registration with INVALID_ARGUMENT
@@ -93,18 +94,28 @@ async fn scikit_learn_models_score_like_scikit_learn_through_a_node_and_a_router
     let Some(g) = generate() else { return };
     let registry = TestRegistry::sqlite().await.unwrap();
     let ops = RegistryOps::new(&registry.url);
-    for (model, file) in [("forest", "iforest"), ("clf", "classifier")] {
+    for (model, file) in [
+        ("forest", "iforest"),
+        ("compact", "iforest_compact"),
+        ("clf", "classifier"),
+    ] {
         let bytes = std::fs::read(g.path.join(format!("{file}.onnx"))).unwrap();
         let v = ops.register(model, "onnx", bytes).await.unwrap();
         assert_eq!(v.kind, "onnx");
         ops.promote(&format!("{model}:1")).await.unwrap();
     }
-    let node = TestNode::start_ready(TestNode::config(
+    let node = TestNode::start(TestNode::config(
         &registry.url,
-        &["forest@champion", "clf@champion"],
+        &["forest@champion", "compact@champion", "clf@champion"],
     ))
     .await
     .unwrap();
+    // skl2onnx's per-tree forest (~2,500 nodes) takes ONNX Runtime seconds
+    // to build a session on a loaded 2-core machine: a longer wait than
+    // start_ready's 10 s.
+    node.wait_serving("", Duration::from_secs(60))
+        .await
+        .unwrap();
 
     // The schema comes from the graph: one FP32 input of 12 features.
     let meta = node
@@ -134,6 +145,11 @@ async fn scikit_learn_models_score_like_scikit_learn_through_a_node_and_a_router
     compare(
         "IsolationForest via node",
         &score_all(node.oip().await, "forest", &g.rows).await,
+        &forest,
+    );
+    compare(
+        "IsolationForest as one TreeEnsembleRegressor (compact_iforest.py) via node",
+        &score_all(node.oip().await, "compact", &g.rows).await,
         &forest,
     );
     compare(

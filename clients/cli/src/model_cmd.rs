@@ -18,6 +18,58 @@ pub struct ModelArgs {
     pub command: ModelCommand,
 }
 
+/// How an onnx model's outputs give joust's score and label (kind onnx
+/// only; stored as the version's `onnx.*` annotations and checked against
+/// the graph at registration). Without them the defaults recognise
+/// skl2onnx's IsolationForest and classifiers (docs/models.md).
+#[derive(Debug, Default, clap::Args)]
+pub struct OnnxMappingArgs {
+    /// The graph output read as the score (an FP32 tensor, [N] or [N, k]).
+    #[arg(long)]
+    onnx_score: Option<String>,
+    /// The column of --onnx-score to read (default: the last).
+    #[arg(long)]
+    onnx_score_column: Option<usize>,
+    /// 1 or -1: the score is this times the output (joust's score is
+    /// higher = more anomalous).
+    #[arg(long, allow_hyphen_values = true)]
+    onnx_score_sign: Option<String>,
+    /// The graph output giving the label (an INT64 tensor).
+    #[arg(long)]
+    onnx_label: Option<String>,
+    /// The --onnx-label value meaning anomalous (default 1).
+    #[arg(long, allow_hyphen_values = true)]
+    onnx_label_anomaly: Option<i64>,
+    /// Label = score > this, instead of --onnx-label.
+    #[arg(long, allow_hyphen_values = true)]
+    onnx_threshold: Option<f32>,
+}
+
+impl OnnxMappingArgs {
+    /// The flags as `onnx.*` annotations.
+    fn annotations(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut put = |k: &'static str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((k, v));
+            }
+        };
+        put("onnx.score", self.onnx_score.clone());
+        put(
+            "onnx.score_column",
+            self.onnx_score_column.map(|c| c.to_string()),
+        );
+        put("onnx.score_sign", self.onnx_score_sign.clone());
+        put("onnx.label", self.onnx_label.clone());
+        put(
+            "onnx.label_anomaly",
+            self.onnx_label_anomaly.map(|v| v.to_string()),
+        );
+        put("onnx.threshold", self.onnx_threshold.map(|t| t.to_string()));
+        out
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
     /// Create a model (a named series of versions).
@@ -55,6 +107,8 @@ pub enum ModelCommand {
         /// Create the model first if it does not exist.
         #[arg(long)]
         create: bool,
+        #[command(flatten)]
+        onnx: OnnxMappingArgs,
     },
     /// Move a version to another status (see docs/registry.md for the rules).
     Transition {
@@ -214,7 +268,12 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             annotate,
             metrics,
             create,
+            onnx,
         } => {
+            let mapping = onnx.annotations();
+            if !mapping.is_empty() && kind != "onnx" {
+                anyhow::bail!("--onnx-* options apply to --kind onnx only, got --kind {kind}");
+            }
             let bytes = std::fs::read(&file)
                 .with_context(|| format!("FILE: cannot read {}", file.display()))?;
             if create {
@@ -224,7 +283,8 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            let annotations: HashMap<String, String> = annotate.into_iter().collect();
+            let mut annotations: HashMap<String, String> = annotate.into_iter().collect();
+            annotations.extend(mapping.into_iter().map(|(k, v)| (k.to_owned(), v)));
             let v = client
                 .register_version(&name, &kind, bytes.into(), annotations, &metrics)
                 .await?;

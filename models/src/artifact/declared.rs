@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use crate::artifact::ArtifactError;
 use crate::kind::ModelKind;
+use crate::kinds::onnx::{OnnxLoadError, OnnxMapping, OnnxModel};
 use crate::model::Model;
 
 /// The name of the kind for blobs that are stored but never served.
@@ -55,13 +56,29 @@ impl ArtifactKind {
     /// artifact that decodes and holds a model of that kind. Opaque bytes
     /// always pass. Never panics on any input.
     pub fn check(self, bytes: &[u8]) -> Result<(), ArtifactCheckError> {
+        self.check_annotated(bytes, std::iter::empty())
+    }
+
+    /// `check`, reading an onnx version's output mapping from its
+    /// annotations (`onnx.*`, see `onnx::OnnxMapping`): the mapping must
+    /// parse and fit the graph's outputs. Other kinds ignore annotations.
+    pub fn check_annotated<'a>(
+        self,
+        bytes: &[u8],
+        annotations: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), ArtifactCheckError> {
         let ArtifactKind::Model(declared) = self else {
             return Ok(());
         };
         if declared == ModelKind::Onnx {
-            return Model::from_onnx(bytes)
-                .map(|_| ())
-                .map_err(|e| ArtifactCheckError::Onnx(e.to_string()));
+            let mapping = OnnxMapping::from_annotations(annotations)
+                .map_err(ArtifactCheckError::OnnxMapping)?;
+            // One session: the check runs the model once and drops it.
+            return match OnnxModel::load_with_sessions(bytes.to_vec(), &mapping, 1) {
+                Ok(_) => Ok(()),
+                Err(OnnxLoadError::Mapping(m)) => Err(ArtifactCheckError::OnnxMapping(m)),
+                Err(OnnxLoadError::Model(m)) => Err(ArtifactCheckError::Onnx(m)),
+            };
         }
         let model = Model::from_bytes(bytes)
             .map_err(|source| ArtifactCheckError::Artifact { declared, source })?;
@@ -117,6 +134,10 @@ pub enum ArtifactCheckError {
     /// usable output, or no runtime installed).
     #[error("expected an ONNX model: {0}")]
     Onnx(String),
+    /// An `onnx` version whose output mapping (`onnx.*` annotations) does
+    /// not parse or does not fit the graph's outputs.
+    #[error("ONNX output mapping: {0}")]
+    OnnxMapping(String),
     /// A valid artifact of another kind.
     #[error("declared {declared}, but the artifact holds a model of kind {found}")]
     KindMismatch {

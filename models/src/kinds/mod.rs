@@ -100,7 +100,7 @@ impl KindState {
         match self {
             KindState::Onnx(m) => {
                 let mut labels = vec![false; out.len()];
-                if m.predict_rows(data, out, &mut labels).is_err() {
+                if m.predict_rows(data, out, &mut labels, None).is_err() {
                     out.fill(f32::NAN);
                 }
             }

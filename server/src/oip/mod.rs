@@ -1,7 +1,9 @@
 //! `inference.GRPCInferenceService` (Open Inference Protocol v2): thin
 //! handlers that decode tensors (see `input`), score through the node and
 //! encode `score` (FP32 [N]) and `label` (BOOL [N]) with the one inference
-//! codec (`joust_client::inference`, where the decoding side lives too).
+//! codec (`joust_client::inference`, where the decoding side lives too);
+//! an onnx model's answers also carry its graph's own outputs by their
+//! ONNX names and types (`graph_outputs`), as Triton's do.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,8 +16,11 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::error::ServeError;
-use crate::input::{check_batch, decode_input};
+use crate::input::{InputError, check_batch, decode_input};
 use crate::node::Node;
+use joust_models::onnx::OutputSpec;
+
+mod graph_outputs;
 
 pub use codec::{LABEL, SCORE};
 
@@ -39,7 +44,7 @@ impl OipService {
             .table
             .snapshot()
             .resolve(&req.model_name, version)?;
-        let requested = requested_outputs(&req)?;
+        let wanted = requested_for(&req, loaded.model.onnx_outputs())?;
         let x = decode_input(&req)?;
         check_batch(
             &x,
@@ -49,17 +54,27 @@ impl OipService {
             self.node.config.max_rows,
         )?;
         let raw = !req.raw_input_contents.is_empty();
-        let prediction = self.node.scorer.predict(loaded.clone(), x).await?;
+        let (prediction, graph) = if wanted.graph.is_empty() {
+            let p = self.node.scorer.predict(loaded.clone(), x).await?;
+            (p, Vec::new())
+        } else {
+            self.node
+                .scorer
+                .predict_with_outputs(loaded.clone(), x)
+                .await?
+        };
         loaded.record_request();
-        Ok(codec::encode_outputs(
+        let mut response = codec::encode_outputs(
             req.model_name,
             loaded.version,
             req.id,
             prediction.scores,
             prediction.labels,
-            requested,
+            wanted.joust,
             raw,
-        ))
+        );
+        graph_outputs::append(&mut response, graph, &wanted.graph, raw);
+        Ok(response)
     }
 }
 
@@ -70,26 +85,72 @@ pub fn parse_version(text: &str) -> Result<Option<u64>, ServeError> {
 
 /// Which of `score` and `label` the request wants (both when unspecified).
 pub fn requested_outputs(req: &pb::ModelInferRequest) -> Result<Requested, ServeError> {
+    requested_for(req, &[]).map(|w| w.joust)
+}
+
+/// What a request wants of a model whose graph has `graph` outputs (an
+/// onnx model; empty otherwise): joust's `score`/`label` and the graph's
+/// outputs by their served names (`graph_outputs::served_name`). A request
+/// that names none gets all of them.
+pub fn requested_for(
+    req: &pb::ModelInferRequest,
+    graph: &[OutputSpec],
+) -> Result<Wanted, ServeError> {
     if req.outputs.is_empty() {
-        return Ok(Requested::ALL);
+        return Ok(Wanted {
+            joust: Requested::ALL,
+            graph: (0..graph.len()).collect(),
+        });
     }
-    let mut wanted = Requested {
-        score: false,
-        label: false,
+    let mut wanted = Wanted {
+        joust: Requested {
+            score: false,
+            label: false,
+        },
+        graph: Vec::new(),
     };
     for (i, o) in req.outputs.iter().enumerate() {
         match o.name.as_str() {
-            SCORE => wanted.score = true,
-            LABEL => wanted.label = true,
-            other => {
-                return Err(ServeError::Input(crate::input::InputError::UnknownOutput {
-                    index: i,
-                    name: other.to_owned(),
-                }));
-            }
+            SCORE => wanted.joust.score = true,
+            LABEL => wanted.joust.label = true,
+            other => match graph
+                .iter()
+                .position(|g| graph_outputs::served_name(&g.name) == other)
+            {
+                Some(g) if !wanted.graph.contains(&g) => wanted.graph.push(g),
+                Some(_) => {}
+                None if graph.is_empty() => {
+                    return Err(ServeError::Input(InputError::UnknownOutput {
+                        index: i,
+                        name: other.to_owned(),
+                    }));
+                }
+                None => {
+                    let expected = [SCORE.to_owned(), LABEL.to_owned()]
+                        .into_iter()
+                        .chain(graph.iter().map(|g| graph_outputs::served_name(&g.name)))
+                        .map(|n| format!("{n:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(ServeError::Input(InputError::UnknownModelOutput {
+                        index: i,
+                        name: other.to_owned(),
+                        expected,
+                    }));
+                }
+            },
         }
     }
     Ok(wanted)
+}
+
+/// The outputs a request asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    /// joust's `score` and `label`.
+    pub joust: Requested,
+    /// Indices into the model's graph outputs, in the order asked.
+    pub graph: Vec<usize>,
 }
 
 #[tonic::async_trait]
@@ -161,10 +222,19 @@ impl GrpcInferenceService for OipService {
                 "FP32",
                 vec![-1, loaded.model.n_features() as i64],
             )],
-            outputs: vec![
+            outputs: [
                 tensor(SCORE, "FP32", vec![-1]),
                 tensor(LABEL, "BOOL", vec![-1]),
-            ],
+            ]
+            .into_iter()
+            .chain(loaded.model.onnx_outputs().iter().map(|o| {
+                tensor(
+                    &graph_outputs::served_name(&o.name),
+                    o.datatype,
+                    o.shape.clone(),
+                )
+            }))
+            .collect(),
         }))
     }
 
