@@ -12,6 +12,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use joust_models::onnx::{OnnxMapping, OnnxModel};
 use joust_models::{Model, ModelKind, TrainConfig};
 use ndarray::ArrayView2;
 
@@ -45,6 +46,27 @@ fn rate(model: &Model, rows: &[f32], batch: usize, budget: Duration) -> f64 {
     scored as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Rows per second scoring single rows straight through `OnnxModel`.
+fn rate_raw(model: &OnnxModel, rows: &[f32], budget: Duration) -> f64 {
+    let n = rows.len() / FEATURES;
+    let started = Instant::now();
+    let (mut s, mut l) = ([0.0f32], [false]);
+    let mut i = 0usize;
+    while started.elapsed() < budget {
+        let r = i % n;
+        model
+            .predict_rows(
+                &rows[r * FEATURES..(r + 1) * FEATURES],
+                &mut s,
+                &mut l,
+                None,
+            )
+            .unwrap();
+        i += 1;
+    }
+    i as f64 / started.elapsed().as_secs_f64()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = std::path::PathBuf::from(args.next().expect("DIR"));
@@ -72,6 +94,22 @@ fn main() {
             let r = rate(model, &rows, batch, budget);
             out.push(format!("\"{name}_batch{batch}_rows_per_s\": {r:.1}"));
         }
+    }
+    // The session pool (issue 20): two threads scoring batch 1 on one
+    // compact model, with one session (every call waits for it) and two.
+    let bytes = std::fs::read(dir.join("iforest_compact.onnx")).unwrap();
+    for sessions in [1usize, 2] {
+        let m = OnnxModel::load_with_sessions(bytes.clone(), &OnnxMapping::defaults(), sessions)
+            .unwrap();
+        let total: f64 = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| rate_raw(&m, &rows, budget)))
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).sum()
+        });
+        out.push(format!(
+            "\"joust_onnx_compact_2threads_{sessions}sessions_batch1_rows_per_s\": {total:.1}"
+        ));
     }
     println!("{{{}}}", out.join(", "));
 }
