@@ -31,6 +31,50 @@ use joust_tests::traffic::{Serving, Traffic};
 use ndarray::Array2;
 use tonic::transport::Channel;
 
+#[path = "support/webhook_receiver.rs"]
+mod webhook_receiver;
+use webhook_receiver::{Receiver, SECRET, start_receiver, write_config};
+
+/// A webhook receiver failing the first attempt of every delivery, and a
+/// webhooks file subscribing it to `kinds` (kept alive by the `TempDir`).
+async fn hook_receiver(kinds: &[&str]) -> (Arc<Receiver>, tempfile::TempDir, String) {
+    let (hooks, url) = start_receiver(Receiver {
+        fail_first: 1,
+        ..Receiver::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        serde_json::json!([{"name": "ops", "url": url, "secret": SECRET, "events": kinds}]),
+    );
+    (hooks, dir, config)
+}
+
+/// Waits until `hooks` has accepted exactly `want` deliveries per kind,
+/// each once, signed, on its second attempt.
+async fn hooks_delivered(hooks: &Receiver, want: &[(&str, usize)]) {
+    let kinds = || {
+        let mut k: BTreeMap<String, usize> = BTreeMap::new();
+        for b in hooks.delivered.lock().unwrap().values() {
+            *k.entry(b["kind"].as_str().unwrap_or("").to_owned())
+                .or_default() += 1;
+        }
+        k
+    };
+    let want: BTreeMap<String, usize> = want.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect();
+    eventually(Duration::from_secs(60), || async { kinds() == want })
+        .await
+        .unwrap_or_else(|e| panic!("{e}: webhooks delivered {:?}, want {want:?}", kinds()));
+    assert!(hooks.duplicates.lock().unwrap().is_empty());
+    assert_eq!(*hooks.bad_signatures.lock().unwrap(), 0);
+    assert!(
+        hooks.attempts.lock().unwrap().values().all(|n| *n == 2),
+        "{:?}",
+        hooks.attempts.lock().unwrap()
+    );
+}
+
 const MODEL: &str = "m";
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -384,7 +428,16 @@ async fn follow(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_plan_runs_end_to_end_under_traffic_with_no_failed_request() {
-    let (db, dir, reg) = Rig::registry(&[], false).await;
+    // The plan's events also go out as webhooks, through a receiver that
+    // fails the first attempt of every delivery.
+    let (hooks, _hook_dir, hook_config) = hook_receiver(&[
+        "trial_step_advanced",
+        "approval_requested",
+        "trial_promoted",
+        "model_promoted",
+    ])
+    .await;
+    let (db, dir, reg) = Rig::registry(&["--webhooks", &hook_config], false).await;
     let rig = Rig::serve(db, dir, vec![reg], 0).await;
     let registry = rig.registries[0].url.clone();
     let mut traffic = Traffic::start(
@@ -487,12 +540,28 @@ action = "await_approval"
         .unwrap();
     let counts = traffic.stop().await;
     assert_eq!(counts.failed(), 0, "{counts:?}: {:?}", traffic.samples());
-    // Steps in order, each after its minimum.
+    // Steps in order, each after its minimum: by the registry's own
+    // times (the trial's start and the advance events), not by when this
+    // test happened to poll.
     let at = |s: u32| seen[&s].duration_since(started);
     let (s1, s2) = (at(1), at(2));
+    let ms = |t: &Option<prost_types::Timestamp>| {
+        let t = t.as_ref().unwrap();
+        t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
+    };
+    let advances: Vec<i64> = rig
+        .events(&["trial_step_advanced"])
+        .await
+        .iter()
+        .map(|e| ms(&e.time))
+        .collect();
+    assert_eq!(advances.len(), 2, "{advances:?}");
+    let start_ms = ms(&t.started_at);
     assert!(
-        s1 >= Duration::from_secs(1) && s2 - s1 >= Duration::from_secs(1),
-        "{s1:?} {s2:?}"
+        advances[0] - start_ms >= 1000 && advances[1] - advances[0] >= 1000,
+        "step 0 lasted {} ms, step 1 {} ms (minimum 1,000 each)",
+        advances[0] - start_ms,
+        advances[1] - advances[0]
     );
     let kinds: Vec<String> = rig
         .events(&[
@@ -515,6 +584,28 @@ action = "await_approval"
             "trial_promoted step 2→promoted controller",
         ]
     );
+    // Each of those events reached the receiver once, signed, after a
+    // retry: the two advances, the approval request, the plan's promotion
+    // and the two model promotions (v1 at setup, v2 by the plan).
+    hooks_delivered(
+        &hooks,
+        &[
+            ("approval_requested", 1),
+            ("model_promoted", 2),
+            ("trial_promoted", 1),
+            ("trial_step_advanced", 2),
+        ],
+    )
+    .await;
+    let step_bodies: Vec<String> = hooks
+        .delivered
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|b| b["kind"] == "trial_step_advanced")
+        .map(|b| format!("{}→{} {}", b["from"], b["to"], b["actor"]))
+        .collect();
+    assert_eq!(step_bodies.len(), 2, "{step_bodies:?}");
     println!(
         "rollout drill (a): step 0 shadow {:.2}s, step 1 split 20% {:.2}s, step 2 split 50% to approval {:.2}s, \
          approval wait {:.2}s (test), approval to promotion {:.2}s, total {:.2}s; {} requests, 0 failed",
@@ -530,7 +621,8 @@ action = "await_approval"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn b_a_worse_challenger_is_aborted_in_its_first_step() {
-    let (db, dir, reg) = Rig::registry(&[], true).await;
+    let (hooks, _hook_dir, hook_config) = hook_receiver(&["trial_aborted"]).await;
+    let (db, dir, reg) = Rig::registry(&["--webhooks", &hook_config], true).await;
     let rig = Rig::serve(db, dir, vec![reg], 0).await;
     let registry = rig.registries[0].url.clone();
     let mut traffic = Traffic::start(
@@ -579,6 +671,7 @@ async fn b_a_worse_challenger_is_aborted_in_its_first_step() {
         "{}",
         ev[0].reason
     );
+    hooks_delivered(&hooks, &[("trial_aborted", 1)]).await;
     rig.router_settles_on(1).await;
     traffic
         .wait_answers(50, Duration::from_secs(30))
@@ -599,7 +692,12 @@ async fn b_a_worse_challenger_is_aborted_in_its_first_step() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn c_the_rollback_watch_rolls_back_a_worse_new_champion() {
-    let (db, dir, reg) = Rig::registry(&["--rollback-watch", "2m"], true).await;
+    let (hooks, _hook_dir, hook_config) = hook_receiver(&["model_rolled_back"]).await;
+    let (db, dir, reg) = Rig::registry(
+        &["--rollback-watch", "2m", "--webhooks", &hook_config],
+        true,
+    )
+    .await;
     let rig = Rig::serve(db, dir, vec![reg], 0).await;
     let registry = rig.registries[0].url.clone();
     let mut traffic = Traffic::start(
@@ -646,6 +744,7 @@ async fn c_the_rollback_watch_rolls_back_a_worse_new_champion() {
     assert_eq!(w.id, watch.id);
     assert_eq!(rig.champion().await, 1, "rolled back to v1");
     let rb = rig.events(&["rollback"]).await;
+    hooks_delivered(&hooks, &[("model_rolled_back", 1)]).await;
     assert_eq!(rb.len(), 2, "{rb:#?}");
     assert!(
         rb.iter()
