@@ -18,6 +18,8 @@
 //! (`label` = −1); `probabilities` (FP32 `[N, k]`, a classifier exported
 //! with `zipmap=False`): score = the last column (the positive class),
 //! label = (`label` = 1) when there is an INT64 `label`, else score > 0.5;
+//! the same for `output_probability` + `output_label` (the default export,
+//! whose ZipMap is served as FP32 `[N, k]`);
 //! otherwise the first FP32 output's first column with label = score > 0.
 //! An explicit `onnx.score` needs `onnx.label` or `onnx.threshold`; the
 //! two exclude each other. `onnx.threshold` alone overrides only the
@@ -301,21 +303,30 @@ fn float_width(t: &ValueType) -> Option<usize> {
 /// The default mapping, picked from the output names (module docs).
 fn defaults(outputs: &[(String, ValueType)]) -> Result<(ScoreFrom, LabelFrom), String> {
     let get = |name: &str| outputs.iter().find(|(n, _)| n == name).map(|(_, t)| t);
-    let int_label = get("label").is_some_and(|t| is_tensor(t, TensorElementType::Int64));
-    if let Some(t) = get("probabilities") {
+    // A classifier: `probabilities` + `label` (zipmap=False), or
+    // `output_probability` (its ZipMap, served as FP32 [N, k]) +
+    // `output_label` (skl2onnx's default export).
+    let (probabilities, label_name) =
+        if get("probabilities").is_none() && get("output_probability").is_some() {
+            ("output_probability", "output_label")
+        } else {
+            ("probabilities", "label")
+        };
+    let int_label = get(label_name).is_some_and(|t| is_tensor(t, TensorElementType::Int64));
+    if let Some(t) = get(probabilities) {
         let width = float_width(t).filter(|w| *w >= 2).ok_or_else(|| {
             format!(
-                "output `probabilities`: expected FP32 of shape [N, k] with k >= 2, got {}",
+                "output `{probabilities}`: expected FP32 of shape [N, k] with k >= 2, got {}",
                 type_name(t)
             )
         })?;
         let label = if int_label {
-            LabelFrom::Equals("label".into(), 1)
+            LabelFrom::Equals(label_name.into(), 1)
         } else {
             LabelFrom::Above(0.5)
         };
         let score = ScoreFrom {
-            output: "probabilities".into(),
+            output: probabilities.into(),
             column: width - 1,
             width,
             sign: 1.0,
@@ -413,5 +424,32 @@ mod tests {
             let err = parse(&kv).unwrap_err();
             assert!(err.contains(says), "{kv:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_classifiers_default_zipmap_export_is_scored_by_its_last_class() {
+        use ort::value::{Shape, SymbolicDimensions};
+        let t = |ty, dims: Vec<i64>| ValueType::Tensor {
+            ty,
+            dimension_symbols: SymbolicDimensions::new(dims.iter().map(|_| String::new())),
+            shape: Shape::new(dims),
+        };
+        // As the node sees it: the ZipMap already served as FP32 [N, 2].
+        let outputs = vec![
+            (
+                "output_label".to_owned(),
+                t(TensorElementType::Int64, vec![-1]),
+            ),
+            (
+                "output_probability".to_owned(),
+                t(TensorElementType::Float32, vec![-1, 2]),
+            ),
+        ];
+        let (score, label) = OnnxMapping::defaults().resolve(&outputs).unwrap();
+        assert_eq!(
+            (score.output.as_str(), score.column, score.width, score.sign),
+            ("output_probability", 1, 2, 1.0)
+        );
+        assert!(matches!(label, LabelFrom::Equals(ref n, 1) if n == "output_label"));
     }
 }

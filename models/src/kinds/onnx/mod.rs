@@ -14,10 +14,12 @@
 //! recognise skl2onnx's IsolationForest and classifiers.
 //!
 //! Outputs: every graph output must be a tensor of a type OIP carries
-//! (FP32, FP64, INT32, INT64, BOOL); a scikit-learn classifier exported
-//! with its default ZipMap (a `seq(map)` output) is refused naming the
-//! output and the `zipmap=False` fix. A run can hand back every output by
-//! name (`OutputTensor`), which OIP answers carry beside `score`/`label`.
+//! (FP32, FP64, INT32, INT64, BOOL) or a ZipMap (`seq(map(int64, float))`,
+//! a scikit-learn classifier's default export), which is served as the
+//! FP32 tensor `[N, classes]` (classes in ascending order; the class count
+//! from a warm-up row at load); other sequences and maps are refused naming
+//! the output and the `zipmap=False` fix. A run can hand back every output
+//! by name (`OutputTensor`), which OIP answers carry beside `score`/`label`.
 //!
 //! Sessions: `ort` 2.0.0-rc.15's `Session::run` takes `&mut self` (ONNX
 //! Runtime's `Run` is not safe to call concurrently on one session in
@@ -38,7 +40,10 @@ use std::time::{Duration, Instant};
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::value::{DynValue, TensorElementType, TensorRef, ValueType};
+use ort::value::{
+    DynMapValueType, DynSequenceValueType, DynValue, Shape, SymbolicDimensions, TensorElementType,
+    TensorRef, ValueType,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use mapping::{LabelFrom, ScoreFrom, oip_datatype, type_name};
@@ -246,8 +251,9 @@ fn output_specs(outputs: &[(String, ValueType)]) -> Result<Vec<OutputSpec>, Stri
                 })
             }
             ValueType::Sequence(_) | ValueType::Map { .. } => Err(format!(
-                "output `{name}` is {} (a ZipMap, skl2onnx's default for classifiers): joust \
-                 serves tensor outputs only; export the classifier with \
+                "output `{name}` is {}: joust serves tensor outputs and ZipMap outputs \
+                 (seq(map(int64, float)), skl2onnx's default for classifiers); for string class \
+                 labels export the classifier with \
                  `to_onnx(model, X, options={{id(model): {{\"zipmap\": False}}}})` to get a \
                  `probabilities` tensor instead",
                 type_name(t)
@@ -260,9 +266,114 @@ fn output_specs(outputs: &[(String, ValueType)]) -> Result<Vec<OutputSpec>, Stri
         .collect()
 }
 
-/// Copies one run output into an `OutputTensor`.
+/// A ZipMap output: `seq(map(int64, float))`, one map per row (class →
+/// probability), skl2onnx's default for classifiers.
+fn is_zipmap(t: &ValueType) -> bool {
+    matches!(t, ValueType::Sequence(inner) if matches!(
+        **inner,
+        ValueType::Map {
+            key: TensorElementType::Int64,
+            value: TensorElementType::Float32
+        }
+    ))
+}
+
+/// A ZipMap output's rows as row-major FP32 values, the classes in
+/// ascending key order, and the number of classes (every row must have
+/// the same).
+fn zipmap_rows(name: &str, value: &DynValue) -> Result<(Vec<f32>, usize), String> {
+    let err = |e: ort::Error| format!("output `{name}`: {e}");
+    let seq = value
+        .view()
+        .downcast::<DynSequenceValueType>()
+        .map_err(err)?;
+    let maps = seq.try_extract_sequence::<DynMapValueType>().map_err(err)?;
+    let mut out = Vec::new();
+    let mut classes = None;
+    for (i, m) in maps.iter().enumerate() {
+        let mut kv = m.try_extract_key_values::<i64, f32>().map_err(err)?;
+        kv.sort_by_key(|(k, _)| *k);
+        match classes {
+            None => classes = Some(kv.len()),
+            Some(n) if n != kv.len() => {
+                return Err(format!(
+                    "output `{name}`: row {i} has {} classes, row 0 has {n}",
+                    kv.len()
+                ));
+            }
+            Some(_) => {}
+        }
+        out.extend(kv.into_iter().map(|(_, v)| v));
+    }
+    Ok((out, classes.unwrap_or(0)))
+}
+
+/// The FP32 values of output `name`: a tensor's data, or a ZipMap's rows
+/// flattened (`zipmap_rows`).
+fn float_values(name: &str, value: &DynValue) -> Result<Vec<f32>, String> {
+    if is_zipmap(value.dtype()) {
+        return zipmap_rows(name, value).map(|(v, _)| v);
+    }
+    let (_, v) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| format!("output `{name}`: {e}"))?;
+    Ok(v.to_vec())
+}
+
+/// The declared outputs with each ZipMap output replaced by the FP32
+/// tensor `[N, classes]` it is served as; the class count comes from one
+/// run of a row of zeros on `session`.
+fn zipmaps_as_tensors(
+    session: &mut Session,
+    input: &str,
+    n_features: usize,
+    outputs: Vec<(String, ValueType)>,
+) -> Result<Vec<(String, ValueType)>, String> {
+    if !outputs.iter().any(|(_, t)| is_zipmap(t)) {
+        return Ok(outputs);
+    }
+    let zeros = vec![0.0f32; n_features];
+    let tensor = TensorRef::from_array_view(([1, n_features], zeros.as_slice()))
+        .map_err(|e| format!("input tensor: {e}"))?;
+    let run = session
+        .run(ort::inputs![input => tensor])
+        .map_err(|e| format!("warm-up row failed: ONNX Runtime run: {}", e.message()))?;
+    let mut out = Vec::with_capacity(outputs.len());
+    for (name, t) in outputs {
+        if !is_zipmap(&t) {
+            out.push((name, t));
+            continue;
+        }
+        let value = run
+            .get(name.as_str())
+            .ok_or_else(|| format!("output `{name}` missing from the warm-up run"))?;
+        let (_, classes) = zipmap_rows(&name, value)?;
+        if classes == 0 {
+            return Err(format!("output `{name}`: the ZipMap gave no class"));
+        }
+        let t = ValueType::Tensor {
+            ty: TensorElementType::Float32,
+            shape: Shape::new([-1, classes as i64]),
+            dimension_symbols: SymbolicDimensions::new([String::new(), String::new()]),
+        };
+        out.push((name, t));
+    }
+    Ok(out)
+}
+
+/// Copies one run output into an `OutputTensor` (a ZipMap as the FP32
+/// tensor `[N, classes]`).
 fn extract(name: &str, value: &DynValue) -> Result<OutputTensor, String> {
     let err = |e: ort::Error| format!("output `{name}`: {e}");
+    if is_zipmap(value.dtype()) {
+        let (data, classes) = zipmap_rows(name, value)?;
+        let rows = data.len().checked_div(classes).unwrap_or(0);
+        return Ok(OutputTensor {
+            name: name.to_owned(),
+            shape: vec![rows as i64, classes as i64],
+            data: OutputData::Fp32(data),
+        });
+    }
     let ty = match value.dtype() {
         ValueType::Tensor { ty, .. } => *ty,
         other => {
@@ -388,6 +499,9 @@ impl OnnxModel {
             .iter()
             .map(|o| (o.name().to_owned(), o.dtype().clone()))
             .collect();
+        let mut first = first;
+        let outputs =
+            zipmaps_as_tensors(&mut first, &input_name, n_features, outputs).map_err(Model)?;
         let specs = output_specs(&outputs).map_err(Model)?;
         let (score, label) = mapping.resolve(&outputs).map_err(Mapping)?;
         let extra = (1..sessions.max(1)).map(|_| OnceLock::new()).collect();
@@ -519,9 +633,7 @@ impl OnnxModel {
             width,
             sign,
         } = &self.0.score;
-        let (_, v) = get(output)?
-            .try_extract_tensor::<f32>()
-            .map_err(|e| format!("output `{output}`: {e}"))?;
+        let v = float_values(output, get(output)?)?;
         if v.len() != width * rows {
             return Err(format!(
                 "output `{output}`: expected {} values for {rows} rows, got {}",
