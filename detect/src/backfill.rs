@@ -224,7 +224,7 @@ impl Detector {
                 &mut outcome,
                 &rules,
                 whitelisted,
-                Some(&report),
+                &report,
             )
             .await?
         } else {
@@ -236,7 +236,7 @@ impl Detector {
                 &mut outcome,
                 &rules,
                 whitelisted,
-                Some(&report),
+                &report,
             )
             .await?
         };

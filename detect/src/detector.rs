@@ -27,10 +27,6 @@ pub const HISTORY_BARS: usize = 200;
 
 const _: () = assert!(HISTORY_BARS >= WARMUP_BARS);
 
-/// Progress reports a backfill's scoring aims for (see
-/// [`crate::scorer::progress_batch`]).
-pub const PROGRESS_STEPS: usize = 20;
-
 /// Largest page of anomalies or runs.
 pub const MAX_PAGE: u32 = 1000;
 /// Page size when the request names none.
@@ -406,7 +402,7 @@ impl Detector {
                     &mut outcome,
                     &rules,
                     whitelist_entries > 0,
-                    None,
+                    &|_| {},
                 )
                 .await?;
         }
@@ -428,9 +424,8 @@ impl Detector {
     /// the features of `bars[r]`) and returns the anomalies (the rows some
     /// enabled rule of `rules` matches, flagged `whitelisted` when the
     /// series is whitelisted), recording the rows scored and the model in `outcome`. Shared by
-    /// incremental detection and backfill jobs; `progress` (backfills) is
-    /// told the rows scored so far after each OIP request, the rows split
-    /// into about [`PROGRESS_STEPS`] requests.
+    /// incremental detection and backfill jobs; `progress` is told the rows
+    /// scored so far after each OIP request.
     pub(crate) async fn score_rows(
         &self,
         bars: &[Bar],
@@ -438,18 +433,11 @@ impl Detector {
         outcome: &mut RunOutcome,
         rules: &RuleSet,
         whitelisted: bool,
-        progress: Option<&(dyn Fn(u64) + Send + Sync)>,
+        progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Vec<NewAnomaly>> {
         debug_assert_eq!(bars.len(), values.nrows());
         let started = std::time::Instant::now();
-        let scored = match progress {
-            Some(report) => {
-                self.scorer
-                    .score_reporting(values, PROGRESS_STEPS, report)
-                    .await?
-            }
-            None => self.scorer.score(values).await?,
-        };
+        let scored = self.scorer.score_reporting(values, progress).await?;
         self.metrics.scored(started.elapsed());
         let sha = self.scorer.sha256(&scored.model_version).await?;
         outcome.rows_scored = scored.scores.len() as u64;

@@ -20,21 +20,6 @@ const BUSY_RETRIES: u32 = 6;
 const BUSY_FIRST: std::time::Duration = std::time::Duration::from_millis(10);
 const BUSY_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Smallest request when scoring is split for progress reports.
-pub const PROGRESS_MIN_BATCH: usize = 64;
-
-/// Rows per request to score `n` rows in about `steps` requests, between
-/// [`PROGRESS_MIN_BATCH`] and `batch_rows` (`batch_rows` when `steps` ≤ 1).
-pub fn progress_batch(n: usize, steps: usize, batch_rows: usize) -> usize {
-    if steps <= 1 {
-        return batch_rows.max(1);
-    }
-    n.div_ceil(steps)
-        .max(PROGRESS_MIN_BATCH)
-        .min(batch_rows)
-        .max(1)
-}
-
 /// Where and what to score.
 #[derive(Debug, Clone)]
 pub struct ScorerConfig {
@@ -165,22 +150,17 @@ impl Scorer {
     /// first batch decides the version; the rest are pinned to it, so one
     /// detection is scored by one version even if the champion changes.
     pub async fn score(&self, x: ArrayView2<'_, f32>) -> Result<Scored> {
-        self.score_reporting(x, 1, &|_| {}).await
+        self.score_reporting(x, &|_| {}).await
     }
 
     /// [`Scorer::score`], telling `progress` the rows scored so far after
-    /// each request, in requests small enough for about `steps` reports
-    /// (at least [`PROGRESS_MIN_BATCH`] rows each, at most `batch_rows`):
-    /// a backfill's progress then counts rows as they are scored instead
-    /// of jumping from none to all on a series that fits one request.
+    /// each request.
     pub async fn score_reporting(
         &self,
         x: ArrayView2<'_, f32>,
-        steps: usize,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Scored> {
         let n = x.nrows();
-        let batch_rows = progress_batch(n, steps, self.config.batch_rows);
         let mut out = Scored {
             scores: Vec::with_capacity(n),
             labels: Vec::with_capacity(n),
@@ -191,7 +171,7 @@ impl Scorer {
         }
         let cols = x.ncols();
         let mut batches = x
-            .axis_chunks_iter(ndarray::Axis(0), batch_rows)
+            .axis_chunks_iter(ndarray::Axis(0), self.config.batch_rows)
             .map(|b| (b.nrows(), b.iter().copied().collect::<Vec<f32>>()));
         let Some((rows, values)) = batches.next() else {
             return Ok(out);
@@ -282,23 +262,5 @@ impl Scorer {
             cache.insert(reference, v.sha256.clone());
         }
         Ok(v.sha256)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_batches_split_small_series() {
-        // Incremental detection: whole batches.
-        assert_eq!(progress_batch(1260, 1, 8192), 8192);
-        // A 5-year daily backfill: about 20 requests, not one.
-        assert_eq!(progress_batch(1260, 20, 8192), 64);
-        assert_eq!(progress_batch(100_000, 20, 8192), 5000);
-        // Never below the minimum, never above the configured batch.
-        assert_eq!(progress_batch(10, 20, 8192), PROGRESS_MIN_BATCH);
-        assert_eq!(progress_batch(1_000_000, 20, 8192), 8192);
-        assert_eq!(progress_batch(1000, 20, 32), 32);
     }
 }

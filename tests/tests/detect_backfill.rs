@@ -756,63 +756,6 @@ async fn stop_puts_jobs_back(backend: Backend) {
 /// `joust detect backfill --wait`, `job`, `jobs` and `workers` through the
 /// binary, against `joust detect serve` scoring through a proxy that is cut
 /// at the end to make a `--wait` fail.
-/// Issue 18, item 9: a backfill's progress counts rows as they are scored
-/// (requests of about a twentieth of the rows, through a slow link), not
-/// "0/0" and then everything at once.
-async fn progress_counts_rows_as_they_are_scored(backend: Backend) {
-    let stack = ScoringStack::start().await.unwrap();
-    let slow = Partition::start(stack.node.addr).await.unwrap();
-    slow.set_delay(Duration::from_millis(100));
-    let d = TestDetect::start_with(backend, &slow.url, &stack.registry.url, |c| {
-        c.jobs = JobsConfig {
-            start_workers: true,
-            ..fast()
-        };
-        c.scorer.concurrency = 1;
-    })
-    .await
-    .unwrap();
-    ingest(&d, 2000).await;
-    let queued = backfill(&d, request("SYN000", "max")).await;
-    let mut seen: Vec<(u64, u64)> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let done = loop {
-        let j = job(&d, queued.id).await;
-        if is(&j, pb::JobStatus::Completed) {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "timed out: {j:?}");
-        if is(&j, pb::JobStatus::Processing)
-            && seen.last() != Some(&(j.rows_to_score, j.rows_scored))
-        {
-            seen.push((j.rows_to_score, j.rows_scored));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(done.rows_scored, 2000 - 33);
-    assert_eq!(done.rows_to_score, 2000 - 33);
-    // Scored rows only grow, never past the rows to score, which are known
-    // before the first is counted.
-    for w in seen.windows(2) {
-        assert!(w[0].1 <= w[1].1, "{seen:?}");
-    }
-    for (to_score, scored) in &seen {
-        assert!(scored <= to_score, "{seen:?}");
-        if *scored > 0 {
-            assert_eq!(*to_score, done.rows_to_score, "{seen:?}");
-        }
-    }
-    let partial: std::collections::BTreeSet<u64> = seen
-        .iter()
-        .filter(|(t, s)| *s > 0 && s < t)
-        .map(|(_, s)| *s)
-        .collect();
-    assert!(
-        partial.len() >= 2,
-        "at least two counts between none and all while scoring: {seen:?}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_end_to_end() {
     let stack = ScoringStack::start().await.unwrap();
@@ -973,5 +916,4 @@ both_backends!(
     concurrency_cap,
     expired_lease_is_taken_over,
     stop_puts_jobs_back,
-    progress_counts_rows_as_they_are_scored,
 );

@@ -228,20 +228,6 @@ pub async fn backfill(a: BackfillArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sets the bar from the job: no length (drawn empty, `?` rows) until the
-/// attempt has counted its rows to score, so a job not started yet is not
-/// drawn full at "0/0"; then the rows scored as the worker reports them.
-fn bar_progress(bar: &ProgressBar, job: &pb::BackfillJob) {
-    let done = job.status == pb::JobStatus::Completed as i32;
-    if job.rows_to_score == 0 && !done {
-        bar.unset_length();
-        bar.set_position(0);
-    } else {
-        bar.set_length(job.rows_to_score);
-        bar.set_position(job.rows_scored.min(job.rows_to_score));
-    }
-}
-
 /// The progress of `--wait`: a bar on a terminal, otherwise one line on
 /// stderr per change of state (none with --json).
 struct WaitBar {
@@ -284,7 +270,8 @@ impl WaitBar {
             }
         );
         if let Some(bar) = &self.bar {
-            bar_progress(bar, job);
+            bar.set_length(job.rows_to_score);
+            bar.set_position(job.rows_scored);
             bar.set_message(message);
         } else if self.lines {
             let key = (job.status, job.attempts);
@@ -467,36 +454,5 @@ fn print_job(j: &pb::BackfillJob, json: bool) {
                 format!(": {}", j.error)
             }
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn job(status: pb::JobStatus, to_score: u64, scored: u64) -> pb::BackfillJob {
-        pb::BackfillJob {
-            status: status as i32,
-            rows_to_score: to_score,
-            rows_scored: scored,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn the_bar_is_not_full_before_the_rows_are_counted() {
-        let bar = ProgressBar::hidden();
-        bar.set_length(0);
-        bar_progress(&bar, &job(pb::JobStatus::Pending, 0, 0));
-        assert_eq!(bar.length(), None, "unknown, not 0/0 (drawn full)");
-        bar_progress(&bar, &job(pb::JobStatus::Processing, 0, 0));
-        assert_eq!(bar.length(), None);
-        bar_progress(&bar, &job(pb::JobStatus::Processing, 1200, 300));
-        assert_eq!((bar.length(), bar.position()), (Some(1200), 300));
-        bar_progress(&bar, &job(pb::JobStatus::Processing, 1200, 900));
-        assert_eq!((bar.length(), bar.position()), (Some(1200), 900));
-        // Nothing to score: done, drawn full.
-        bar_progress(&bar, &job(pb::JobStatus::Completed, 0, 0));
-        assert_eq!(bar.length(), Some(0));
     }
 }
