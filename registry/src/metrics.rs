@@ -24,6 +24,13 @@ struct OpLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReaderLabels {
+    /// `feed`: the one shared read per change; `subscriber`: a Watch
+    /// stream catching up from before what the feed keeps.
+    reader: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     /// `accepted`, `duplicate` or `refused`.
     outcome: &'static str,
@@ -66,6 +73,8 @@ pub struct RegistryMetrics {
     registry: Registry,
     store: Latency<OpLabels>,
     watch_subscribers: Gauge,
+    watch_reads: Family<ReaderLabels, Counter>,
+    watch_sent: Counter,
     records: Family<OutcomeLabels, Counter>,
     report: Histogram,
     webhook_deliveries: Family<EndpointOutcomeLabels, Counter>,
@@ -87,6 +96,8 @@ impl RegistryMetrics {
         let watch_subscribers = Gauge::default();
         let records = Family::<OutcomeLabels, Counter>::default();
         let report = report_histogram();
+        let watch_reads = Family::<ReaderLabels, Counter>::default();
+        let watch_sent = Counter::default();
         registry.register(
             "store_duration_seconds",
             "Time of one metadata-store operation (a query or transaction), by operation",
@@ -96,6 +107,16 @@ impl RegistryMetrics {
             "watch_subscribers",
             "Open Watch streams",
             watch_subscribers.clone(),
+        );
+        registry.register(
+            "watch_store_reads",
+            "Event-log reads made for Watch streams, by reader (feed: the one shared read per change; subscriber: a stream catching up from far back)",
+            watch_reads.clone(),
+        );
+        registry.register(
+            "watch_events_sent",
+            "Events sent on Watch streams (every stream counts its own)",
+            watch_sent.clone(),
         );
         registry.register(
             "records_ingested",
@@ -136,6 +157,8 @@ impl RegistryMetrics {
             registry,
             store,
             watch_subscribers,
+            watch_reads,
+            watch_sent,
             records,
             report,
             webhook_deliveries,
@@ -159,6 +182,18 @@ impl RegistryMetrics {
     pub fn watch_subscriber(&self) -> SubscriberGuard {
         self.watch_subscribers.inc();
         SubscriberGuard(self.watch_subscribers.clone())
+    }
+
+    /// Counts one event-log read made for Watch (`feed` or `subscriber`).
+    pub fn watch_read(&self, reader: &'static str) {
+        self.watch_reads
+            .get_or_create(&ReaderLabels { reader })
+            .inc();
+    }
+
+    /// Counts one event sent on a Watch stream.
+    pub fn watch_sent(&self) {
+        self.watch_sent.inc();
     }
 
     /// Counts the records of one `record` call.

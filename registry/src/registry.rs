@@ -23,7 +23,7 @@ use crate::store::MetadataStore;
 use crate::store::{
     AliasStore, DatasetStore, EventStore, LifecycleStore, ModelStore, VersionStore,
 };
-use crate::watch::POLL_FALLBACK;
+use crate::watch::{Feed, POLL_FALLBACK, READ_PAGE, Take};
 use joust_models::ArtifactKind;
 use joust_models::artifact::ArtifactCheckError;
 
@@ -99,6 +99,8 @@ pub struct Registry {
     /// The configured webhooks and their delivery log (`--webhooks`);
     /// `run` starts their delivery tasks.
     webhooks: Option<crate::webhooks::Webhooks>,
+    /// The shared read side of Watch, started by the first subscriber.
+    feed: Arc<std::sync::OnceLock<Arc<Feed>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -149,6 +151,7 @@ impl Registry {
             auto_rollback: false,
             metrics: Arc::new(crate::metrics::RegistryMetrics::new()),
             webhooks: None,
+            feed: Arc::default(),
         }
     }
 
@@ -679,9 +682,29 @@ impl Registry {
             .await
     }
 
+    /// The Watch feed, started on first use: one task reads each new
+    /// event from the store once for every stream of this registry.
+    fn feed(&self) -> Arc<Feed> {
+        self.feed
+            .get_or_init(|| {
+                let feed = Arc::new(Feed::new(self.store.hub().latest()));
+                tokio::spawn(run_feed(
+                    self.store.clone(),
+                    self.metrics.clone(),
+                    Arc::downgrade(&feed),
+                    self.closing.subscribe(),
+                ));
+                feed
+            })
+            .clone()
+    }
+
     /// Every event after `after_id` (filtered by model when `models` is not
     /// empty), then new ones as they commit. The stream ends when the
-    /// receiver is dropped; a store error is sent and ends it.
+    /// receiver is dropped; a store error is sent and ends it. New events
+    /// come from the shared [`Feed`] (one store read per change for all
+    /// streams); a stream reads the store itself only while it is older
+    /// than what the feed keeps, or after the feed's read failed.
     pub fn watch(
         &self,
         after_id: u64,
@@ -693,35 +716,52 @@ impl Registry {
         let (tx, rx) = mpsc::channel(256);
         let store = self.store.clone();
         let metrics = self.metrics.clone();
+        let feed = self.feed();
         let mut closing = self.closing.subscribe();
         tokio::spawn(async move {
             let _subscriber = metrics.watch_subscriber();
-            let mut notified = store.hub().subscribe();
+            let mut signal = feed.subscribe();
+            let mut failures = signal.borrow().failures;
             let mut cursor = after_id;
+            let page = READ_PAGE as usize;
             loop {
-                notified.borrow_and_update();
-                let filter = EventFilter {
-                    models: vec![],
-                    after_id: cursor,
-                    limit: 500,
+                let now = *signal.borrow_and_update();
+                let feed_failed = now.failures != failures;
+                failures = now.failures;
+                let taken = if feed_failed {
+                    Take::Behind
+                } else {
+                    feed.after(cursor, page)
                 };
-                let batch = match metrics
-                    .store_op("list_events", store.list_events(&filter))
-                    .await
-                {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
+                let batch: Vec<Arc<EventRecord>> = match taken {
+                    Take::Events(events) => events,
+                    Take::Behind => {
+                        metrics.watch_read("subscriber");
+                        let filter = EventFilter {
+                            models: vec![],
+                            after_id: cursor,
+                            limit: READ_PAGE,
+                        };
+                        match metrics
+                            .store_op("list_events", store.list_events(&filter))
+                            .await
+                        {
+                            Ok(b) => b.into_iter().map(Arc::new).collect(),
+                            Err(e) => {
+                                let _ = tx.send(Err(e)).await;
+                                return;
+                            }
+                        }
                     }
                 };
-                let full = batch.len() == 500;
+                let full = batch.len() == page;
                 for ev in batch {
                     cursor = ev.id;
-                    if (models.is_empty() || models.contains(&ev.model))
-                        && tx.send(Ok(ev)).await.is_err()
-                    {
-                        return;
+                    if models.is_empty() || models.contains(&ev.model) {
+                        if tx.send(Ok(EventRecord::clone(&ev))).await.is_err() {
+                            return;
+                        }
+                        metrics.watch_sent();
                     }
                 }
                 if full {
@@ -733,12 +773,8 @@ impl Registry {
                 tokio::select! {
                     _ = tx.closed() => return,
                     _ = closing.changed() => return,
-                    changed = notified.changed() => {
-                        if changed.is_err() {
-                            // The hub is gone (store dropped): poll instead.
-                            tokio::time::sleep(POLL_FALLBACK).await;
-                        }
-                    }
+                    _ = signal.changed() => {}
+                    // A safety net: look at the feed again even unwoken.
                     _ = tokio::time::sleep(POLL_FALLBACK) => {}
                 }
             }
@@ -849,5 +885,60 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// The feed's task: after every announcement (and every [`POLL_FALLBACK`])
+/// reads the events after the feed's head from the store, once, and hands
+/// them to the feed. Ends when the registry closes its streams or is
+/// dropped.
+async fn run_feed(
+    store: Arc<dyn MetadataStore>,
+    metrics: Arc<crate::metrics::RegistryMetrics>,
+    feed: std::sync::Weak<Feed>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut announced = store.hub().subscribe();
+    loop {
+        announced.borrow_and_update();
+        let Some(f) = feed.upgrade() else { return };
+        let filter = EventFilter {
+            models: vec![],
+            after_id: f.signal().head,
+            limit: READ_PAGE,
+        };
+        metrics.watch_read("feed");
+        let full = match metrics
+            .store_op("list_events", store.list_events(&filter))
+            .await
+        {
+            Ok(batch) => {
+                let full = batch.len() == READ_PAGE as usize;
+                f.push(batch);
+                full
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Watch feed: reading new events failed; retrying");
+                f.failed();
+                false
+            }
+        };
+        drop(f);
+        if full {
+            continue;
+        }
+        if *closing.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = closing.changed() => return,
+            changed = announced.changed() => {
+                if changed.is_err() {
+                    // The hub is gone (store dropped): poll instead.
+                    tokio::time::sleep(POLL_FALLBACK).await;
+                }
+            }
+            _ = tokio::time::sleep(POLL_FALLBACK) => {}
+        }
     }
 }

@@ -1,11 +1,18 @@
 //! The route follower: reads every model's champion and every open trial
-//! from the registry (a full reconcile), then follows `Registry.Watch`
-//! (resumed from the last event id after a disconnection) and re-reads
-//! on every event that may change a route, plus a periodic reconcile.
+//! from the registry (a full reconcile) at start and after every
+//! reconnection (something may have been missed), then follows
+//! `Registry.Watch` (resumed from the last event id) and applies each
+//! event that may change a route to the model it names: only that
+//! model's champion and open trial are re-read (`GetModel`, `ListTrials`
+//! for the model), so a bulk change of N models costs N small reads, not
+//! N full ones. A burst naming many models (a replay from far back), an
+//! event naming no model, or a failed per-model read falls back to one
+//! full reconcile; a periodic full reconcile stays as a safety net.
 //! The feed is joust-runtime's [`WatchFollower`]: while the registry is
 //! unreachable the router keeps its last routes and reconnects with
 //! jittered exponential backoff.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -69,6 +76,61 @@ pub async fn read_routes(channel: &Channel) -> Result<Routes, tonic::Status> {
     Ok(routes)
 }
 
+/// Above this many distinct models in one burst, one full read is cheaper
+/// than a read per model.
+const FULL_READ_ABOVE: usize = 64;
+
+/// Reads one model's route from the registry: its champion and its open
+/// trial (none when the model is gone or has no champion).
+pub async fn read_route(channel: &Channel, model: &str) -> Result<Option<Route>, tonic::Status> {
+    let m = match joust_client::RegistryClient::new(channel.clone())
+        .get_model(model)
+        .await
+    {
+        Ok(m) => m,
+        Err(error) => {
+            let status = tonic::Status::from(error);
+            if status.code() == tonic::Code::NotFound {
+                return Ok(None);
+            }
+            return Err(status);
+        }
+    };
+    if m.champion_version == 0 {
+        return Ok(None);
+    }
+    let trials = joust_client::TrialsClient::new(channel.clone())
+        .list(Some(model), true)
+        .await?;
+    Ok(Some(Route {
+        champion_version: m.champion_version,
+        trial: trials
+            .iter()
+            .filter(|t| t.model == model)
+            .find_map(trial_route),
+    }))
+}
+
+/// Applies a burst's events model by model; false when a read failed
+/// (the caller then reconciles in full).
+async fn apply(router: &Router, channel: &Channel, models: &BTreeSet<String>) -> bool {
+    for model in models {
+        match read_route(channel, model).await {
+            Ok(route) => {
+                if router.table.route(model) != route {
+                    info!(model = %model, champion = route.as_ref().map(|r| r.champion_version), trial = route.as_ref().and_then(|r| r.trial.as_ref()).map(|t| t.trial_id), "route updated");
+                    router.table.set(model, route);
+                }
+            }
+            Err(status) => {
+                warn!(model = %model, code = ?status.code(), message = status.message(), "route read failed; reconciling every route");
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// Re-reads the table; on failure the last routes stay.
 async fn reconcile(router: &Router, channel: &Channel) -> bool {
     match read_routes(channel).await {
@@ -120,9 +182,22 @@ pub async fn follow(router: Arc<Router>, channel: Channel, mut shutdown: watch::
                     reconcile(&router, &channel).await;
                 }
                 WatchUpdate::Events(events) => {
-                    // A burst of events makes one reconcile.
-                    let dirty = events.iter().fold(false, |dirty, e| note(&router, e) | dirty);
-                    if dirty {
+                    // A burst of events makes one read per model it names.
+                    let mut dirty = BTreeSet::new();
+                    let mut everything = false;
+                    for e in &events {
+                        if note(&router, e) {
+                            if e.model.is_empty() {
+                                everything = true;
+                            } else {
+                                dirty.insert(e.model.clone());
+                            }
+                        }
+                    }
+                    let full = everything
+                        || dirty.len() > FULL_READ_ABOVE
+                        || (!dirty.is_empty() && !apply(&router, &channel, &dirty).await);
+                    if full {
                         reconcile(&router, &channel).await;
                     }
                 }

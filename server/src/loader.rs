@@ -119,6 +119,23 @@ impl Loader {
             .collect())
     }
 
+    /// One model as follow-all mode needs it (`GetModel`: one row, not
+    /// the whole listing); `None` when the registry has no such model.
+    pub async fn get_listed(
+        &self,
+        model: &str,
+    ) -> Result<Option<crate::discovery::Listed>, ServeError> {
+        match self.client.get_model(model).await {
+            Ok(m) => Ok(Some(crate::discovery::Listed {
+                name: m.name,
+                champion: m.champion_version != 0,
+                challenger: m.challenger_version != 0,
+            })),
+            Err(ClientError::Status(s)) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(e) => Err(Self::registry_error("GetModel", model, e)),
+        }
+    }
+
     /// A client of the registry on the node's channel (for the Watch
     /// follower).
     pub fn registry(&self) -> RawRegistryClient<SecureChannel> {

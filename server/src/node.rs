@@ -311,25 +311,31 @@ impl Node {
         }
     }
 
-    /// Follow-all mode: lists the registry's models and follows the
-    /// champion and challenger of each (of `model` only when given) that
+    /// Follow-all mode: lists the registry's models (reads only `model`
+    /// when given) and follows the champion and challenger of each that
     /// is not followed yet; stops following a champion or challenger ref
     /// whose alias has gone. Does nothing unless `follow_all` is set.
     pub async fn discover(&self, model: Option<&str>) {
         if !self.config.follow_all {
             return;
         }
-        let listed = match self.loader.list_models().await {
+        // One model (a Watch event): read only that model; otherwise the
+        // whole listing.
+        let listed = match model {
+            Some(name) => self
+                .loader
+                .get_listed(name)
+                .await
+                .map(|m| m.into_iter().collect::<Vec<_>>()),
+            None => self.loader.list_models().await,
+        };
+        let listed = match listed {
             Ok(listed) => listed,
             Err(error) => {
                 warn!(%error, "follow-all: cannot list the registry's models");
                 return;
             }
         };
-        let listed: Vec<_> = listed
-            .into_iter()
-            .filter(|m| model.is_none_or(|name| m.name == name))
-            .collect();
         let followed: BTreeSet<String> = self
             .table
             .snapshot()
