@@ -2,9 +2,10 @@
 //! - many Watch subscribers on one registry cost one store read per change
 //!   (the shared feed), not one per subscriber, on PostgreSQL
 //!   (LISTEN/NOTIFY) and on SQLite (the local writer's announcements);
-//! - a router process applies a promotion of model B by reading model B
-//!   only (`GetModel`, `ListTrials` for B), never the whole listing,
-//!   counted by the registry process's own per-RPC metrics.
+//! - a router process and a `--follow-all` node process apply a promotion
+//!   of model B by reading model B only (`GetModel`, `ListTrials` for B),
+//!   never the whole listing, counted by the registry process's own
+//!   per-RPC metrics.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -184,7 +185,7 @@ async fn calls(metrics: std::net::SocketAddr, method: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_router_process_applies_a_promotion_by_reading_that_model_only() {
+async fn a_router_and_a_follow_all_node_apply_a_promotion_by_reading_that_model_only() {
     let db = TestDatabase::create().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let blobs = format!("file://{}/blobs", dir.path().display());
@@ -221,8 +222,30 @@ async fn a_router_process_applies_a_promotion_by_reading_that_model_only() {
     ops.register("b", "isolation_forest", b2).await.unwrap();
     ops.force_evaluated("b:2").await.unwrap();
 
-    // No node: the router's routes (what the registry wants) are enough.
-    // The periodic full reconcile is pushed out of the test's way.
+    // A follow-all node (it, too, must read only b) and a router over it.
+    // The periodic full reconciles are pushed out of the test's way.
+    let node = Role::start(
+        "node",
+        strings(&[
+            "serve",
+            "--registry",
+            &registry.url,
+            "--follow-all",
+            "--reconcile-secs",
+            "3600",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--http-listen",
+            "off",
+        ]),
+        "joust serve listening on",
+        dir.path().join("node.log"),
+    )
+    .await
+    .unwrap();
+    node.wait_serving(Duration::from_secs(60)).await.unwrap();
     let router = Role::start(
         "router",
         strings(&[
@@ -230,7 +253,7 @@ async fn a_router_process_applies_a_promotion_by_reading_that_model_only() {
             "--registry",
             &registry.url,
             "--nodes",
-            "127.0.0.1:9",
+            &node.addr.to_string(),
             "--reconcile-secs",
             "3600",
             "--listen",
@@ -289,20 +312,38 @@ async fn a_router_process_applies_a_promotion_by_reading_that_model_only() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", router.log_tail(30)));
     assert_eq!(wanted("a").await, Some(1));
+    // The node serves b:2 too (it loaded it: the router answers from it).
+    let mut infer = joust_proto::v1::inference_client::InferenceClient::new(channel.clone());
+    eventually(Duration::from_secs(20), || {
+        let mut infer = infer.clone();
+        async move {
+            infer
+                .predict(joust_tests::node::predict_request("b", FIXTURE_FEATURES, 1))
+                .await
+                .is_ok_and(|r| r.into_inner().version == 2)
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", router.log_tail(30), node.log_tail(30)));
+    let _ = infer
+        .predict(joust_tests::node::predict_request("a", FIXTURE_FEATURES, 1))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         calls(metrics, "ListModels").await,
         lists,
-        "a promotion of b re-read every model"
+        "a promotion of b made the router or the node re-read every model"
     );
     let (gets, trials) = (
         calls(metrics, "GetModel").await - gets,
         calls(metrics, "ListTrials").await - trials,
     );
-    // One read of b per event of the promotion (b:2 champion, b:1 retired),
-    // coalesced when they arrive together.
-    assert!((1..=3).contains(&gets), "GetModel calls: {gets}");
+    // One read of b per event of the promotion (b:2 champion, b:1 retired)
+    // by the router and by the node, coalesced when they arrive together.
+    assert!((2..=6).contains(&gets), "GetModel calls: {gets}");
     assert!((1..=3).contains(&trials), "ListTrials calls: {trials}");
     drop(router);
+    drop(node);
     drop(registry);
 }
