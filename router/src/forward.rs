@@ -243,11 +243,17 @@ fn no_node(pool: &Pool, target: Target<'_>) -> RouterError {
         return RouterError::NoNodes("no member resolved; check --nodes".to_owned());
     }
     let up = members.iter().filter(|n| n.is_up()).count();
+    // What each node holds of the model: the reader sees why.
+    let held: Vec<String> = members
+        .iter()
+        .map(|n| format!("{} {}", n.address, n.serving().describe_model(target.model)))
+        .collect();
     RouterError::NoNodes(format!(
-        "{} nodes, {up} reporting; none has {:?} version {} ready",
+        "{} nodes, {up} reporting; none has {:?} version {} ready; {}",
         members.len(),
         target.model,
-        target.version
+        target.version,
+        held.join("; ")
     ))
 }
 

@@ -283,6 +283,14 @@ impl Pool {
     /// Nodes up whose `fit` is `Ready`, then `Draining`: healthy ones by
     /// two choices, else the ejected one whose ejection ends first. No
     /// allocation: candidates are counted, then the chosen ones found.
+    ///
+    /// `fit` reads each node's latest report, which a node's stream may
+    /// replace between the count and the walk (a node moving the version
+    /// from ready to draining mid-pick): a walk that comes up short takes
+    /// any node that still fits, and only a tier with no fitting node at
+    /// all passes to the next. (It returned `None` here once, failing the
+    /// request with UNAVAILABLE while both nodes held the version: the
+    /// promote/rollback drill's 1 in ~8,000.)
     pub fn pick_where(
         &self,
         now: Instant,
@@ -294,19 +302,26 @@ impl Pool {
             let candidate = |n: &&Arc<NodeHandle>| Some(n.address) != exclude && fit(n) == tier;
             let healthy = |n: &&Arc<NodeHandle>| candidate(n) && !n.health_at(now).0;
             let count = members.iter().filter(healthy).count();
-            match count {
-                0 => {}
-                1 => return members.iter().find(healthy).cloned(),
-                _ => {
-                    let a = self.rng.below(count);
-                    let mut b = self.rng.below(count - 1);
-                    if b >= a {
-                        b += 1;
-                    }
-                    let x = members.iter().filter(healthy).nth(a)?;
-                    let y = members.iter().filter(healthy).nth(b)?;
-                    return Some(if y.in_flight() < x.in_flight() { y } else { x }.clone());
+            if count >= 2 {
+                let a = self.rng.below(count);
+                let mut b = self.rng.below(count - 1);
+                if b >= a {
+                    b += 1;
                 }
+                let x = members.iter().filter(healthy).nth(a);
+                let y = members.iter().filter(healthy).nth(b);
+                match (x, y) {
+                    (Some(x), Some(y)) => {
+                        return Some(if y.in_flight() < x.in_flight() { y } else { x }.clone());
+                    }
+                    (Some(n), None) | (None, Some(n)) => return Some(n.clone()),
+                    (None, None) => {}
+                }
+            }
+            if count > 0
+                && let Some(n) = members.iter().find(healthy)
+            {
+                return Some(n.clone());
             }
         }
         for tier in [Fit::Ready, Fit::Draining] {
@@ -498,6 +513,33 @@ mod tests {
             node_id: "n".into(),
             generation: 1,
             versions: [("m".to_owned(), versions)].into_iter().collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_report_arriving_mid_pick_never_leaves_the_request_without_a_node() {
+        use std::sync::atomic::AtomicUsize;
+        let p = pool(2);
+        let b = p.members()[1].address;
+        for count_calls in 0..=4 {
+            // The first `count_calls` reads of `fit` see both nodes ready
+            // (the count); after them node b reports the version draining.
+            let calls = AtomicUsize::new(0);
+            let fit = |n: &NodeHandle| {
+                let i = calls.fetch_add(1, Ordering::Relaxed);
+                if n.address == b && i >= count_calls {
+                    Fit::Draining
+                } else {
+                    Fit::Ready
+                }
+            };
+            for _ in 0..20 {
+                calls.store(0, Ordering::Relaxed);
+                assert!(
+                    p.pick_where(Instant::now(), None, fit).is_some(),
+                    "no node after {count_calls} reads"
+                );
+            }
         }
     }
 

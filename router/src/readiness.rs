@@ -128,6 +128,33 @@ impl NodeServing {
         }
     }
 
+    /// What the node holds of `model`, for error messages: `down`,
+    /// `unreported`, or `generation G: v1 draining, v2 ready` (`nothing`
+    /// when it reports no version of it).
+    pub fn describe_model(&self, model: &str) -> String {
+        match self {
+            NodeServing::Reported {
+                generation,
+                versions,
+                ..
+            } => {
+                let held: Vec<String> = versions
+                    .get(model)
+                    .into_iter()
+                    .flatten()
+                    .map(|(v, s)| format!("v{v} {}", s.phase.as_str()))
+                    .collect();
+                let held = if held.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    held.join(", ")
+                };
+                format!("generation {generation}: {held}")
+            }
+            NodeServing::Down | NodeServing::Unreported => self.describe().to_owned(),
+        }
+    }
+
     /// "down", "unreported" or "reporting" (for status and logs).
     pub fn describe(&self) -> &'static str {
         match self {

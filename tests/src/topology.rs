@@ -388,13 +388,20 @@ impl Topology {
         )
     }
 
-    /// The last lines of every role's log.
+    /// The last lines of every role's log; with `$JOUST_DRILL_LOG_DIR` set,
+    /// every role's whole log is copied there too (`node-0.log`, …).
     pub fn logs(&self) -> String {
         let mut out = String::new();
+        let keep = std::env::var_os("JOUST_DRILL_LOG_DIR").map(PathBuf::from);
         for r in std::iter::once(&self.registry)
             .chain(&self.nodes)
             .chain(&self.routers)
         {
+            if let Some(dir) = &keep {
+                let name = format!("{}.log", r.name.replace(' ', "-"));
+                let _ = std::fs::create_dir_all(dir)
+                    .and_then(|()| std::fs::copy(&r.log, dir.join(name)));
+            }
             out.push_str(&format!(
                 "--- {} ({})\n{}\n",
                 r.name,

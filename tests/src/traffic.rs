@@ -457,7 +457,8 @@ impl Client {
                     }
                     self.counters.errors.fetch_add(1, Ordering::Relaxed);
                     self.counters.sample(format!(
-                        "client {} via router {router} ({}): {:?} {}",
+                        "{} client {} via router {router} ({}): {:?} {}",
+                        utc_time_of_day(),
                         self.id,
                         expect.what,
                         status.code(),
@@ -581,4 +582,19 @@ pub fn not_sent(status: &tonic::Status) -> bool {
         source = e.source();
     }
     false
+}
+
+/// Now as `HH:MM:SS.micros` UTC (to match a failure with the roles' logs).
+fn utc_time_of_day() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let s = d.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        d.subsec_micros()
+    )
 }
